@@ -1,0 +1,331 @@
+"""Experiment configs: YAML files loaded into typed dataclasses.
+
+One YAML file describes one experiment. Its sections map one-to-one onto code:
+
+    model:     `name` picks the model builder, every other key is a keyword argument of that builder
+    data:      which data set, where it lives, splits and augmentation
+    optim:     the optimizer's arguments
+    schedule:  the learning-rate schedule (stepped once per iteration)
+    trainer:   epochs, batch size, device, precision, ...
+    seed, name, output_dir, task at the top level
+
+Anything wrong (a missing file, malformed YAML, an unknown key, a wrong type, an impossible value) raises
+`ConfigError` with one line that names the file and the key; the CLI prints it and exits with status 2.
+`--set key.sub=value` overrides are parsed as YAML values, with `1e-3` read as a float (plain PyYAML follows
+YAML 1.1 and would read it as a string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    name: str = ""
+    args: dict = field(default_factory=dict)  # the builder's keyword arguments (every key of `model:` but `name`)
+
+
+@dataclass
+class DataConfig:
+    name: Literal["mnist", "fashion_mnist", "cifar10"] = "mnist"
+    root: Optional[str] = None  # else $MILESTONES_DATA, else ./data; never written to
+    cache_dir: Optional[str] = None  # else $MILESTONES_CACHE, else ~/.cache/milestones
+    download: bool = True  # try torchvision's download when the files are missing
+    val_size: int = 0  # images held out of the training set for validation (He et al.: 5000 of CIFAR-10)
+    train_size: Optional[int] = None  # use a random subset of the (remaining) training set
+    test_size: Optional[int] = None  # use the first N test images (for quick checks only)
+    crop_padding: int = 0  # random crop after zero-padding by this many pixels (0 = no crop)
+    flip: bool = False  # random horizontal flip
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw
+
+
+@dataclass
+class ScheduleConfig:
+    name: Literal["constant", "multistep", "cosine", "onecycle"] = "constant"
+    warmup_epochs: float = 0.0  # linear warm-up from 0, before the schedule (constant, multistep, cosine)
+    milestones: list[float] = field(default_factory=list)  # multistep: epochs at which lr *= gamma
+    gamma: float = 0.1  # multistep
+    min_lr_ratio: float = 0.0  # cosine: final lr as a fraction of the peak
+    pct_start: float = 0.25  # onecycle: fraction of training spent rising to the peak
+    div_factor: float = 25.0  # onecycle: start lr = peak / div_factor
+    final_div_factor: float = 1e4  # onecycle: final lr = start lr / final_div_factor
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 1
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    label_smoothing: float = 0.0
+    grad_clip: Optional[float] = None  # max global gradient norm
+    threads: Optional[int] = None  # torch.set_num_threads on CPU
+    progress: bool = True  # tqdm bars
+    checkpoint: bool = True  # write <run>/checkpoint.pt every epoch
+
+
+@dataclass
+class Config:
+    name: str = ""  # run name; defaults to the config file's stem
+    task: Literal["classification"] = "classification"
+    seed: int = 0
+    output_dir: str = "runs"  # runs go to <output_dir>/<name>
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def to_dict(self) -> dict:
+        """Plain dict in the YAML file's shape (model args flattened beside `name`)."""
+        d = dataclasses.asdict(self)
+        d["model"] = {"name": self.model.name, **self.model.args}
+        return json.loads(json.dumps(d))  # tuples -> lists, so that yaml.safe_dump and torch.load(weights_only) take it
+
+    def hash(self) -> str:
+        """Short hash of what determines the result (not the run name, output folder or progress bars)."""
+        d = self.to_dict()
+        for k in ("name", "output_dir"):
+            d.pop(k)
+        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress", "checkpoint")}
+        d["data"] = {k: v for k, v in d["data"].items() if k not in ("root", "cache_dir", "download")}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# --- YAML with YAML 1.2 floats ------------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+# PyYAML's float pattern needs a dot ("1.0e-3"); YAML 1.2 and every user also mean 1e-3 as a float.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                 |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                 |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                 |[-+]?\.(?:inf|Inf|INF)
+                 |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> Any:
+    """Parse one `--set` value as YAML ('5' -> 5, '1e-3' -> 0.001, 'true' -> True, '[1, 2]' -> [1, 2])."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return text
+
+
+# --- type checking ------------------------------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is typing.Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_type(value: Any, tp: Any) -> Any:
+    """Return `value` (ints widened to float, lists to tuples where asked) if it matches `tp`, else raise TypeError."""
+    if tp is Any or tp is typing.Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+    elif origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        for arg in typing.get_args(tp):
+            try:
+                return check_type(value, arg)
+            except TypeError:
+                pass
+    elif origin in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+            items = [check_type(v, args[0]) for v in value] if args else list(value)
+            return tuple(items) if origin is tuple else items
+    elif tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp in (str, dict):
+        if isinstance(value, tp):
+            return value
+    else:
+        raise TypeError(f"unsupported annotation {tp}")
+    raise TypeError(f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _unknown(key: str, prefix: str, known: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+    return ConfigError(f"{where}: unknown key '{prefix}{key}'{hint}")
+
+
+def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'top level'}' must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            raise _unknown(str(key), prefix, names, where)
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, {} if value is None else value, f"{prefix}{key}.", where)
+        else:
+            try:
+                kwargs[key] = check_type(value, tp)
+            except TypeError as e:
+                raise ConfigError(f"{where}: {prefix}{key}: {e}") from None
+    return cls(**kwargs)
+
+
+# --- value checks (types are right; are the values possible?) ----------------------------------------------------
+
+def _validate(cfg: Config, where: str) -> None:
+    def need(ok: bool, key: str, what: str, value: Any) -> None:
+        if not ok:
+            raise ConfigError(f"{where}: {key} must be {what}, got {value!r}")
+
+    t, o, s, d = cfg.trainer, cfg.optim, cfg.schedule, cfg.data
+    need(bool(cfg.model.name), "model.name", "set (see `milestones list`)", cfg.model.name)
+    need(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
+    need(t.batch_size >= 1, "trainer.batch_size", ">= 1", t.batch_size)
+    need(t.eval_batch_size >= 1, "trainer.eval_batch_size", ">= 1", t.eval_batch_size)
+    need(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "in [0, 1)", t.label_smoothing)
+    need(t.grad_clip is None or t.grad_clip > 0, "trainer.grad_clip", "> 0 or null", t.grad_clip)
+    need(t.threads is None or t.threads >= 1, "trainer.threads", ">= 1 or null", t.threads)
+    need(o.lr > 0, "optim.lr", "> 0", o.lr)
+    need(o.weight_decay >= 0, "optim.weight_decay", ">= 0", o.weight_decay)
+    need(0 <= o.momentum < 1, "optim.momentum", "in [0, 1)", o.momentum)
+    need(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), "optim.betas", "two numbers in [0, 1)", o.betas)
+    need(s.warmup_epochs >= 0, "schedule.warmup_epochs", ">= 0", s.warmup_epochs)
+    need(0 < s.pct_start < 1, "schedule.pct_start", "in (0, 1)", s.pct_start)
+    need(s.gamma > 0, "schedule.gamma", "> 0", s.gamma)
+    need(list(s.milestones) == sorted(s.milestones), "schedule.milestones", "increasing", s.milestones)
+    need(d.val_size >= 0, "data.val_size", ">= 0", d.val_size)
+    need(d.train_size is None or d.train_size >= 1, "data.train_size", ">= 1 or null", d.train_size)
+    need(d.test_size is None or d.test_size >= 1, "data.test_size", ">= 1 or null", d.test_size)
+    need(d.crop_padding >= 0, "data.crop_padding", ">= 0", d.crop_padding)
+    need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
+
+
+# --- public API ---------------------------------------------------------------------------------------------------
+
+def apply_override(raw: dict, item: str, where: str = "--set") -> None:
+    """Apply one `key.sub=value` override to the raw YAML dict in place."""
+    if "=" not in item:
+        raise ConfigError(f"{where}: expected key=value, got {item!r}")
+    key, text = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"{where}: bad key {key!r} in {item!r}")
+    node = raw
+    for p in parts[:-1]:
+        child = node.get(p)
+        if child is None:
+            child = node[p] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"{where}: '{key}' goes inside '{p}', which is not a mapping")
+        node = child
+    node[parts[-1]] = parse_value(text)
+
+
+def config_from_dict(raw: dict, where: str = "<dict>", name: str = "") -> Config:
+    """Build and check a Config from a dict shaped like the YAML file."""
+    raw = dict(raw)
+    model = raw.get("model")
+    if model is not None:
+        if not isinstance(model, dict):
+            raise ConfigError(f"{where}: 'model' must be a mapping with a 'name', got {model!r}")
+        model = dict(model)
+        model_name = model.pop("name", "")
+        if not isinstance(model_name, str):
+            raise ConfigError(f"{where}: model.name: expected str, got {model_name!r}")
+        raw["model"] = {"name": model_name, "args": model}
+    cfg = _build(Config, raw, "", where)
+    if not cfg.name:
+        cfg.name = name or cfg.model.name or "run"
+    _validate(cfg, where)
+    from .models import check_model_args  # late import: models import torch
+
+    try:
+        cfg.model.args = check_model_args(cfg.model.name, cfg.model.args)
+    except (KeyError, TypeError) as e:
+        raise ConfigError(f"{where}: {e.args[0]}") from None
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a YAML config, apply `key=value` overrides, check every key, type and value."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{at}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    for item in overrides:
+        apply_override(raw, item)
+    return config_from_dict(raw, where=str(path), name=path.stem)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (it loads back with load_config)."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,25 @@
+"""Errors a user can cause and fix: the CLI prints each as one line and exits with status 2.
+
+Anything raised as one of these is a message for a person (a typo in a config, a missing file), never a bug
+report, so the CLI shows `milestones: error: <message>` with no traceback. Bugs stay ordinary exceptions.
+"""
+
+
+class MilestonesError(Exception):
+    """Base class: a problem with the user's input, reported in one line."""
+
+
+class ConfigError(MilestonesError):
+    """A config file or a --set override is malformed, names an unknown key or has a wrong type or value."""
+
+
+class DataError(MilestonesError):
+    """A data set is missing, truncated or malformed."""
+
+
+class CheckpointError(MilestonesError):
+    """A checkpoint is missing, corrupt, unsafe or belongs to another model."""
+
+
+class DivergenceError(MilestonesError):
+    """The loss became NaN or infinite."""

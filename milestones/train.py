@@ -1,0 +1,426 @@
+"""The shared trainer: plain loops in the style of torchvision's references.
+
+    fit(cfg)                      builds everything from a Config, then for each epoch:
+      train_one_epoch(...)        one pass over the training batches, the lr schedule stepped per iteration
+      evaluate(...)               loss and accuracy on the validation split (else the test split)
+      save_checkpoint(...)        model, optimizer, scheduler, RNG states, epoch, history and config, atomically
+
+What differs between tasks is a small step function (`classification_step`), chosen by `cfg.task` from `TASKS`.
+
+Run folder `<output_dir>/<name>/`: config.yaml (resolved), metrics.jsonl (one JSON line per epoch),
+checkpoint.pt (after every epoch), results.json (final test metrics, time, hardware).
+
+Resume granularity is the epoch: `fit(cfg, resume=True)` restarts after the last completed epoch. Each epoch's data
+order and augmentation are seeded by (seed, epoch) and the global RNG states are restored, so a resumed run
+reproduces the uninterrupted one exactly on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import __version__
+from .config import Config, ScheduleConfig, config_from_dict, save_config
+from .data import BatchLoader, load_image_data
+from .errors import CheckpointError, ConfigError, DivergenceError
+from .models import count_parameters, create_model
+
+CHECKPOINT = "checkpoint.pt"
+LOG_EVERY = 25  # steps between progress-bar refreshes (each one is a device sync)
+
+
+# --- set-up helpers ------------------------------------------------------------------------------------------------
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device is 'cuda' but no CUDA GPU is available (use 'auto' or 'cpu')")
+    return torch.device(name)
+
+
+def hardware(device: torch.device) -> str:
+    """A short description of what ran: GPU name, or CPU model and thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                               weight_decay=o.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+
+def lr_factor(s: ScheduleConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """Multiplier of the peak lr at iteration `step` (0-based) of `total_steps`."""
+    if s.name == "onecycle":
+        # Smith & Topin 2017 (arXiv:1708.07120), as torch's OneCycleLR with linear annealing: peak/div_factor rises
+        # linearly to the peak over pct_start of training, then falls linearly to peak/(div_factor*final_div_factor).
+        up = max(1, round(s.pct_start * total_steps))
+        start, end = 1.0 / s.div_factor, 1.0 / (s.div_factor * s.final_div_factor)
+        if step < up:
+            return start + (1.0 - start) * step / up
+        return 1.0 + (end - 1.0) * min(1.0, (step - up) / max(1, total_steps - up))
+    warmup = round(s.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return (step + 1) / warmup  # linear warm-up (Goyal et al. 2017, arXiv:1706.02677)
+    if s.name == "multistep":
+        return s.gamma ** sum(step >= round(m * steps_per_epoch) for m in s.milestones)
+    if s.name == "cosine":
+        # Loshchilov & Hutter 2016 (arXiv:1608.03983) without restarts
+        t = (step - warmup) / max(1, total_steps - warmup)
+        return s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return 1.0
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Config, steps_per_epoch: int):
+    total = cfg.trainer.epochs * steps_per_epoch
+    # A closure (not a lambda object with state) so the scheduler's state_dict is just its step counter.
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(cfg.schedule, step, total, steps_per_epoch))
+
+
+def build_classification_data(cfg: Config, device: torch.device) -> tuple[BatchLoader, BatchLoader, Optional[BatchLoader], list[str]]:
+    """(train loader, per-epoch eval loader, final test loader or None when eval is already the test split, classes)."""
+    d, t = cfg.data, cfg.trainer
+    data = load_image_data(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download, val_size=d.val_size,
+                           train_size=d.train_size, test_size=d.test_size, device=device)
+    common = dict(mean=data.mean, std=data.std, channels_last=t.channels_last)
+    train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
+                        crop_padding=d.crop_padding, flip=d.flip, **common)
+    test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
+    if data.val_x is None:
+        return train, test, None, data.classes
+    val = BatchLoader(data.val_x, data.val_y, batch_size=t.eval_batch_size, **common)
+    return train, val, test, data.classes
+
+
+# --- the task's step: what one batch contributes -------------------------------------------------------------------
+
+@dataclass
+class StepOut:
+    loss: torch.Tensor  # mean loss of the batch (the one to back-propagate)
+    correct: torch.Tensor  # number of correct predictions (0-dim tensor; left on the device)
+    count: int  # samples in the batch
+
+
+def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], label_smoothing: float = 0.0) -> StepOut:
+    x, y = batch
+    logits = model(x)  # (B, num_classes)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    correct = (logits.argmax(-1) == y).sum()
+    return StepOut(loss, correct, len(y))
+
+
+StepFn = Callable[..., StepOut]
+TASKS: dict[str, StepFn] = {"classification": classification_step}
+
+
+# --- the loops -----------------------------------------------------------------------------------------------------
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    *,
+    step_fn: StepFn,
+    device: torch.device,
+    precision: str = "fp32",
+    label_smoothing: float = 0.0,
+    grad_clip: Optional[float] = None,
+    first_step: int = 0,
+    desc: str = "train",
+    progress: bool = True,
+) -> dict[str, float]:
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen, start = 0, time.perf_counter()
+    bar = tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    for i, batch in enumerate(bar):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = step_fn(model, batch, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        loss_sum += out.loss.detach() * out.count
+        correct += out.correct
+        seen += out.count
+        if (i + 1) % LOG_EVERY == 0 or i + 1 == len(loader):
+            mean_loss = loss_sum.item() / seen  # the device sync happens here, not every step
+            if not math.isfinite(mean_loss):
+                step = first_step + i + 1
+                raise DivergenceError(f"loss became {mean_loss} by step {step} (checked every {LOG_EVERY} steps); "
+                                      f"the last good checkpoint is kept; lower optim.lr or set trainer.grad_clip")
+            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * correct.item() / seen:.2f}%",
+                            rate=f"{seen / (time.perf_counter() - start):.0f}/s", refresh=False)
+    seconds = time.perf_counter() - start
+    return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen, "samples_per_s": seen / seconds,
+            "seconds": seconds}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, *, step_fn: StepFn, device: torch.device,
+             precision: str = "fp32") -> dict[str, float]:
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for batch in loader:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = step_fn(model, batch)
+        loss_sum += out.loss * out.count
+        correct += out.correct
+        seen += out.count
+    return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen}
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------------------
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Write to a temporary file in the same folder, flush to disk, then rename over the old one (atomic)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """Load a checkpoint safely (`weights_only=True`: tensors and plain containers only, no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, wrong format, or a pickle asking for code: all refused the same way
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
+        why = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0])
+        raise CheckpointError(f"{path}: not a loadable milestones checkpoint ({why[:200]})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path}: not a milestones checkpoint (no model weights and config inside)")
+    return ckpt
+
+
+def load_state(model: nn.Module, state: dict, path: str | Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise CheckpointError(f"{path}: weights do not fit this model ({detail[:200]})") from None
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(s: dict) -> None:
+    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
+    np.random.set_state((s["numpy"][0], s["numpy"][1].numpy(), *s["numpy"][2:]))
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+# Keys that may differ between a run and its resumption (where things live, how long, how it is shown).
+RESUMABLE_CHANGES = {"name", "output_dir", "trainer.epochs", "trainer.progress", "trainer.checkpoint",
+                     "trainer.device", "trainer.threads", "data.root", "data.cache_dir", "data.download"}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "model":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_resumable(saved: dict, cfg: Config, path: Path) -> None:
+    a, b = _flatten(saved), _flatten(cfg.to_dict())
+    diff = [k for k in sorted(set(a) | set(b)) if k not in RESUMABLE_CHANGES and a.get(k) != b.get(k)]
+    if diff:
+        k = diff[0]
+        raise CheckpointError(f"{path}: made with a different config ({k}: {a.get(k)!r} there, {b.get(k)!r} now); "
+                              f"resume with the same config or start a new run with --set name=...")
+
+
+# --- fit -----------------------------------------------------------------------------------------------------------
+
+def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train `cfg` from scratch (or from its run folder's checkpoint with `resume=True`); return the final results."""
+    device = resolve_device(cfg.trainer.device)
+    if cfg.trainer.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.trainer.threads)
+    run_dir = cfg.run_dir
+    ckpt_path = run_dir / CHECKPOINT
+    if resume and not ckpt_path.is_file():
+        raise CheckpointError(f"{ckpt_path}: nothing to resume (no checkpoint in the run folder)")
+    if not resume and not overwrite and ckpt_path.is_file():
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start it "
+                          f"again, or --set name=<new name>")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write_test{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
+
+    seed_everything(cfg.seed)
+    step_fn = TASKS[cfg.task]
+    train_loader, eval_loader, test_loader, classes = build_classification_data(cfg, device)
+    model = create_model(cfg.model.name, **cfg.model.args).to(device)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    _check_model_fits(model, eval_loader, len(classes), cfg)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, len(train_loader))
+
+    start_epoch, history = 1, []
+    if resume:
+        ckpt = read_checkpoint(ckpt_path, map_location=device)
+        _check_resumable(ckpt["config"], cfg, ckpt_path)
+        load_state(model, ckpt["model"], ckpt_path)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(ckpt["rng"])
+        start_epoch, history = ckpt["epoch"] + 1, list(ckpt["history"])
+        tqdm.write(f"resuming {run_dir} after epoch {ckpt['epoch']}")
+    save_config(cfg, run_dir / "config.yaml")
+    # metrics.jsonl is rewritten from the checkpoint's history, so it never holds epochs the checkpoint lacks
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(h) + "\n" for h in history)
+
+    t = cfg.trainer
+    eval_name = "val" if test_loader is not None else "test"
+    for epoch in range(start_epoch, t.epochs + 1):
+        train_loader.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        tr = train_one_epoch(model, train_loader, optimizer, scheduler, step_fn=step_fn, device=device,
+                             precision=t.precision, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
+                             first_step=(epoch - 1) * len(train_loader), desc=f"epoch {epoch}/{t.epochs}",
+                             progress=t.progress)
+        ev = evaluate(model, eval_loader, step_fn=step_fn, device=device, precision=t.precision)
+        row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], f"{eval_name}_loss": ev["loss"],
+               f"{eval_name}_acc": ev["acc"], "lr": lr, "samples_per_s": tr["samples_per_s"],
+               "seconds": tr["seconds"]}
+        history.append(row)
+        if t.checkpoint:
+            save_checkpoint({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history, "rng": _rng_state(),
+                "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name,
+                "classes": classes, "milestones_version": __version__, "torch_version": str(torch.__version__),
+            }, ckpt_path)
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        tqdm.write(f"epoch {epoch:3d}/{t.epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f}%  "
+                   f"{eval_name} loss {ev['loss']:.4f} acc {100 * ev['acc']:.2f}%  lr {lr:.3g}  "
+                   f"{tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
+
+    final = evaluate(model, test_loader or eval_loader, step_fn=step_fn, device=device, precision=t.precision)
+    results = {
+        "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": t.epochs, "seed": cfg.seed,
+        "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
+        "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
+        "torch": str(torch.__version__), "config_hash": cfg.hash(),
+    }
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    tqdm.write(f"test acc {100 * final['acc']:.2f}%  ({results['train_seconds']:.0f} s of training)  -> {run_dir}")
+    return results
+
+
+def _check_model_fits(model: nn.Module, loader: BatchLoader, num_classes: int, cfg: Config) -> None:
+    """One forward pass on a real batch before training, so a model/data mismatch is a one-line config error."""
+    x, _ = next(iter(loader))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x[:2])
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"model '{cfg.model.name}' cannot take {cfg.data.name} images of shape "
+                          f"{tuple(x.shape[1:])}: {str(e).splitlines()[0]}") from None
+    finally:
+        model.train(was_training)
+    if out.shape[-1] != num_classes:
+        raise ConfigError(f"model '{cfg.model.name}' has {out.shape[-1]} outputs but {cfg.data.name} has "
+                          f"{num_classes} classes (set model.num_classes)")
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> nn.Module:
+    """Rebuild the model a checkpoint was trained as, load its weights, return it in eval mode."""
+    ckpt = read_checkpoint(path, map_location)
+    try:
+        cfg = config_from_dict(ckpt["config"], where=str(path))
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its config no longer loads ({e})") from None
+    model = create_model(cfg.model.name, **cfg.model.args)
+    load_state(model, ckpt["model"], path)
+    return model.eval()
+
+
+def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, float]:
+    """Test loss and accuracy of a checkpoint on the test split of `cfg`'s data set."""
+    device = resolve_device(cfg.trainer.device)
+    ckpt = read_checkpoint(path, map_location=device)
+    if ckpt.get("model_name") != cfg.model.name:
+        raise CheckpointError(f"{path}: holds a '{ckpt.get('model_name')}' model, the config asks for "
+                              f"'{cfg.model.name}'")
+    _, eval_loader, test_loader, classes = build_classification_data(cfg, device)
+    model = create_model(cfg.model.name, **cfg.model.args).to(device)
+    load_state(model, ckpt["model"], path)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return evaluate(model, test_loader or eval_loader, step_fn=TASKS[cfg.task], device=device,
+                    precision=cfg.trainer.precision)

@@ -1,0 +1,68 @@
+import json
+
+import pytest
+import yaml
+
+from conftest import run_cli
+
+
+def test_cli_trains_evaluates_and_resumes_end_to_end(tmp_path, tiny_config):
+    tiny_config["trainer"]["epochs"] = 1
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config))
+    r = run_cli("train", str(cfg))
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "runs" / "tiny"
+    results = json.loads((run / "results.json").read_text())
+    assert results["epochs"] == 1 and results["test_acc"] > 0.2  # chance is 0.1
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["epochs"] == 1
+
+    r = run_cli("train", str(cfg), "--resume", "--set", "trainer.epochs=2")
+    assert r.returncode == 0, r.stderr
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert "resuming" in r.stderr + r.stdout
+
+    r = run_cli("eval", str(cfg), "--checkpoint", str(run / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["test_acc"] == pytest.approx(
+        json.loads((run / "results.json").read_text())["test_acc"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "configs/does_not_exist.yaml"], "config file not found"),
+    (["train", "configs/mlp_mnist.yaml", "--set", "trainer.epochs"], "expected key=value"),
+    (["train", "configs/mlp_mnist.yaml", "--set", "trainer.batch_size=-1"], "trainer.batch_size must be >= 1"),
+    (["train", "configs/mlp_mnist.yaml", "--set", "trainer.nonsense=1"], "unknown key 'trainer.nonsense'"),
+    (["eval", "configs/mlp_mnist.yaml", "--checkpoint", "nope.pt"], "nope.pt: checkpoint not found"),
+])
+def test_cli_errors_are_one_line_exit_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("milestones: error:") and message in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_missing_data_root_is_one_line(tmp_path):
+    r = run_cli("train", "configs/mlp_mnist.yaml", "--set", f"data.root={tmp_path}", "--set", "data.download=false",
+                "--set", f"output_dir={tmp_path / 'runs'}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "missing train-images-idx3-ubyte.gz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unwritable_output_folder(tmp_path, tiny_config):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    tiny_config["output_dir"] = str(blocker / "runs")  # a folder inside a file cannot be made
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config))
+    r = run_cli("train", str(cfg))
+    assert r.returncode == 2 and "is not writable" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_list_shows_every_model():
+    r = run_cli("list", "--json")
+    assert r.returncode == 0
+    rows = json.loads(r.stdout)
+    assert {"name", "era", "year", "paper", "params"} <= set(rows[0])
+    assert any(row["name"] == "mlp" for row in rows)

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from milestones.config import Config, apply_override, config_from_dict, load_config, parse_value, save_config
+from milestones.errors import ConfigError
+
+from conftest import REPO
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    from milestones import create_model
+
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+    model = create_model(cfg.model.name, **cfg.model.args)
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_sections_load_into_typed_dataclasses(tmp_path):
+    p = write(tmp_path, "model: {name: mlp, hidden: [32, 16]}\noptim: {lr: 1e-3}\ntrainer: {epochs: 3}\n")
+    cfg = load_config(p)
+    assert isinstance(cfg, Config)
+    assert cfg.model.args == {"hidden": (32, 16)}
+    assert cfg.optim.lr == 0.001 and isinstance(cfg.optim.lr, float)
+    assert cfg.trainer.epochs == 3 and cfg.trainer.batch_size == 128  # default kept
+
+
+def test_set_overrides_parse_yaml_values(tmp_path):
+    p = write(tmp_path, "model: {name: mlp}\n")
+    cfg = load_config(p, ["optim.lr=1e-3", "trainer.epochs=5", "trainer.channels_last=true",
+                          "model.hidden=[8, 8]", "data.root=/some/where"])
+    assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.lr, float)
+    assert cfg.trainer.epochs == 5 and cfg.trainer.channels_last is True
+    assert cfg.model.args["hidden"] == (8, 8)
+    assert cfg.data.root == "/some/where"
+    assert parse_value("1e-3") == 0.001 and parse_value("-2.5E+2") == -250.0 and parse_value("7") == 7
+
+
+@pytest.mark.parametrize("text, overrides, message", [
+    ("model: {name: mlp}\ntrainer: {epoch: 3}\n", [], "unknown key 'trainer.epoch' (did you mean 'epochs'?)"),
+    ("model: {name: mlp}\ntrainer: {batch_size: many}\n", [], "trainer.batch_size: expected int, got str 'many'"),
+    ("model: {name: mlp}\noptim: {lr: fast}\n", [], "optim.lr: expected float"),
+    ("model: {name: mlp}\n", ["trainer.batch_size=0"], "trainer.batch_size must be >= 1, got 0"),
+    ("model: {name: mlp}\n", ["optim.lr=-0.1"], "optim.lr must be > 0, got -0.1"),
+    ("model: {name: mlp}\n", ["trainer.epochs"], "expected key=value, got 'trainer.epochs'"),
+    ("model: {name: mlp}\n", ["trainer.device=gpu"], "trainer.device: expected one of 'auto', 'cpu', 'cuda'"),
+    ("model: {name: perceptron}\n", [], "unknown model 'perceptron'"),
+    ("model: {name: mlp, widht: 3}\n", [], "unknown key 'model.widht' for model 'mlp'"),
+    ("model: {name: mlp, dropout: lots}\n", [], "model.dropout: expected float"),
+    ("model: {name: mlp}\ndata: {name: imagenet}\n", [], "data.name: expected one of"),
+    ("model: {name: mlp\n", [], "malformed YAML at line"),
+    ("- just\n- a list\n", [], "the top level must be a mapping"),
+    ("model: {name: mlp}\ntrainer: 3\n", [], "'trainer' must be a mapping"),
+    ("trainer: {epochs: 1}\n", [], "model.name must be set"),
+])
+def test_bad_configs_fail_with_one_line_naming_key_and_file(tmp_path, text, overrides, message):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p, overrides)
+    msg = str(e.value)
+    assert message in msg
+    assert "\n" not in msg
+    if not message.startswith("expected key=value"):
+        assert str(p) in msg
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_override_cannot_descend_into_a_value():
+    raw = {"trainer": {"epochs": 1}}
+    with pytest.raises(ConfigError, match="not a mapping"):
+        apply_override(raw, "trainer.epochs.x=1")
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(REPO / "configs" / "mlp_cifar10.yaml", ["trainer.epochs=3"])
+    save_config(cfg, tmp_path / "resolved.yaml")
+    again = load_config(tmp_path / "resolved.yaml")
+    assert again.to_dict() == cfg.to_dict()
+    assert again.hash() == cfg.hash()
+    assert yaml.safe_load((tmp_path / "resolved.yaml").read_text())["model"]["in_features"] == 3072
+
+
+def test_hash_ignores_where_runs_live_but_not_what_they_do():
+    base = {"model": {"name": "mlp"}}
+    a = config_from_dict(base)
+    assert a.hash() == config_from_dict({**base, "output_dir": "elsewhere", "name": "x"}).hash()
+    assert a.hash() != config_from_dict({**base, "optim": {"lr": 0.5}}).hash()

@@ -1,0 +1,189 @@
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from milestones.data import BatchLoader, load_image_data, read_class_folders, read_idx
+from milestones.data.images import load_cifar10, random_crop, random_flip
+from milestones.errors import DataError
+
+
+# --- IDX ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, first_labels", [
+    ("mnist", [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),  # the well-known first MNIST training labels
+    ("fashion_mnist", [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]),  # ankle boot, T-shirt, T-shirt, dress, ...
+])
+def test_idx_counts_and_first_labels(data_root, name, first_labels):
+    d = load_image_data(name, root=str(data_root), download=False)
+    assert d.train_x.shape == (60000, 1, 28, 28) and d.train_x.dtype == torch.uint8
+    assert d.test_x.shape == (10000, 1, 28, 28) and d.test_y.shape == (10000,)
+    assert d.train_y[:10].tolist() == first_labels
+    assert len(d.train_y.bincount()) == 10 and d.train_y.bincount().min() > 5000
+    assert len(d.classes) == 10 and d.val_x is None
+
+
+def _write_idx(path, arr: np.ndarray, magic_type=0x08):
+    header = bytes([0, 0, magic_type, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
+
+
+def test_idx_round_trip_and_errors(tmp_path):
+    arr = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    _write_idx(tmp_path / "ok.gz", arr)
+    assert read_idx(tmp_path / "ok.gz").tolist() == arr.tolist()
+
+    _write_idx(tmp_path / "magic.gz", arr, magic_type=0x0D)  # float data, not ours
+    with pytest.raises(DataError, match="not an IDX file of unsigned bytes"):
+        read_idx(tmp_path / "magic.gz")
+
+    raw = gzip.decompress((tmp_path / "ok.gz").read_bytes())
+    (tmp_path / "short").write_bytes(raw[:-5])
+    with pytest.raises(DataError, match="promises 24 bytes .* holds 19"):
+        read_idx(tmp_path / "short")
+
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "ok.gz").read_bytes()[:20])
+    with pytest.raises(DataError, match="cannot read IDX file"):
+        read_idx(tmp_path / "cut.gz")
+
+
+def test_missing_data_set_says_which_files_to_put_where(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_image_data("mnist", root=str(tmp_path), download=False)
+    assert "train-images-idx3-ubyte.gz" in str(e.value) and str(tmp_path / "MNIST" / "raw") in str(e.value)
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
+        load_image_data("cifar10", root=str(tmp_path), download=False)
+
+
+def test_validation_split_and_subset_are_fixed_and_disjoint(data_root):
+    a = load_image_data("mnist", root=str(data_root), val_size=5000, train_size=1000, download=False)
+    b = load_image_data("mnist", root=str(data_root), val_size=5000, train_size=1000, download=False)
+    assert len(a.val_x) == 5000 and len(a.train_x) == 1000
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.val_y, b.val_y)
+    full = load_image_data("mnist", root=str(data_root), val_size=5000, download=False)
+    assert len(full.train_x) == 55000
+    # no validation image is also a training image
+    flat = {bytes(x.flatten().tolist()) for x in full.val_x[:200]}
+    assert not any(bytes(x.flatten().tolist()) in flat for x in full.train_x[:2000])
+
+
+# --- class folders and CIFAR layouts ---------------------------------------------------------------------------------
+
+def _make_tree(root, classes=("cat", "dog"), per_class=3, size=8):
+    for split in ("train", "test"):
+        for c, cls in enumerate(classes):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                px = np.full((size, size, 3), 40 * c + i, dtype=np.uint8)
+                Image.fromarray(px).save(root / split / cls / f"{i:04d}.png")
+
+
+def test_class_folder_reader(tmp_path):
+    _make_tree(tmp_path)
+    x, y, classes = read_class_folders(tmp_path / "train")
+    assert classes == ["cat", "dog"]
+    assert x.shape == (6, 3, 8, 8) and x.dtype == torch.uint8
+    assert y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert x[4, :, 0, 0].tolist() == [41, 41, 41]  # dog/0001.png, PNG is lossless
+
+
+def test_class_folder_errors(tmp_path):
+    _make_tree(tmp_path)
+    (tmp_path / "train" / "dog" / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match="notes.txt: not an image file"):
+        read_class_folders(tmp_path / "train")
+    (tmp_path / "train" / "dog" / "notes.txt").unlink()
+    (tmp_path / "train" / "dog" / "9999.jpg").write_bytes(b"not really a jpeg")
+    with pytest.raises(DataError, match="9999.jpg: cannot decode image"):
+        read_class_folders(tmp_path / "train")
+    (tmp_path / "train" / "bird").mkdir()
+    with pytest.raises(DataError, match="bird: empty class folder"):
+        read_class_folders(tmp_path / "train")
+
+
+def test_cifar_class_folders_are_decoded_once_then_cached(tmp_path):
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    _make_tree(root / "cifar10_jpeg", classes=("a", "b"), size=32)
+    first = load_cifar10(root, cache, download=False)
+    cached = list(cache.glob("cifar10_*.pt"))
+    assert len(cached) == 1
+    png = root / "cifar10_jpeg" / "train" / "a" / "0000.png"
+    png.write_bytes(b"x" * png.stat().st_size)  # same size, so the same cache key; decoding it would now fail...
+    second = load_cifar10(root, cache, download=False)  # ...but the cache answers
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert first[0].shape == (6, 3, 32, 32)
+
+
+def test_cifar_official_pickled_batches(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": [0, 1, 2, 3]}, f)
+    tx, ty, vx, vy = load_cifar10(tmp_path, tmp_path / "cache", download=False)
+    assert tx.shape == (20, 3, 32, 32) and vx.shape == (4, 3, 32, 32)
+    assert ty.tolist() == [0, 1, 2, 3] * 5
+    assert not (tmp_path / "cache").exists()  # exact pixels need no cache
+
+
+def test_data_root_is_never_written(tmp_path):
+    root = tmp_path / "ro"
+    _make_tree(root / "cifar10_jpeg", size=32)
+    before = sorted(str(p) for p in root.rglob("*"))
+    load_cifar10(root, tmp_path / "cache", download=False)
+    assert sorted(str(p) for p in root.rglob("*")) == before
+
+
+# --- batched augmentation ------------------------------------------------------------------------------------------
+
+def test_random_crop_shapes_and_values():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(1, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = random_crop(x, 4, g)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    # each crop is a shifted copy: every non-zero pixel comes from the original, zeros come from the padding
+    assert (out == 0).any()
+    for i in range(8):
+        nz = out[i][out[i] > 0]
+        assert set(nz.unique().tolist()) <= set(x[i].unique().tolist())
+    assert torch.equal(random_crop(x, 0, g), x)
+
+
+def test_random_flip_mirrors_about_half():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1000, 1, 4, 4), dtype=torch.uint8)
+    out = random_flip(x, g)
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all()
+    assert 400 < mirrored.sum().item() < 600
+
+
+def test_batch_loader_normalises_and_replays_each_epoch():
+    x = torch.randint(0, 256, (100, 3, 8, 8), dtype=torch.uint8)
+    y = torch.arange(100)
+    loader = BatchLoader(x, y, batch_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, shuffle=True, crop_padding=2,
+                         flip=True, seed=1)
+    assert len(loader) == 4
+    loader.set_epoch(1)
+    a = list(loader)
+    b = list(loader)
+    loader.set_epoch(2)
+    c = list(loader)
+    assert [len(yb) for _, yb in a] == [32, 32, 32, 4]
+    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(a, b))
+    assert not torch.equal(a[0][1], c[0][1])
+    assert sorted(torch.cat([yb for _, yb in a]).tolist()) == list(range(100))
+    xb = a[0][0]
+    assert xb.dtype == torch.float32 and xb.shape == (32, 3, 8, 8)
+    assert xb.min() >= (0 - 0.5) / 0.25 - 1e-5 and xb.max() <= (1 - 0.5) / 0.25 + 1e-5
+
+    plain = BatchLoader(x, y, batch_size=100, mean=(0.5,) * 3, std=(0.25,) * 3)
+    (xb, yb), = list(plain)
+    assert torch.allclose(xb, (x.float() / 255 - 0.5) / 0.25, atol=1e-5) and torch.equal(yb, y)

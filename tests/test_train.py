@@ -1,0 +1,168 @@
+import json
+
+import pytest
+import torch
+
+from milestones import fit, load_checkpoint, read_checkpoint
+from milestones.config import config_from_dict
+from milestones.errors import CheckpointError, ConfigError, DivergenceError
+from milestones.train import (CHECKPOINT, build_classification_data, build_optimizer, classification_step,
+                              evaluate, lr_factor, save_checkpoint, train_one_epoch)
+
+
+def test_a_few_steps_lower_the_loss(tiny_config):
+    cfg = config_from_dict(tiny_config)
+    torch.manual_seed(0)
+    from milestones import create_model
+
+    model = create_model(cfg.model.name, **cfg.model.args)
+    train, test, _, _ = build_classification_data(cfg, torch.device("cpu"))
+    before = evaluate(model, test, step_fn=classification_step, device=torch.device("cpu"))
+    opt = build_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    train_one_epoch(model, train, opt, sched, step_fn=classification_step, device=torch.device("cpu"),
+                    progress=False)
+    after = evaluate(model, test, step_fn=classification_step, device=torch.device("cpu"))
+    assert after["loss"] < 0.7 * before["loss"]
+    assert after["acc"] > before["acc"] + 0.3
+
+
+def test_bf16_autocast_training_lowers_the_loss(tiny_config):
+    tiny_config["trainer"].update(precision="bf16", epochs=2)
+    results = fit(config_from_dict(tiny_config))
+    rows = [json.loads(l) for l in (config_from_dict(tiny_config).run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[1]["train_loss"] < rows[0]["train_loss"]
+    assert results["test_acc"] > 0.4  # chance is 0.1
+
+
+def test_fit_writes_the_run_folder(tiny_config):
+    cfg = config_from_dict(tiny_config)
+    results = fit(cfg)
+    run = cfg.run_dir
+    assert {p.name for p in run.iterdir()} >= {"config.yaml", "metrics.jsonl", CHECKPOINT, "results.json"}
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert set(rows[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "samples_per_s",
+                            "seconds"}
+    assert results["test_acc"] == pytest.approx(rows[-1]["test_acc"])
+    ckpt = read_checkpoint(run / CHECKPOINT)
+    assert ckpt["epoch"] == 2 and ckpt["config"] == cfg.to_dict() and ckpt["config_hash"] == cfg.hash()
+    assert set(ckpt["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert not list(run.glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_resume_after_epoch_one_equals_an_uninterrupted_run(tiny_config, monkeypatch):
+    tiny_config["model"]["dropout"] = 0.3  # dropout draws from the global RNG: its state must come back too
+    tiny_config["data"].update(crop_padding=2, flip=True)
+    whole = config_from_dict({**tiny_config, "name": "whole"})
+    fit(whole)
+
+    # The same run, interrupted (Ctrl-C) as epoch 2 starts, then resumed in a fresh fit().
+    import milestones.train as train_module
+
+    real = train_module.train_one_epoch
+
+    def interrupted(*args, **kwargs):
+        if kwargs["desc"].startswith("epoch 2"):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    resumed = config_from_dict({**tiny_config, "name": "part"})
+    monkeypatch.setattr(train_module, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit(resumed)
+    monkeypatch.setattr(train_module, "train_one_epoch", real)
+    assert len((resumed.run_dir / "metrics.jsonl").read_text().splitlines()) == 1
+    torch.manual_seed(1234)  # disturb the global RNG: resume must restore it
+    fit(resumed, resume=True)
+
+    a = [json.loads(l) for l in (whole.run_dir / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(l) for l in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()]
+    drop = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")}
+    assert [drop(r) for r in a] == [drop(r) for r in b]
+    wa = read_checkpoint(whole.run_dir / CHECKPOINT)["model"]
+    wb = read_checkpoint(resumed.run_dir / CHECKPOINT)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_errors(tiny_config):
+    cfg = config_from_dict(tiny_config)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        fit(cfg, resume=True)
+    fit(config_from_dict({**tiny_config, "trainer": {**tiny_config["trainer"], "epochs": 1}}))
+    with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
+        fit(cfg)
+    other = config_from_dict({**tiny_config, "optim": {"name": "adamw", "lr": 0.5}})
+    with pytest.raises(CheckpointError, match=r"different config \(optim.lr: 0.003 there, 0.5 now\)"):
+        fit(other, resume=True)
+
+
+def test_load_checkpoint_rebuilds_the_trained_model(tiny_config):
+    cfg = config_from_dict(tiny_config)
+    fit(cfg)
+    model = load_checkpoint(cfg.run_dir / CHECKPOINT)
+    _, test, _, _ = build_classification_data(cfg, torch.device("cpu"))
+    m = evaluate(model, test, step_fn=classification_step, device=torch.device("cpu"))
+    assert m["acc"] == pytest.approx(json.loads((cfg.run_dir / "results.json").read_text())["test_acc"])
+
+
+def test_bad_checkpoints_are_refused(tmp_path, tiny_config):
+    (tmp_path / "junk.pt").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="not a loadable milestones checkpoint"):
+        read_checkpoint(tmp_path / "junk.pt")
+    cfg = config_from_dict(tiny_config)
+    fit(cfg)
+    good = (cfg.run_dir / CHECKPOINT).read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="cut.pt: not a loadable"):
+        read_checkpoint(tmp_path / "cut.pt")
+    save_checkpoint({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a milestones checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+    # weights of a different shape: the same model name with other arguments
+    ckpt = read_checkpoint(cfg.run_dir / CHECKPOINT)
+    ckpt["config"]["model"]["hidden"] = [32]
+    save_checkpoint(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit this model"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_checkpoint(tiny_config):
+    cfg = config_from_dict(tiny_config)
+    fit(config_from_dict({**tiny_config, "trainer": {**tiny_config["trainer"], "epochs": 1}}))
+    saved = (cfg.run_dir / CHECKPOINT).read_bytes()
+    bad = config_from_dict({**tiny_config, "optim": {"name": "sgd", "lr": 1e12, "momentum": 0.9}})
+    with pytest.raises(DivergenceError, match=r"loss became (nan|inf) by step \d+"):
+        fit(bad, overwrite=True)
+    assert (cfg.run_dir / CHECKPOINT).read_bytes() == saved
+
+
+def test_model_that_does_not_fit_the_data_is_a_config_error(tiny_config):
+    tiny_config["model"]["in_features"] = 3072
+    with pytest.raises(ConfigError, match="model 'mlp' cannot take mnist images of shape \\(1, 28, 28\\)"):
+        fit(config_from_dict(tiny_config))
+    tiny_config["model"].update(in_features=784, num_classes=7)
+    with pytest.raises(ConfigError, match="has 7 outputs but mnist has 10 classes"):
+        fit(config_from_dict(tiny_config))
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tiny_config):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    tiny_config["trainer"]["device"] = "cuda"
+    with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+        fit(config_from_dict(tiny_config))
+
+
+@pytest.mark.parametrize("schedule, checks", [
+    ({"name": "constant"}, {0: 1.0, 99: 1.0}),
+    ({"name": "multistep", "milestones": [5, 8], "gamma": 0.1}, {0: 1.0, 49: 1.0, 50: 0.1, 80: 0.01, 99: 0.01}),
+    ({"name": "cosine"}, {0: 1.0, 50: 0.5, 100: 0.0}),
+    ({"name": "cosine", "warmup_epochs": 1}, {0: 0.1, 9: 1.0, 10: 1.0}),
+    ({"name": "onecycle", "pct_start": 0.3, "div_factor": 10, "final_div_factor": 100},
+     {0: 0.1, 30: 1.0, 100: 0.001}),
+])
+def test_lr_schedules(schedule, checks):
+    s = config_from_dict({"model": {"name": "mlp"}, "schedule": schedule}).schedule
+    for step, factor in checks.items():
+        assert lr_factor(s, step, total_steps=100, steps_per_epoch=10) == pytest.approx(factor, abs=1e-9)

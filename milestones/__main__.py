@@ -1,4 +1,5 @@
-"""The command line: `milestones train | eval | list` (also `python -m milestones ...`).
+"""The command line: `milestones train | eval | list` (also `python -m milestones ...`, and
+`torchrun --nproc_per_node=N -m milestones train CONFIG` for DistributedDataParallel).
 
 A mistake of the user's (a bad config, a missing data set, a wrong checkpoint) prints one line
 `milestones: error: ...` and exits with status 2; Ctrl-C exits with 130 and keeps the last checkpoint.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from .errors import MilestonesError
@@ -48,6 +50,7 @@ def _list(as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from .train import fit
 
-            fit(cfg, resume=args.resume, overwrite=args.overwrite)
+            fit(cfg, resume=args.resume, overwrite=args.overwrite, command=shlex.join(["milestones", *argv]))
         elif args.command == "eval":
             from .train import evaluate_checkpoint
 
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print("milestones: interrupted; the last completed epoch's checkpoint is kept (--resume continues)",
               file=sys.stderr)
         return 130
+    finally:
+        from .distributed import cleanup
+
+        cleanup()
 
 
 if __name__ == "__main__":

@@ -79,8 +79,9 @@ class TrainerConfig:
     batch_size: int = 128
     eval_batch_size: int = 1000
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
-    channels_last: bool = False
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16: autocast; fp16 (CUDA only) adds a grad scaler
+    channels_last: bool = False  # NHWC memory layout for convnets
+    compile: bool = False  # torch.compile the model (falls back to eager, with a message, where it cannot)
     label_smoothing: float = 0.0
     grad_clip: Optional[float] = None  # max global gradient norm
     threads: Optional[int] = None  # torch.set_num_threads on CPU

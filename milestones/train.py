@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, distributed
 from .config import Config, ScheduleConfig, config_from_dict, save_config
 from .data import BatchLoader, load_image_data
 from .errors import CheckpointError, ConfigError, DivergenceError
@@ -111,14 +111,20 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Config, steps_per_epo
         optimizer, lambda step: lr_factor(cfg.schedule, step, total, steps_per_epoch))
 
 
-def build_classification_data(cfg: Config, device: torch.device) -> tuple[BatchLoader, BatchLoader, Optional[BatchLoader], list[str]]:
-    """(train loader, per-epoch eval loader, final test loader or None when eval is already the test split, classes)."""
+def build_classification_data(cfg: Config, device: torch.device, ddp: distributed.Dist = distributed.Dist(),
+                              ) -> tuple[BatchLoader, BatchLoader, Optional[BatchLoader], list[str]]:
+    """(train loader, per-epoch eval loader, final test loader or None when eval is already the test split, classes).
+
+    Under DDP each loader yields this rank's share of every global batch; the training loader drops a final
+    partial batch so that the shares are equal and DDP's gradient average is the global batch's mean.
+    """
     d, t = cfg.data, cfg.trainer
     data = load_image_data(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download, val_size=d.val_size,
                            train_size=d.train_size, test_size=d.test_size, device=device)
-    common = dict(mean=data.mean, std=data.std, channels_last=t.channels_last)
+    common = dict(mean=data.mean, std=data.std, channels_last=t.channels_last, rank=ddp.rank,
+                  world_size=ddp.world_size)
     train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
-                        crop_padding=d.crop_padding, flip=d.flip, **common)
+                        crop_padding=d.crop_padding, flip=d.flip, drop_last=ddp.enabled, **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
     if data.val_x is None:
         return train, test, None, data.classes
@@ -149,6 +155,12 @@ TASKS: dict[str, StepFn] = {"classification": classification_step}
 
 # --- the loops -----------------------------------------------------------------------------------------------------
 
+def autocast(device: torch.device, precision: str):
+    """bf16 or fp16 autocast (Micikevicius et al. 2017, arXiv:1710.03740); a no-op context for fp32."""
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable,
@@ -158,25 +170,35 @@ def train_one_epoch(
     step_fn: StepFn,
     device: torch.device,
     precision: str = "fp32",
+    scaler: Optional[torch.amp.GradScaler] = None,
     label_smoothing: float = 0.0,
     grad_clip: Optional[float] = None,
     first_step: int = 0,
     desc: str = "train",
     progress: bool = True,
 ) -> dict[str, float]:
+    """One pass over `loader`; the lr schedule steps per iteration. Metrics are summed over all DDP ranks."""
     model.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen, start = 0, time.perf_counter()
     bar = tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for i, batch in enumerate(bar):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(device, precision):
             out = step_fn(model, batch, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        if scaler is not None:  # fp16: scale the loss so small gradients survive, unscale before clipping
+            scaler.scale(out.loss).backward()
+            if grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            out.loss.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
         scheduler.step()
         loss_sum += out.loss.detach() * out.count
         correct += out.correct
@@ -190,24 +212,27 @@ def train_one_epoch(
             bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * correct.item() / seen:.2f}%",
                             rate=f"{seen / (time.perf_counter() - start):.0f}/s", refresh=False)
     seconds = time.perf_counter() - start
-    return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen, "samples_per_s": seen / seconds,
-            "seconds": seconds}
+    totals = torch.tensor([loss_sum.item(), correct.item(), seen], dtype=torch.float64, device=device)
+    distributed.all_reduce_sum(totals)
+    loss_total, correct_total, seen_total = totals.tolist()
+    return {"loss": loss_total / seen_total, "acc": correct_total / seen_total,
+            "samples_per_s": seen_total / seconds, "seconds": seconds}
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, *, step_fn: StepFn, device: torch.device,
              precision: str = "fp32") -> dict[str, float]:
+    """Mean loss and accuracy over `loader` (summed over all DDP ranks' shards)."""
     model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, seen
     for batch in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(device, precision):
             out = step_fn(model, batch)
-        loss_sum += out.loss * out.count
-        correct += out.correct
-        seen += out.count
-    return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen}
+        totals += torch.stack([out.loss.double() * out.count, out.correct.double(),
+                               torch.tensor(out.count, device=device, dtype=torch.float64)])
+    distributed.all_reduce_sum(totals)
+    loss_sum, correct, seen = totals.tolist()
+    return {"loss": loss_sum / seen, "acc": correct / seen}
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
@@ -296,11 +321,25 @@ def _check_resumable(saved: dict, cfg: Config, path: Path) -> None:
 
 # --- fit -----------------------------------------------------------------------------------------------------------
 
-def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
-    """Train `cfg` from scratch (or from its run folder's checkpoint with `resume=True`); return the final results."""
-    device = resolve_device(cfg.trainer.device)
-    if cfg.trainer.threads and device.type == "cpu":
-        torch.set_num_threads(cfg.trainer.threads)
+def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: Optional[str] = None) -> dict[str, Any]:
+    """Train `cfg` from scratch (or from its run folder's checkpoint with `resume=True`); return the final results.
+
+    Started by torchrun, it trains with DistributedDataParallel (see milestones/distributed.py). `command` (the
+    CLI line that started the run) is recorded in results.json beside the numbers.
+    """
+    t = cfg.trainer
+    device = resolve_device(t.device)
+    if t.precision == "fp16" and device.type != "cuda":
+        raise ConfigError("trainer.precision 'fp16' needs a CUDA GPU (its grad scaler is CUDA-only); use bf16 on CPU")
+    ddp = distributed.setup(device.type)
+    if device.type == "cuda" and ddp.enabled:
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
+    if t.batch_size % ddp.world_size:
+        raise ConfigError(f"trainer.batch_size {t.batch_size} (the global batch) must divide evenly among "
+                          f"{ddp.world_size} processes")
+    if t.threads and device.type == "cpu":
+        torch.set_num_threads(t.threads)
     run_dir = cfg.run_dir
     ckpt_path = run_dir / CHECKPOINT
     if resume and not ckpt_path.is_file():
@@ -308,23 +347,25 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict[s
     if not resume and not overwrite and ckpt_path.is_file():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start it "
                           f"again, or --set name=<new name>")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write_test{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
+    if ddp.is_main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / f".write_test{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
 
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed)  # the same seed on every rank: same initial weights, same data order
     step_fn = TASKS[cfg.task]
-    train_loader, eval_loader, test_loader, classes = build_classification_data(cfg, device)
+    train_loader, eval_loader, test_loader, classes = build_classification_data(cfg, device, ddp)
     model = create_model(cfg.model.name, **cfg.model.args).to(device)
-    if cfg.trainer.channels_last:
+    if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     _check_model_fits(model, eval_loader, len(classes), cfg)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, len(train_loader))
+    scaler = torch.amp.GradScaler(device.type) if t.precision == "fp16" else None
 
     start_epoch, history = 1, []
     if resume:
@@ -333,51 +374,78 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict[s
         load_state(model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"])
         start_epoch, history = ckpt["epoch"] + 1, list(ckpt["history"])
-        tqdm.write(f"resuming {run_dir} after epoch {ckpt['epoch']}")
-    save_config(cfg, run_dir / "config.yaml")
-    # metrics.jsonl is rewritten from the checkpoint's history, so it never holds epochs the checkpoint lacks
-    with open(run_dir / "metrics.jsonl", "w") as f:
-        f.writelines(json.dumps(h) + "\n" for h in history)
+        if ddp.is_main:
+            tqdm.write(f"resuming {run_dir} after epoch {ckpt['epoch']}")
+    if ddp.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+        # metrics.jsonl is rewritten from the checkpoint's history, so it never holds epochs the checkpoint lacks
+        with open(run_dir / "metrics.jsonl", "w") as f:
+            f.writelines(json.dumps(h) + "\n" for h in history)
 
-    t = cfg.trainer
+    # What runs the batches: DDP wraps the model (averaging gradients), torch.compile wraps that.
+    # `model` itself stays the plain module whose state_dict the checkpoints hold.
+    runner: nn.Module = model
+    if ddp.enabled:
+        runner = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if t.compile:
+        runner = compile_model(runner)
+
     eval_name = "val" if test_loader is not None else "test"
     for epoch in range(start_epoch, t.epochs + 1):
         train_loader.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        tr = train_one_epoch(model, train_loader, optimizer, scheduler, step_fn=step_fn, device=device,
-                             precision=t.precision, label_smoothing=t.label_smoothing, grad_clip=t.grad_clip,
-                             first_step=(epoch - 1) * len(train_loader), desc=f"epoch {epoch}/{t.epochs}",
-                             progress=t.progress)
-        ev = evaluate(model, eval_loader, step_fn=step_fn, device=device, precision=t.precision)
+        tr = train_one_epoch(runner, train_loader, optimizer, scheduler, step_fn=step_fn, device=device,
+                             precision=t.precision, scaler=scaler, label_smoothing=t.label_smoothing,
+                             grad_clip=t.grad_clip, first_step=(epoch - 1) * len(train_loader),
+                             desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main)
+        ev = evaluate(runner, eval_loader, step_fn=step_fn, device=device, precision=t.precision)
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], f"{eval_name}_loss": ev["loss"],
                f"{eval_name}_acc": ev["acc"], "lr": lr, "samples_per_s": tr["samples_per_s"],
                "seconds": tr["seconds"]}
         history.append(row)
-        if t.checkpoint:
-            save_checkpoint({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history, "rng": _rng_state(),
-                "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name,
-                "classes": classes, "milestones_version": __version__, "torch_version": str(torch.__version__),
-            }, ckpt_path)
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        tqdm.write(f"epoch {epoch:3d}/{t.epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f}%  "
-                   f"{eval_name} loss {ev['loss']:.4f} acc {100 * ev['acc']:.2f}%  lr {lr:.3g}  "
-                   f"{tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
+        if ddp.is_main:
+            if t.checkpoint:
+                save_checkpoint({
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+                    "epoch": epoch, "history": history, "rng": _rng_state(),
+                    "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name,
+                    "classes": classes, "milestones_version": __version__, "torch_version": str(torch.__version__),
+                }, ckpt_path)
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            tqdm.write(f"epoch {epoch:3d}/{t.epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f}%  "
+                       f"{eval_name} loss {ev['loss']:.4f} acc {100 * ev['acc']:.2f}%  lr {lr:.3g}  "
+                       f"{tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
+        distributed.barrier()  # no rank runs ahead of the checkpoint
 
-    final = evaluate(model, test_loader or eval_loader, step_fn=step_fn, device=device, precision=t.precision)
+    final = evaluate(runner, test_loader or eval_loader, step_fn=step_fn, device=device, precision=t.precision)
     results = {
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": t.epochs, "seed": cfg.seed,
         "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
-        "torch": str(torch.__version__), "config_hash": cfg.hash(),
+        "processes": ddp.world_size, "torch": str(torch.__version__), "config_hash": cfg.hash(), "command": command,
     }
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    tqdm.write(f"test acc {100 * final['acc']:.2f}%  ({results['train_seconds']:.0f} s of training)  -> {run_dir}")
+    if ddp.is_main:
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        tqdm.write(f"test acc {100 * final['acc']:.2f}%  ({results['train_seconds']:.0f} s of training)  -> {run_dir}")
     return results
+
+
+def compile_model(model: nn.Module) -> nn.Module:
+    """torch.compile with a clean fallback: where compiling is impossible the model runs eagerly, with a message."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly instead of crashing
+    try:
+        return torch.compile(model)
+    except Exception as e:  # e.g. a Python version or platform torch.compile does not support
+        tqdm.write(f"milestones: torch.compile unavailable ({str(e).splitlines()[0][:120]}); running eagerly")
+        return model
 
 
 def _check_model_fits(model: nn.Module, loader: BatchLoader, num_classes: int, cfg: Config) -> None:

@@ -145,20 +145,23 @@ def test_data_root_is_never_written(tmp_path):
 def test_random_crop_shapes_and_values():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(1, 256, (64, 3, 32, 32), dtype=torch.uint8)
-    out = random_crop(x, 4, g)
+    out = random_crop(x, 4, torch.randint(0, 9, (64, 2), generator=g))
     assert out.shape == x.shape and out.dtype == torch.uint8
     # each crop is a shifted copy: every non-zero pixel comes from the original, zeros come from the padding
     assert (out == 0).any()
     for i in range(8):
         nz = out[i][out[i] > 0]
         assert set(nz.unique().tolist()) <= set(x[i].unique().tolist())
-    assert torch.equal(random_crop(x, 0, g), x)
+    assert torch.equal(random_crop(x, 0, torch.zeros(64, 2, dtype=torch.long)), x)
+    assert torch.equal(random_crop(x, 4, torch.full((64, 2), 4))[:, :, :, :], x)  # centre window: the original
+    shifted = random_crop(x, 4, torch.tensor([[4, 5]] * 64))  # one pixel right: last column is padding
+    assert torch.equal(shifted[:, :, :, :-1], x[:, :, :, 1:]) and (shifted[:, :, :, -1] == 0).all()
 
 
 def test_random_flip_mirrors_about_half():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (1000, 1, 4, 4), dtype=torch.uint8)
-    out = random_flip(x, g)
+    out = random_flip(x, torch.rand(1000, generator=g) < 0.5)
     same = (out == x).flatten(1).all(1)
     mirrored = (out == x.flip(3)).flatten(1).all(1)
     assert (same | mirrored).all()
@@ -183,6 +186,16 @@ def test_batch_loader_normalises_and_replays_each_epoch():
     xb = a[0][0]
     assert xb.dtype == torch.float32 and xb.shape == (32, 3, 8, 8)
     assert xb.min() >= (0 - 0.5) / 0.25 - 1e-5 and xb.max() <= (1 - 0.5) / 0.25 + 1e-5
+
+    # two ranks of a DDP job together see exactly the batches of one process, crops and flips included
+    shards = [BatchLoader(x, y, batch_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, shuffle=True, crop_padding=2,
+                          flip=True, seed=1, rank=r, world_size=2) for r in range(2)]
+    for s in shards:
+        s.set_epoch(1)
+    for (xa, ya), (x0, y0), (x1, y1) in zip(a, *shards):
+        assert torch.equal(xa[0::2], x0) and torch.equal(xa[1::2], x1) and torch.equal(ya[1::2], y1)
+    dropped = BatchLoader(x, y, batch_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, drop_last=True)
+    assert len(dropped) == 3 and len(list(dropped)) == 3
 
     plain = BatchLoader(x, y, batch_size=100, mean=(0.5,) * 3, std=(0.25,) * 3)
     (xb, yb), = list(plain)

@@ -46,7 +46,7 @@ class DataConfig:
     download: bool = True  # try torchvision's download when the files are missing
     val_size: int = 0  # images held out of the training set for validation (He et al.: 5000 of CIFAR-10)
     train_size: Optional[int] = None  # use a random subset of the (remaining) training set
-    test_size: Optional[int] = None  # use the first N test images (for quick checks only)
+    test_size: Optional[int] = None  # use a fixed random N of the test images (for quick checks only)
     crop_padding: int = 0  # random crop after zero-padding by this many pixels (0 = no crop)
     flip: bool = False  # random horizontal flip
 

@@ -64,6 +64,8 @@ def test_validation_split_and_subset_are_fixed_and_disjoint(data_root):
     a = load_image_data("mnist", root=str(data_root), val_size=5000, train_size=1000, download=False)
     b = load_image_data("mnist", root=str(data_root), val_size=5000, train_size=1000, download=False)
     assert len(a.val_x) == 5000 and len(a.train_x) == 1000
+    few = load_image_data("mnist", root=str(data_root), test_size=500, download=False)
+    assert len(few.test_y) == 500 and len(few.test_y.unique()) == 10  # a random subset, not the first 500
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.val_y, b.val_y)
     full = load_image_data("mnist", root=str(data_root), val_size=5000, download=False)
     assert len(full.train_x) == 55000

@@ -13,7 +13,11 @@ from typing import Any, Callable
 
 from torch import nn
 
+from .alexnet import AlexNet, LeNet5
 from .mlp import MLP
+from .resnet import (ResNet, plain20, plain32, plain44, plain56, plain110, resnet20, resnet32, resnet44, resnet56,
+                     resnet110)
+from .vit import ViT, vit_small, vit_tiny
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,38 @@ MODELS: dict[str, ModelInfo] = {
     for info in [
         ModelInfo("mlp", MLP, "MLP", 1986,
                   "Rumelhart, Hinton & Williams 1986; dropout: Srivastava et al. 2014 (arXiv:1207.0580)"),
+        ModelInfo("lenet5", LeNet5, "CNN 1998", 1998,
+                  "LeCun, Bottou, Bengio & Haffner 1998, Gradient-based learning applied to document recognition"),
+        ModelInfo("alexnet", AlexNet, "CNN 2012", 2012,
+                  "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NeurIPS)"),
+        ModelInfo("resnet20", resnet20, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 6: ResNet-20"),
+        ModelInfo("resnet32", resnet32, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 6: ResNet-32"),
+        ModelInfo("resnet44", resnet44, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 6: ResNet-44"),
+        ModelInfo("resnet56", resnet56, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 6: ResNet-56"),
+        ModelInfo("resnet110", resnet110, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 6: ResNet-110"),
+        ModelInfo("plain20", plain20, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Fig. 6: plain-20"),
+        ModelInfo("plain32", plain32, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Fig. 6: plain-32"),
+        ModelInfo("plain44", plain44, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Fig. 6: plain-44"),
+        ModelInfo("plain56", plain56, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Fig. 6: plain-56"),
+        ModelInfo("plain110", plain110, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), plain twin of ResNet-110"),
+        ModelInfo("resnet", ResNet, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Sec. 4.2: any depth 6n+2"),
+        ModelInfo("vit_tiny", vit_tiny, "ViT 2020", 2020,
+                  "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); CIFAR size, 2.3M params"),
+        ModelInfo("vit_small", vit_small, "ViT 2020", 2020,
+                  "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); CIFAR size, 6.0M params"),
+        ModelInfo("vit", ViT, "ViT 2020", 2020,
+                  "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); any size"),
     ]
 }
 

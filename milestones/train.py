@@ -5,7 +5,8 @@
       evaluate(...)               loss and accuracy on the validation split (else the test split)
       save_checkpoint(...)        model, optimizer, scheduler, RNG states, epoch, history and config, atomically
 
-What differs between tasks is a small step function (`classification_step`), chosen by `cfg.task` from `TASKS`.
+What differs between tasks (classification now; sequence tasks later) is a small `Task` in `TASKS`, chosen by
+`cfg.task`: a data builder, a step function (`classification_step`) and a model/data check.
 
 Run folder `<output_dir>/<name>/`: config.yaml (resolved), metrics.jsonl (one JSON line per epoch),
 checkpoint.pt (after every epoch), results.json (final test metrics, time, hardware).
@@ -111,9 +112,18 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Config, steps_per_epo
         optimizer, lambda step: lr_factor(cfg.schedule, step, total, steps_per_epoch))
 
 
-def build_classification_data(cfg: Config, device: torch.device, ddp: distributed.Dist = distributed.Dist(),
-                              ) -> tuple[BatchLoader, BatchLoader, Optional[BatchLoader], list[str]]:
-    """(train loader, per-epoch eval loader, final test loader or None when eval is already the test split, classes).
+@dataclass
+class Loaders:
+    """What a task's data builder returns."""
+
+    train: Any  # iterable of batches with set_epoch(epoch) and len() = optimizer steps per epoch
+    eval: Any  # evaluated after every epoch: the validation split, else the test split
+    test: Optional[Any]  # evaluated once at the end; None when `eval` is already the test split
+    meta: dict  # what a checkpoint must carry to use the model on its own (class names, vocabularies, ...)
+
+
+def build_classification_data(cfg: Config, device: torch.device, ddp: distributed.Dist = distributed.Dist()) -> Loaders:
+    """Image classification loaders for `cfg.data`.
 
     Under DDP each loader yields this rank's share of every global batch; the training loader drops a final
     partial batch so that the shares are equal and DDP's gradient average is the global batch's mean.
@@ -126,10 +136,11 @@ def build_classification_data(cfg: Config, device: torch.device, ddp: distribute
     train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
                         crop_padding=d.crop_padding, flip=d.flip, drop_last=ddp.enabled, **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
+    meta = {"classes": data.classes, "mean": list(data.mean), "std": list(data.std)}
     if data.val_x is None:
-        return train, test, None, data.classes
+        return Loaders(train, test, None, meta)
     val = BatchLoader(data.val_x, data.val_y, batch_size=t.eval_batch_size, **common)
-    return train, val, test, data.classes
+    return Loaders(train, val, test, meta)
 
 
 # --- the task's step: what one batch contributes -------------------------------------------------------------------
@@ -149,8 +160,40 @@ def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     return StepOut(loss, correct, len(y))
 
 
+def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
+    """One forward pass on a real batch before training, so a model/data mismatch is a one-line config error."""
+    x, _ = next(iter(loaders.eval))
+    num_classes = len(loaders.meta["classes"])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x[:2])
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"model '{cfg.model.name}' cannot take {cfg.data.name} images of shape "
+                          f"{tuple(x.shape[1:])}: {str(e).splitlines()[0]}") from None
+    finally:
+        model.train(was_training)
+    if out.shape[-1] != num_classes:
+        raise ConfigError(f"model '{cfg.model.name}' has {out.shape[-1]} outputs but {cfg.data.name} has "
+                          f"{num_classes} classes (set model.num_classes)")
+
+
 StepFn = Callable[..., StepOut]
-TASKS: dict[str, StepFn] = {"classification": classification_step}
+
+
+@dataclass(frozen=True)
+class Task:
+    """The pieces of training that differ between kinds of problem; everything else is shared."""
+
+    build_data: Callable[[Config, torch.device, distributed.Dist], Loaders]
+    step: StepFn  # (model, batch, label_smoothing=0.0) -> StepOut
+    check_model: Callable[[nn.Module, Loaders, Config], None]  # raise ConfigError if model and data do not fit
+
+
+TASKS: dict[str, Task] = {
+    "classification": Task(build_classification_data, classification_step, check_classifier),
+}
 
 
 # --- the loops -----------------------------------------------------------------------------------------------------
@@ -357,12 +400,14 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
             raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
 
     seed_everything(cfg.seed)  # the same seed on every rank: same initial weights, same data order
-    step_fn = TASKS[cfg.task]
-    train_loader, eval_loader, test_loader, classes = build_classification_data(cfg, device, ddp)
+    task = TASKS[cfg.task]
+    step_fn = task.step
+    loaders = task.build_data(cfg, device, ddp)
+    train_loader, eval_loader, test_loader = loaders.train, loaders.eval, loaders.test
     model = create_model(cfg.model.name, **cfg.model.args).to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    _check_model_fits(model, eval_loader, len(classes), cfg)
+    task.check_model(model, loaders, cfg)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, len(train_loader))
     scaler = torch.amp.GradScaler(device.type) if t.precision == "fp16" else None
@@ -414,7 +459,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                     "epoch": epoch, "history": history, "rng": _rng_state(),
                     "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name,
-                    "classes": classes, "milestones_version": __version__, "torch_version": str(torch.__version__),
+                    "data_meta": loaders.meta, "milestones_version": __version__, "torch_version": str(torch.__version__),
                 }, ckpt_path)
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -448,24 +493,6 @@ def compile_model(model: nn.Module) -> nn.Module:
         return model
 
 
-def _check_model_fits(model: nn.Module, loader: BatchLoader, num_classes: int, cfg: Config) -> None:
-    """One forward pass on a real batch before training, so a model/data mismatch is a one-line config error."""
-    x, _ = next(iter(loader))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x[:2])
-    except (RuntimeError, ValueError) as e:
-        raise ConfigError(f"model '{cfg.model.name}' cannot take {cfg.data.name} images of shape "
-                          f"{tuple(x.shape[1:])}: {str(e).splitlines()[0]}") from None
-    finally:
-        model.train(was_training)
-    if out.shape[-1] != num_classes:
-        raise ConfigError(f"model '{cfg.model.name}' has {out.shape[-1]} outputs but {cfg.data.name} has "
-                          f"{num_classes} classes (set model.num_classes)")
-
-
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> nn.Module:
     """Rebuild the model a checkpoint was trained as, load its weights, return it in eval mode."""
     ckpt = read_checkpoint(path, map_location)
@@ -485,10 +512,11 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, float]:
     if ckpt.get("model_name") != cfg.model.name:
         raise CheckpointError(f"{path}: holds a '{ckpt.get('model_name')}' model, the config asks for "
                               f"'{cfg.model.name}'")
-    _, eval_loader, test_loader, classes = build_classification_data(cfg, device)
+    task = TASKS[cfg.task]
+    loaders = task.build_data(cfg, device, distributed.Dist())
     model = create_model(cfg.model.name, **cfg.model.args).to(device)
     load_state(model, ckpt["model"], path)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return evaluate(model, test_loader or eval_loader, step_fn=TASKS[cfg.task], device=device,
+    return evaluate(model, loaders.test or loaders.eval, step_fn=task.step, device=device,
                     precision=cfg.trainer.precision)

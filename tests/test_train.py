@@ -16,7 +16,8 @@ def test_a_few_steps_lower_the_loss(tiny_config):
     from milestones import create_model
 
     model = create_model(cfg.model.name, **cfg.model.args)
-    train, test, _, _ = build_classification_data(cfg, torch.device("cpu"))
+    loaders = build_classification_data(cfg, torch.device("cpu"))
+    train, test = loaders.train, loaders.eval
     before = evaluate(model, test, step_fn=classification_step, device=torch.device("cpu"))
     opt = build_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
@@ -48,6 +49,7 @@ def test_fit_writes_the_run_folder(tiny_config):
     ckpt = read_checkpoint(run / CHECKPOINT)
     assert ckpt["epoch"] == 2 and ckpt["config"] == cfg.to_dict() and ckpt["config_hash"] == cfg.hash()
     assert set(ckpt["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert ckpt["data_meta"]["classes"] == [str(i) for i in range(10)]
     assert not list(run.glob(".*tmp*"))  # no temporary file left behind
 
 
@@ -101,7 +103,7 @@ def test_load_checkpoint_rebuilds_the_trained_model(tiny_config):
     cfg = config_from_dict(tiny_config)
     fit(cfg)
     model = load_checkpoint(cfg.run_dir / CHECKPOINT)
-    _, test, _, _ = build_classification_data(cfg, torch.device("cpu"))
+    test = build_classification_data(cfg, torch.device("cpu")).eval
     m = evaluate(model, test, step_fn=classification_step, device=torch.device("cpu"))
     assert m["acc"] == pytest.approx(json.loads((cfg.run_dir / "results.json").read_text())["test_acc"])
 

@@ -1,0 +1,116 @@
+"""Helpers for experiments that put several runs side by side: equal wall-clock budgets, tables, plots.
+
+The experiment scripts in scripts/ (exp_*.py) are thin: they pick configs, call `run` for each, and write a
+markdown table, a JSON file and a PNG into one experiment folder. Plots need matplotlib (`pip install
+milestones[plot]`); without it the tables are still written and the plot step says what to install.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from . import distributed
+from .config import Config
+from .errors import MilestonesError
+from .train import TASKS, build_optimizer, create_model, fit, resolve_device, seed_everything, train_one_epoch
+
+
+def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of `cfg` with fields replaced, e.g. with_overrides(cfg, trainer={"epochs": 3}, data={...})."""
+    cfg = dataclasses.replace(cfg)
+    for section, values in sections.items():
+        if section in ("name", "output_dir", "seed"):
+            cfg = dataclasses.replace(cfg, **{section: values})
+        else:
+            setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **values))
+    return cfg
+
+
+def measure_rate(cfg: Config, steps: int = 10) -> float:
+    """Training samples/s of `cfg` on its device: `steps` batches timed after one warm-up pass over them."""
+    device = resolve_device(cfg.trainer.device)
+    if cfg.trainer.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.trainer.threads)
+    probe = with_overrides(cfg, data={"train_size": steps * cfg.trainer.batch_size, "val_size": 0})
+    seed_everything(cfg.seed)
+    task = TASKS[cfg.task]
+    train = task.build_data(probe, device, distributed.Dist()).train
+    model = create_model(cfg.model.name, **cfg.model.args).to(device)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = build_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    kwargs = dict(step_fn=task.step, device=device, precision=cfg.trainer.precision, progress=False)
+    train_one_epoch(model, train, opt, sched, **kwargs)  # warm-up: allocations, oneDNN kernel choice
+    return train_one_epoch(model, train, opt, sched, **kwargs)["samples_per_s"]
+
+
+def epochs_for_budget(cfg: Config, minutes: float, train_images: int) -> tuple[int, float]:
+    """Whole epochs of `train_images` that fit `minutes` of training at the measured rate (at least 1)."""
+    rate = measure_rate(cfg)
+    return max(1, math.floor(minutes * 60 * rate / train_images)), rate
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    """Train `cfg` (overwriting an earlier run of the same name); return results.json plus the epoch history."""
+    results = fit(cfg, overwrite=True)
+    history = [json.loads(l) for l in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {**results, "history": history}
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def pyplot():
+    """matplotlib.pyplot on a file-only backend, or a one-line error saying how to get it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MilestonesError("plots need matplotlib: pip install 'milestones[plot]' (tables were still written)") \
+            from None
+    return plt
+
+
+def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, title: str,
+                      eval_key: str = "test_acc") -> None:
+    """Fig. 6 style: one panel per group, training error dashed and test error solid, per epoch."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False)
+    for ax, (panel, runs) in zip(axes[0], panels.items()):
+        for (label, history), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+            epochs = [h["epoch"] for h in history]
+            ax.plot(epochs, [100 * (1 - h["train_acc"]) for h in history], "--", color=color, label=f"{label} train")
+            ax.plot(epochs, [100 * (1 - h[eval_key]) for h in history], "-", color=color, lw=2, label=f"{label} test")
+        ax.set_title(panel)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("error (%)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def experiment_dir(output_dir: str, name: str) -> Path:
+    d = Path(output_dir) / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_outputs(out: Path, table: str, data: Any, intro: Optional[str] = None) -> None:
+    (out / "table.md").write_text((intro + "\n\n" if intro else "") + table)
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    print((intro + "\n\n" if intro else "") + table)

@@ -1,0 +1,61 @@
+"""The degradation problem (He et al. 2015, arXiv:1512.03385, Fig. 6): deeper plain nets train WORSE, deeper
+residual nets do not.
+
+    python scripts/exp_degradation.py [--epochs 5] [--train-size 20000] [--output-dir runs]
+
+Trains plain-20, plain-56, ResNet-20 and ResNet-56 with one recipe (configs/degradation_cifar10_cpu.yaml; only the
+model changes) for the same number of epochs, i.e. the same iterations, as Fig. 6's x-axis. Writes into
+<output-dir>/degradation/: table.md, results.json (per-epoch training and test error of each net, also in each
+run's metrics.jsonl) and degradation.png (Fig. 6 style: training error dashed, test error solid).
+The claim to check: plain-56 ends with a higher TRAINING error than plain-20, while ResNet-56 does not end above
+ResNet-20.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from milestones import load_config
+from milestones.experiments import experiment_dir, markdown_table, plot_error_curves, run, with_overrides, write_outputs
+
+NETS = ["plain20", "plain56", "resnet20", "resnet56"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="configs/degradation_cifar10_cpu.yaml")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--train-size", type=int, default=20000, help="training images (0: all 50k)")
+    p.add_argument("--output-dir", default="runs")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args()
+
+    base = load_config(args.config, args.overrides)
+    out = experiment_dir(args.output_dir, "degradation")
+    runs = {}
+    for net in NETS:
+        cfg = with_overrides(base, name=f"degradation_{net}", output_dir=str(out),
+                             trainer={"epochs": args.epochs}, data={"train_size": args.train_size or None})
+        cfg.model = type(cfg.model)(name=net, args={})
+        runs[net] = run(cfg)
+
+    rows = [[net, f"{r['params']:,}", r["epochs"], f"{100 * (1 - r['history'][-1]['train_acc']):.2f}",
+             f"{100 * (1 - r['test_acc']):.2f}", f"{r['train_seconds'] / 60:.1f}"] for net, r in runs.items()]
+    table = markdown_table(["net", "params", "epochs", "final train error %", "test error %", "train minutes"], rows)
+    tr = {net: 1 - r["history"][-1]["train_acc"] for net, r in runs.items()}
+    verdict = (f"plain-56 train error {'>' if tr['plain56'] > tr['plain20'] else '<='} plain-20 "
+               f"({100 * tr['plain56']:.2f}% vs {100 * tr['plain20']:.2f}%): degradation "
+               f"{'reproduced' if tr['plain56'] > tr['plain20'] else 'NOT reproduced'} at this budget; "
+               f"ResNet-56 train error {100 * tr['resnet56']:.2f}% vs ResNet-20 {100 * tr['resnet20']:.2f}%.")
+    intro = (f"Degradation experiment: {args.epochs} epochs on {args.train_size or 50000} CIFAR-10 training images, "
+             f"{runs['plain20']['hardware']}, seed {base.seed}, recipe {args.config}.\n\n{verdict}")
+    write_outputs(out, table, {"runs": runs, "verdict": verdict}, intro)
+    plot_error_curves({"plain": {n: runs[n]["history"] for n in ("plain20", "plain56")},
+                       "residual": {n: runs[n]["history"] for n in ("resnet20", "resnet56")}},
+                      out / "degradation.png",
+                      title=f"CIFAR-10, {args.epochs} epochs on {args.train_size or 50000} images (He et al. Fig. 6)")
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()

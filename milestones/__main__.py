@@ -1,8 +1,13 @@
-"""The command line: `milestones train | eval | list` (also `python -m milestones ...`, and
+"""The command line: `milestones train | eval | list | translate` (also `python -m milestones ...`, and
 `torchrun --nproc_per_node=N -m milestones train CONFIG` for DistributedDataParallel).
 
-A mistake of the user's (a bad config, a missing data set, a wrong checkpoint) prints one line
-`milestones: error: ...` and exits with status 2; Ctrl-C exits with 130 and keeps the last checkpoint.
+    milestones translate --checkpoint runs/transformer_enja_cpu/checkpoint.pt "彼は背が高い。"
+    milestones translate --checkpoint PATH --file sentences.txt --beam 4        (one sentence a line)
+    echo "彼は背が高い。" | milestones translate --checkpoint PATH --attention attention.png
+
+A mistake of the user's (a bad config, a missing data set, a wrong checkpoint, a sentence that cannot be
+translated) prints one line `milestones: error: ...` and exits with status 2; Ctrl-C exits with 130 and keeps the
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -34,7 +39,57 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="every model: era, year, paper, parameter count")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    tr = sub.add_parser("translate", help="translate sentences with a trained translation checkpoint")
+    tr.add_argument("sentences", nargs="*", help="sentences to translate (else --file, else one a line on stdin)")
+    tr.add_argument("--checkpoint", required=True, metavar="PATH")
+    tr.add_argument("--file", metavar="PATH", help="read sentences from a file, one a line (blank lines skipped)")
+    tr.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (1: greedy, the default)")
+    tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty exponent for beam search")
+    tr.add_argument("--attention", metavar="PNG", help="write the source x output attention heat map (rnnsearch, "
+                    "transformer); with several sentences, PNG gets a -1, -2, ... suffix")
     return p
+
+
+def _translate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .errors import ConfigError, InputError
+    from .translate import load_translator, plot_attention, translate
+
+    if args.file:
+        try:
+            sentences = [l for l in Path(args.file).read_text(encoding="utf-8").splitlines() if l.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{args.file}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    elif args.sentences:
+        sentences = list(args.sentences)
+    else:
+        sentences = [l for l in sys.stdin.read().splitlines() if l.strip()]
+    if not sentences:
+        raise InputError("no sentence to translate (give one as an argument, --file, or lines on stdin)")
+    if args.beam < 1:
+        raise InputError(f"--beam must be >= 1, got {args.beam}")
+    model, meta = load_translator(args.checkpoint)
+    if args.attention:
+        if not getattr(model, "has_attention", False):
+            name = type(model).__name__
+            raise ConfigError(f"--attention: this checkpoint's model ({name}) has no attention (the whole source "
+                              f"passes through one vector); use an rnnsearch or transformer checkpoint")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ConfigError("--attention needs matplotlib, an optional extra: pip install 'milestones[plot]'") \
+                from None
+    results = translate(model, meta, sentences, beam=args.beam, alpha=args.alpha)
+    for t in results:
+        print(t.text)
+    if args.attention:
+        out = Path(args.attention)
+        for n, t in enumerate(results, 1):
+            path = out if len(results) == 1 else out.with_name(f"{out.stem}-{n}{out.suffix}")
+            plot_attention(t, path, title=" ".join(t.tokens))
+            print(f"attention map: {path}", file=sys.stderr)
 
 
 def _list(as_json: bool) -> None:
@@ -56,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list(args.json)
             return 0
+        if args.command == "translate":
+            _translate(args)
+            return 0
         from .config import load_config
 
         cfg = load_config(args.config, args.overrides)
@@ -67,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             from .train import evaluate_checkpoint
 
             m = evaluate_checkpoint(cfg, args.checkpoint)
-            print(json.dumps({"checkpoint": args.checkpoint, "test_loss": m["loss"], "test_acc": m["acc"]}))
+            extra = {k: v for k, v in m.items() if k not in ("loss", "acc")}  # translation: BLEU, perplexity
+            print(json.dumps({"checkpoint": args.checkpoint, "test_loss": m["loss"], "test_acc": m["acc"], **extra}))
         return 0
     except MilestonesError as e:
         print(f"milestones: error: {e}", file=sys.stderr)

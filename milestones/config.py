@@ -40,15 +40,18 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: Literal["mnist", "fashion_mnist", "cifar10"] = "mnist"
+    name: Literal["mnist", "fashion_mnist", "cifar10", "adding", "small_parallel_enja", "multi30k"] = "mnist"
     root: Optional[str] = None  # else $MILESTONES_DATA, else ./data; never written to
     cache_dir: Optional[str] = None  # else $MILESTONES_CACHE, else ~/.cache/milestones
     download: bool = True  # try torchvision's download when the files are missing
     val_size: int = 0  # images held out of the training set for validation (He et al.: 5000 of CIFAR-10)
-    train_size: Optional[int] = None  # use a random subset of the (remaining) training set
-    test_size: Optional[int] = None  # use a fixed random N of the test images (for quick checks only)
+    train_size: Optional[int] = None  # use a random subset of the (remaining) training set; adding: sequences/epoch
+    test_size: Optional[int] = None  # use a fixed random N of the test images / pairs / sequences (quick checks)
     crop_padding: int = 0  # random crop after zero-padding by this many pixels (0 = no crop)
     flip: bool = False  # random horizontal flip
+    seq_len: int = 100  # adding problem: the minimal sequence length T (Hochreiter & Schmidhuber 1997, Sec. 5.4)
+    min_freq: int = 2  # translation: a token seen fewer times in the training text is <unk>
+    max_len: int = 50  # translation: training pairs with more tokens than this on either side are left out
 
 
 @dataclass
@@ -63,8 +66,8 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["constant", "multistep", "cosine", "onecycle"] = "constant"
-    warmup_epochs: float = 0.0  # linear warm-up from 0, before the schedule (constant, multistep, cosine)
+    name: Literal["constant", "multistep", "cosine", "onecycle", "inverse_sqrt"] = "constant"
+    warmup_epochs: float = 0.0  # linear warm-up from 0, before the schedule (all but onecycle)
     milestones: list[float] = field(default_factory=list)  # multistep: epochs at which lr *= gamma
     gamma: float = 0.1  # multistep
     min_lr_ratio: float = 0.0  # cosine: final lr as a fraction of the peak
@@ -75,7 +78,8 @@ class ScheduleConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 1
+    epochs: int = 1  # the length of the schedule
+    stop_epoch: Optional[int] = None  # end this invocation after this epoch (the schedule still spans `epochs`)
     batch_size: int = 128
     eval_batch_size: int = 1000
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -92,7 +96,7 @@ class TrainerConfig:
 @dataclass
 class Config:
     name: str = ""  # run name; defaults to the config file's stem
-    task: Literal["classification"] = "classification"
+    task: Literal["classification", "regression", "seq2seq"] = "classification"
     seed: int = 0
     output_dir: str = "runs"  # runs go to <output_dir>/<name>
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -238,6 +242,8 @@ def _validate(cfg: Config, where: str) -> None:
     t, o, s, d = cfg.trainer, cfg.optim, cfg.schedule, cfg.data
     need(bool(cfg.model.name), "model.name", "set (see `milestones list`)", cfg.model.name)
     need(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
+    need(t.stop_epoch is None or 1 <= t.stop_epoch <= t.epochs, "trainer.stop_epoch", "in [1, epochs] or null",
+         t.stop_epoch)
     need(t.batch_size >= 1, "trainer.batch_size", ">= 1", t.batch_size)
     need(t.eval_batch_size >= 1, "trainer.eval_batch_size", ">= 1", t.eval_batch_size)
     need(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "in [0, 1)", t.label_smoothing)
@@ -255,6 +261,12 @@ def _validate(cfg: Config, where: str) -> None:
     need(d.train_size is None or d.train_size >= 1, "data.train_size", ">= 1 or null", d.train_size)
     need(d.test_size is None or d.test_size >= 1, "data.test_size", ">= 1 or null", d.test_size)
     need(d.crop_padding >= 0, "data.crop_padding", ">= 0", d.crop_padding)
+    need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
+    need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)
+    need(d.max_len >= 1, "data.max_len", ">= 1", d.max_len)
+    tasks = {"adding": "regression", "small_parallel_enja": "seq2seq", "multi30k": "seq2seq"}
+    need(cfg.task == tasks.get(d.name, "classification"), "task", f"'{tasks.get(d.name, 'classification')}' for "
+         f"data.name '{d.name}'", cfg.task)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
 
 

@@ -23,3 +23,7 @@ class CheckpointError(MilestonesError):
 
 class DivergenceError(MilestonesError):
     """The loss became NaN or infinite."""
+
+
+class InputError(MilestonesError):
+    """A sentence given to `milestones translate` cannot be translated (empty, all unknown, far too long)."""

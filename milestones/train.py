@@ -5,8 +5,10 @@
       evaluate(...)               loss and accuracy on the validation split (else the test split)
       save_checkpoint(...)        model, optimizer, scheduler, RNG states, epoch, history and config, atomically
 
-What differs between tasks (classification now; sequence tasks later) is a small `Task` in `TASKS`, chosen by
-`cfg.task`: a data builder, a step function (`classification_step`) and a model/data check.
+What differs between tasks is a small `Task` in `TASKS`, chosen by `cfg.task`: a data builder, a step function
+and a model/data check, plus for translation the model arguments only the data knows (vocabulary sizes) and
+extra final numbers (BLEU). The tasks: classification (images), regression (the adding problem: MSE, correct =
+absolute error below 0.04), seq2seq (translation: token-level cross-entropy, correct = target tokens right).
 
 Run folder `<output_dir>/<name>/`: config.yaml (resolved), metrics.jsonl (one JSON line per epoch),
 checkpoint.pt (after every epoch), results.json (final test metrics, time, hardware).
@@ -37,8 +39,10 @@ from tqdm import tqdm
 from . import __version__, distributed
 from .config import Config, ScheduleConfig, config_from_dict, save_config
 from .data import BatchLoader, load_image_data
+from .data.synthetic import ADDING_CRITERION, ADDING_TEST_SIZE, ADDING_TRAIN_SIZE, AddingLoader
+from .data.text import PAD, TranslationLoader, load_translation_data
 from .errors import CheckpointError, ConfigError, DivergenceError
-from .models import count_parameters, create_model
+from .models import check_model_args, count_parameters, create_model
 
 CHECKPOINT = "checkpoint.pt"
 LOG_EVERY = 25  # steps between progress-bar refreshes (each one is a device sync)
@@ -102,6 +106,11 @@ def lr_factor(s: ScheduleConfig, step: int, total_steps: int, steps_per_epoch: i
         # Loshchilov & Hutter 2016 (arXiv:1608.03983) without restarts
         t = (step - warmup) / max(1, total_steps - warmup)
         return s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    if s.name == "inverse_sqrt":
+        # Vaswani et al. 2017 (arXiv:1706.03762) Eq. 3: lr = d^-0.5 min(n^-0.5, n warmup^-1.5) at step n = step+1.
+        # Divided by its peak d^-0.5 warmup^-0.5 (reached at n = warmup), so that optim.lr is the peak: the linear
+        # warm-up above, then sqrt(warmup / n). (Eq. 3 with d_model 512, warmup 4000 peaks at 7.0e-4.)
+        return math.sqrt(max(1, warmup) / (step + 1))
     return 1.0
 
 
@@ -179,7 +188,114 @@ def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
                           f"{num_classes} classes (set model.num_classes)")
 
 
+# --- regression: the adding problem (Hochreiter & Schmidhuber 1997, Sec. 5.4; milestones/data/synthetic.py) -------
+
+def build_adding_data(cfg: Config, device: torch.device, ddp: distributed.Dist = distributed.Dist()) -> Loaders:
+    """Fresh training sequences every epoch, seeded by (seed, epoch); a fixed test set from its own seed."""
+    d, t = cfg.data, cfg.trainer
+    common = dict(seq_len=d.seq_len, device=device, rank=ddp.rank, world_size=ddp.world_size)
+    train = AddingLoader(num_sequences=d.train_size or ADDING_TRAIN_SIZE, batch_size=t.batch_size, seed=cfg.seed,
+                         drop_last=ddp.enabled, **common)
+    test = AddingLoader(num_sequences=d.test_size or ADDING_TEST_SIZE, batch_size=t.eval_batch_size,
+                        seed=999_983, fixed=True, **common)  # the same test sequences whatever the run's seed
+    return Loaders(train, test, None, {"task": "regression", "data": "adding", "seq_len": d.seq_len,
+                                       "criterion": ADDING_CRITERION})
+
+
+def regression_step(model: nn.Module, batch: tuple, label_smoothing: float = 0.0) -> StepOut:
+    x, lengths, y = batch
+    pred = model(x, lengths)  # (B,)
+    loss = F.mse_loss(pred.float(), y)
+    correct = ((pred.float() - y).abs() < ADDING_CRITERION).sum()  # the paper's "processed correctly"
+    return StepOut(loss, correct, len(y))
+
+
+def check_regressor(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
+    x, lengths, _ = next(iter(loaders.eval))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x[:2], lengths[:2])
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise ConfigError(f"model '{cfg.model.name}' cannot read {cfg.data.name} sequences of shape "
+                          f"{tuple(x.shape[1:])}: {str(e).splitlines()[0]}") from None
+    finally:
+        model.train(was_training)
+    if out.shape != (2,):
+        raise ConfigError(f"model '{cfg.model.name}' gives outputs of shape {tuple(out.shape)} for 2 sequences; "
+                          f"the adding problem needs one number per sequence")
+
+
+# --- seq2seq: translation (milestones/data/text.py, milestones/translate.py) -------------------------------------
+
+def build_translation_data(cfg: Config, device: torch.device, ddp: distributed.Dist = distributed.Dist()) -> Loaders:
+    """Length-bucketed translation batches; meta holds the vocabularies (and so every checkpoint does)."""
+    d, t = cfg.data, cfg.trainer
+    data = load_translation_data(d.name, root=d.root, min_freq=d.min_freq, max_len=d.max_len,
+                                 train_size=d.train_size, test_size=d.test_size)
+    common = dict(device=device, rank=ddp.rank, world_size=ddp.world_size)
+    train = TranslationLoader(data.train, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
+                              drop_last=ddp.enabled, **common)
+    val = TranslationLoader(data.val, batch_size=t.eval_batch_size, **common)
+    test = TranslationLoader(data.test, batch_size=t.eval_batch_size, **common)
+    return Loaders(train, val, test, data.meta)
+
+
+def translation_model_args(meta: dict) -> dict:
+    """What a translator needs from the data: the sizes of the vocabularies built from the training text."""
+    return {"src_vocab_size": len(meta["src_vocab"]), "tgt_vocab_size": len(meta["tgt_vocab"])}
+
+
+def seq2seq_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], label_smoothing: float = 0.0) -> StepOut:
+    """Teacher forcing: predict tgt[1:] from tgt[:-1]; loss and accuracy over real target tokens only.
+
+    Under DDP each rank's loss is its own tokens' mean and DDP averages the ranks: the global batch's token mean
+    up to how evenly the (length-bucketed) shares split the tokens.
+    """
+    src, tgt = batch
+    tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]  # (B, T): <bos> y_1 .. y_n, and y_1 .. y_n <eos>
+    logits, _ = model(src, tgt_in)  # (B, T, V)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
+                           label_smoothing=label_smoothing)
+    real = tgt_out != PAD  # (B, T)
+    correct = ((logits.argmax(-1) == tgt_out) & real).sum()
+    return StepOut(loss, correct, int(real.sum()))
+
+
+def check_translator(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
+    name = cfg.model.name
+    for side, words in (("src", "source"), ("tgt", "target")):
+        have, need = getattr(model, f"{side}_vocab_size", None), len(loaders.meta[f"{side}_vocab"])
+        if have is None:
+            raise ConfigError(f"model '{name}' is not a translation model (task seq2seq needs seq2seq, rnnsearch "
+                              f"or transformer)")
+        if have != need:
+            raise ConfigError(f"model.{side}_vocab_size is {have} but the {words} vocabulary of {cfg.data.name} "
+                              f"has {need} tokens (leave it out of the config: the trainer takes it from the data)")
+    src, tgt = next(iter(loaders.eval))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(src[:2], tgt[:2, :-1])
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise ConfigError(f"model '{name}' cannot translate {cfg.data.name}: {str(e).splitlines()[0]}") from None
+    finally:
+        model.train(was_training)
+
+
+def translation_report(model: nn.Module, loaders: Loaders, final: dict) -> dict:
+    from .translate import translation_report as report  # late import: sacrebleu is only needed here
+
+    return report(model, loaders, final)
+
+
 StepFn = Callable[..., StepOut]
+
+
+def no_model_args(meta: dict) -> dict:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -189,11 +305,33 @@ class Task:
     build_data: Callable[[Config, torch.device, distributed.Dist], Loaders]
     step: StepFn  # (model, batch, label_smoothing=0.0) -> StepOut
     check_model: Callable[[nn.Module, Loaders, Config], None]  # raise ConfigError if model and data do not fit
+    model_args: Callable[[dict], dict] = no_model_args  # loaders.meta -> model arguments only the data knows
+    report: Optional[Callable[[nn.Module, Loaders, dict], dict]] = None  # extra final test numbers (BLEU)
 
 
 TASKS: dict[str, Task] = {
     "classification": Task(build_classification_data, classification_step, check_classifier),
+    "regression": Task(build_adding_data, regression_step, check_regressor),
+    "seq2seq": Task(build_translation_data, seq2seq_step, check_translator, translation_model_args,
+                    translation_report),
 }
+
+
+def model_arguments(cfg: Config, task: Task, meta: dict) -> dict:
+    """The model's keyword arguments: the config's, completed by what only the data knows.
+
+    A translator's vocabulary sizes are known once the vocabularies are built from the training text, so no
+    config states them: `task.model_args(meta)` gives them (meta is loaders.meta in training, the checkpoint's
+    data_meta when a checkpoint is loaded, so both build the same model). A value the config does give wins,
+    and the task's check_model reports it if it does not fit the data. A model that takes no such argument (a
+    wrong model for the task) is built as configured, and check_model says what is wrong.
+    """
+    try:
+        from_data = check_model_args(cfg.model.name, task.model_args(meta))
+    except (KeyError, TypeError):
+        from_data = {}
+    return {**from_data, **cfg.model.args}
+
 
 
 # --- the loops -----------------------------------------------------------------------------------------------------
@@ -339,7 +477,7 @@ def _set_rng_state(s: dict) -> None:
 
 
 # Keys that may differ between a run and its resumption (where things live, how long, how it is shown).
-RESUMABLE_CHANGES = {"name", "output_dir", "trainer.epochs", "trainer.progress", "trainer.checkpoint",
+RESUMABLE_CHANGES = {"name", "output_dir", "trainer.epochs", "trainer.stop_epoch", "trainer.progress", "trainer.checkpoint",
                      "trainer.device", "trainer.threads", "data.root", "data.cache_dir", "data.download"}
 
 
@@ -404,7 +542,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
     step_fn = task.step
     loaders = task.build_data(cfg, device, ddp)
     train_loader, eval_loader, test_loader = loaders.train, loaders.eval, loaders.test
-    model = create_model(cfg.model.name, **cfg.model.args).to(device)
+    model = create_model(cfg.model.name, **model_arguments(cfg, task, loaders.meta)).to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     task.check_model(model, loaders, cfg)
@@ -440,7 +578,8 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
         runner = compile_model(runner)
 
     eval_name = "val" if test_loader is not None else "test"
-    for epoch in range(start_epoch, t.epochs + 1):
+    last_epoch = t.stop_epoch or t.epochs
+    for epoch in range(start_epoch, last_epoch + 1):
         train_loader.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         tr = train_one_epoch(runner, train_loader, optimizer, scheduler, step_fn=step_fn, device=device,
@@ -470,11 +609,14 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
 
     final = evaluate(runner, test_loader or eval_loader, step_fn=step_fn, device=device, precision=t.precision)
     results = {
-        "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": t.epochs, "seed": cfg.seed,
+        "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
+        "schedule_epochs": t.epochs, "seed": cfg.seed,
         "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
         "processes": ddp.world_size, "torch": str(torch.__version__), "config_hash": cfg.hash(), "command": command,
     }
+    if ddp.is_main and task.report is not None:
+        results.update(task.report(model, loaders, final))
     if ddp.is_main:
         (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         tqdm.write(f"test acc {100 * final['acc']:.2f}%  ({results['train_seconds']:.0f} s of training)  -> {run_dir}")
@@ -500,13 +642,14 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> nn.Module:
         cfg = config_from_dict(ckpt["config"], where=str(path))
     except ConfigError as e:
         raise CheckpointError(f"{path}: its config no longer loads ({e})") from None
-    model = create_model(cfg.model.name, **cfg.model.args)
+    meta = ckpt.get("data_meta") or {}
+    model = create_model(cfg.model.name, **model_arguments(cfg, TASKS[cfg.task], meta))
     load_state(model, ckpt["model"], path)
     return model.eval()
 
 
-def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, float]:
-    """Test loss and accuracy of a checkpoint on the test split of `cfg`'s data set."""
+def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
+    """Test loss and accuracy of a checkpoint on the test split of `cfg`'s data set (translation: BLEU too)."""
     device = resolve_device(cfg.trainer.device)
     ckpt = read_checkpoint(path, map_location=device)
     if ckpt.get("model_name") != cfg.model.name:
@@ -514,9 +657,14 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, float]:
                               f"'{cfg.model.name}'")
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, distributed.Dist())
-    model = create_model(cfg.model.name, **cfg.model.args).to(device)
+    saved = ckpt.get("data_meta") or {}
+    if cfg.task == "seq2seq" and any(saved.get(k) != loaders.meta[k] for k in ("src_vocab", "tgt_vocab")):
+        raise CheckpointError(f"{path}: its vocabulary differs from the one this config builds (other data "
+                              f"settings?); evaluate it with the config it was trained with")
+    model = create_model(cfg.model.name, **model_arguments(cfg, task, loaders.meta)).to(device)
     load_state(model, ckpt["model"], path)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return evaluate(model, loaders.test or loaders.eval, step_fn=task.step, device=device,
-                    precision=cfg.trainer.precision)
+    final = evaluate(model, loaders.test or loaders.eval, step_fn=task.step, device=device,
+                     precision=cfg.trainer.precision)
+    return {**final, **(task.report(model, loaders, final) if task.report else {})}

@@ -168,3 +168,15 @@ def test_lr_schedules(schedule, checks):
     s = config_from_dict({"model": {"name": "mlp"}, "schedule": schedule}).schedule
     for step, factor in checks.items():
         assert lr_factor(s, step, total_steps=100, steps_per_epoch=10) == pytest.approx(factor, abs=1e-9)
+
+
+def test_stop_epoch_then_resume_continues_the_same_schedule(tiny_config):
+    whole = config_from_dict({**tiny_config, "name": "whole"})
+    fit(whole)
+    part = config_from_dict({**tiny_config, "name": "part", "trainer": {**tiny_config["trainer"], "stop_epoch": 1}})
+    first = fit(part)
+    assert first["epochs"] == 1 and first["schedule_epochs"] == 2
+    fit(config_from_dict({**tiny_config, "name": "part"}), resume=True)
+    wa = read_checkpoint(whole.run_dir / CHECKPOINT)["model"]
+    wb = read_checkpoint(part.run_dir / CHECKPOINT)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

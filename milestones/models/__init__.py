@@ -11,12 +11,17 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from .alexnet import AlexNet, LeNet5
+from .lstm import adding_lstm, adding_rnn
 from .mlp import MLP
 from .resnet import (ResNet, plain20, plain32, plain44, plain56, plain110, resnet20, resnet32, resnet44, resnet56,
                      resnet110)
+from .rnnsearch import RNNsearch
+from .seq2seq import Seq2Seq
+from .transformer import Transformer
 from .vit import ViT, vit_small, vit_tiny
 
 
@@ -66,6 +71,17 @@ MODELS: dict[str, ModelInfo] = {
                   "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); CIFAR size, 6.0M params"),
         ModelInfo("vit", ViT, "ViT 2020", 2020,
                   "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); any size"),
+        ModelInfo("lstm", adding_lstm, "RNN 1997", 1997,
+                  "Hochreiter & Schmidhuber 1997, Long Short-Term Memory (Neural Computation), with the forget "
+                  "gate of Gers et al. 2000; adding problem, Sec. 5.4"),
+        ModelInfo("rnn", adding_rnn, "RNN 1997", 1990,
+                  "Elman 1990, Finding Structure in Time: the tanh RNN baseline of Hochreiter & Schmidhuber 1997"),
+        ModelInfo("seq2seq", Seq2Seq, "RNN 1997", 2014,
+                  "Sutskever, Vinyals & Le 2014, Sequence to Sequence Learning (arXiv:1409.3215): 384M params"),
+        ModelInfo("rnnsearch", RNNsearch, "RNN+attention 2015", 2015,
+                  "Bahdanau, Cho & Bengio 2015, Jointly Learning to Align and Translate (arXiv:1409.0473)"),
+        ModelInfo("transformer", Transformer, "Transformer 2017", 2017,
+                  "Vaswani et al. 2017, Attention Is All You Need (arXiv:1706.03762), base model"),
     ]
 }
 
@@ -111,8 +127,11 @@ def count_parameters(model: nn.Module) -> int:
 
 def list_models() -> list[dict[str, Any]]:
     """One row per model: name, era, year, paper, parameter count with default arguments."""
-    return [
-        {"name": i.name, "era": i.era, "year": i.year, "paper": i.paper,
-         "params": count_parameters(i.builder())}
-        for i in MODELS.values()
-    ]
+    # Built on the meta device: shapes without memory or initialisation, as the paper-size translators are large
+    # (Sutskever et al.'s 384M parameters would take 1.5 GB and seconds to initialise just to be counted).
+    with torch.device("meta"):
+        return [
+            {"name": i.name, "era": i.era, "year": i.year, "paper": i.paper,
+             "params": count_parameters(i.builder())}
+            for i in MODELS.values()
+        ]

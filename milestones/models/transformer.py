@@ -1,0 +1,197 @@
+"""Transformer era: attention only, no recurrence.
+
+Reference
+- A. Vaswani, N. Shazeer, N. Parmar, J. Uszkoreit, L. Jones, A. N. Gomez, L. Kaiser, I. Polosukhin, "Attention Is
+  All You Need", NeurIPS 2017, arXiv:1706.03762. Sec. 3 the model (Fig. 1), Eq. 1 scaled dot-product attention,
+  Sec. 3.2.2 multi-head attention, Eq. 2 the feed-forward layer, Sec. 3.4 embeddings, Sec. 3.5 positional
+  encoding, Eq. 3 the learning-rate schedule (`schedule.name: inverse_sqrt` in milestones/train.py), Sec. 5.4
+  dropout and label smoothing; Table 3 the sizes (base: d_model 512, 6+6 layers, 8 heads, d_ff 2048, dropout
+  0.1: the defaults here) and Table 2 its BLEU (base: 27.3 En->De, 38.1 En->Fr).
+
+The model: encoder of N layers [self-attention, feed-forward], decoder of N layers [masked self-attention,
+attention over the encoder output ("cross-attention"), feed-forward]. Every sub-layer is POST-NORM as in the
+paper, LayerNorm(x + Dropout(Sublayer(x))) (Sec. 3.1, Sec. 5.4), not the pre-norm of later work (and of this
+repo's ViT). Embeddings are scaled by sqrt(d_model) and added to fixed sinusoids (Sec. 3.4, 3.5), dropout on the
+sum. The target embedding and the pre-softmax projection share one matrix (Sec. 3.4); the paper also shares it
+with the source embedding, over one joint BPE vocabulary; here source and target vocabularies differ (Japanese
+characters, English words), so the source embedding is its own. `forward` returns the logits and the attention
+weights of the LAST decoder layer's cross-attention, averaged over the heads: (B, T, S).
+
+Deviations: sizes for CPU runs come from the configs (e.g. d_model 256, 3+3 layers, 4 heads, d_ff 1024, stated
+in configs/transformer_*_cpu.yaml); no dropout on the attention weights (the paper's Sec. 5.4 names only the
+residual and embedding dropout). Initialisation, which the paper does not give: Xavier-uniform for every matrix
+(the choice of the authors' tensor2tensor code and of the Annotated Transformer), embeddings N(0, d_model^-1) so
+that the sqrt(d_model) scaling gives them unit variance (tensor2tensor), biases zero, LayerNorm the identity.
+Decoding (milestones/translate.py) reruns the decoder over the whole prefix at each step: simple, and fast enough
+for sentences of tens of tokens.
+
+Shapes: B batch, S source length, T target length, D d_model, h heads, d_k = D / h, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..data.text import PAD
+
+
+def sinusoids(length: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Sec. 3.5: PE(pos, 2i) = sin(pos / 10000^(2i/D)), PE(pos, 2i+1) = cos(pos / 10000^(2i/D)); (length, D)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]  # (length, 1)
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)
+    return pe
+
+
+class MultiHeadAttention(nn.Module):
+    """Sec. 3.2.2: h heads of scaled dot-product attention (Eq. 1) on learned projections, concatenated."""
+
+    def __init__(self, d_model: int, heads: int) -> None:
+        super().__init__()
+        if d_model % heads != 0:
+            raise ValueError(f"Transformer d_model must be divisible by heads, got {d_model} and {heads}")
+        self.heads, self.d_k = heads, d_model // heads
+        self.q = nn.Linear(d_model, d_model)  # W^Q of all heads side by side
+        self.k = nn.Linear(d_model, d_model)  # W^K
+        self.v = nn.Linear(d_model, d_model)  # W^V
+        self.out = nn.Linear(d_model, d_model)  # W^O
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Queries from x (B, Tq, D), keys and values from memory (B, Tk, D); mask broadcasts to (B, h, Tq, Tk),
+        True where a key must not be seen. Returns (B, Tq, D) and the weights (B, h, Tq, Tk)."""
+        B, Tq, D = x.shape
+        Tk = memory.shape[1]
+        q = self.q(x).view(B, Tq, self.heads, self.d_k).transpose(1, 2)  # (B, h, Tq, d_k)
+        k = self.k(memory).view(B, Tk, self.heads, self.d_k).transpose(1, 2)  # (B, h, Tk, d_k)
+        v = self.v(memory).view(B, Tk, self.heads, self.d_k).transpose(1, 2)  # (B, h, Tk, d_k)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)  # Eq. 1: (B, h, Tq, Tk)
+        scores = scores.masked_fill(mask, float("-inf"))
+        weights = scores.softmax(dim=-1)  # each query's distribution over the keys
+        a = weights @ v  # (B, h, Tq, d_k)
+        a = a.transpose(1, 2).reshape(B, Tq, D)  # Concat(head_1, ..., head_h): (B, Tq, D)
+        return self.out(a), weights
+
+
+class FeedForward(nn.Module):
+    """Eq. 2: FFN(x) = max(0, x W_1 + b_1) W_2 + b_2."""
+
+    def __init__(self, d_model: int, d_ff: int) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(d_model, d_ff)
+        self.w2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(torch.relu(self.w1(x)))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, heads)
+        self.ff = FeedForward(d_model, d_ff)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.dropout(self.self_attn(x, x, src_mask)[0]))  # Sec. 3.1: LayerNorm(x + Sublayer(x))
+        return self.norm2(x + self.dropout(self.ff(x)))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, heads)
+        self.cross_attn = MultiHeadAttention(d_model, heads)
+        self.ff = FeedForward(d_model, d_ff)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, y: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor, src_mask: torch.Tensor):
+        y = self.norm1(y + self.dropout(self.self_attn(y, y, tgt_mask)[0]))  # masked: no look-ahead (Sec. 3.2.3)
+        a, weights = self.cross_attn(y, memory, src_mask)  # queries from the decoder, keys/values the encoder's
+        y = self.norm2(y + self.dropout(a))
+        return self.norm3(y + self.dropout(self.ff(y))), weights
+
+
+class Transformer(nn.Module):
+    has_attention = True
+
+    def __init__(
+        self,
+        *,
+        src_vocab_size: int = 37_000,  # Sec. 5.1: a shared BPE vocabulary of about 37 000 tokens (En-De)
+        tgt_vocab_size: int = 37_000,
+        d_model: int = 512,  # Table 3, base model
+        heads: int = 8,
+        d_ff: int = 2048,
+        encoder_layers: int = 6,
+        decoder_layers: int = 6,
+        dropout: float = 0.1,  # Sec. 5.4: P_drop
+        tie_embeddings: bool = True,  # Sec. 3.4: target embedding = pre-softmax projection
+    ) -> None:
+        super().__init__()
+        self.src_vocab_size, self.tgt_vocab_size, self.d_model = src_vocab_size, tgt_vocab_size, d_model
+        self.src_embed = nn.Embedding(src_vocab_size, d_model)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model)
+        self.encoder = nn.ModuleList([EncoderLayer(d_model, heads, d_ff, dropout) for _ in range(encoder_layers)])
+        self.decoder = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout) for _ in range(decoder_layers)])
+        self.dropout = nn.Dropout(dropout)
+        self.generator = nn.Linear(d_model, tgt_vocab_size, bias=False)
+        self.reset_parameters()
+        if tie_embeddings:
+            self.generator.weight = self.tgt_embed.weight
+
+    def reset_parameters(self) -> None:
+        """See the module docstring (the paper gives no initialisation)."""
+        for name, p in self.named_parameters():
+            if "embed" in name:
+                nn.init.normal_(p, std=self.d_model ** -0.5)
+            elif "norm" in name:
+                nn.init.ones_(p) if name.endswith("weight") else nn.init.zeros_(p)
+            elif p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+            else:
+                nn.init.zeros_(p)
+
+    def embed(self, tokens: torch.Tensor, table: nn.Embedding) -> torch.Tensor:
+        x = table(tokens) * math.sqrt(self.d_model)  # Sec. 3.4: (B, L, D)
+        return self.dropout(x + sinusoids(tokens.shape[1], self.d_model, tokens.device))  # Sec. 3.5, 5.4
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoder output (B, S, D), source padding mask (B, 1, 1, S) True at padding)."""
+        src_mask = (src == PAD)[:, None, None, :]  # (B, 1, 1, S): broadcast over heads and queries
+        x = self.embed(src, self.src_embed)  # (B, S, D)
+        for layer in self.encoder:
+            x = layer(x, src_mask)
+        return x, src_mask
+
+    def decode(self, tgt_in: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor]):
+        """Logits (B, T, V) and the last cross-attention's weights averaged over heads (B, T, S)."""
+        enc, src_mask = memory
+        T = tgt_in.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).triu(1)  # (T, T) True above diagonal
+        tgt_mask = causal[None, None] | (tgt_in == PAD)[:, None, None, :]  # (B, 1, T, T)
+        y = self.embed(tgt_in, self.tgt_embed)  # (B, T, D)
+        weights: Optional[torch.Tensor] = None
+        for layer in self.decoder:
+            y, weights = layer(y, enc, tgt_mask, src_mask)
+        return self.generator(y), weights.mean(dim=1)  # (B, T, V), (B, T, S)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing: logits (B, T, V) and attention weights (B, T, S)."""
+        return self.decode(tgt_in, self.encode(src))
+
+    def init_state(self, memory) -> torch.Tensor:
+        return memory[0].new_zeros(memory[0].shape[0], 0, dtype=torch.long)  # the target prefix so far: (B, 0)
+
+    def decode_step(self, prev: torch.Tensor, state: torch.Tensor, memory):
+        """One target step: the prefix grows by prev (B,); logits (B, V) and weights (B, S) of its last position."""
+        prefix = torch.cat([state, prev[:, None]], dim=1)  # (B, t)
+        logits, weights = self.decode(prefix, memory)
+        return logits[:, -1], prefix, weights[:, -1]

@@ -1,0 +1,49 @@
+"""He et al.'s paper-faithful CIFAR-10 schedule for ResNet-20 and ResNet-56 on a CUDA GPU, within a time budget.
+
+    python scripts/gpu_resnet_paper.py [--minutes 4] [--models resnet20 resnet56] [--output-dir runs/gpu]
+
+Runs configs/<model>_cifar10_gpu.yaml (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, 45k/5k split, lr /10 at 32k and
+48k iterations, 64k iterations = 182 epochs) on the GPU. When the whole schedule does not fit `--minutes`, it
+runs the longest first part that does (trainer.stop_epoch; the schedule itself is unchanged, so
+`milestones train CONFIG --resume` can finish it later) and says so. Prints test accuracy and seconds per epoch.
+Never needed by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import torch
+
+from milestones import load_config
+from milestones.experiments import markdown_table, measure_rate, run, with_overrides
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=4.0, help="training budget per model")
+    p.add_argument("--models", nargs="+", default=["resnet20", "resnet56"])
+    p.add_argument("--output-dir", default="runs/gpu")
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("gpu_resnet_paper.py: no CUDA GPU here (this script is for GPU machines; the tests never need it)")
+
+    rows = []
+    for name in args.models:
+        cfg = load_config(f"configs/{name}_cifar10_gpu.yaml", ["trainer.device=cuda", "trainer.progress=false",
+                                                                f"output_dir={args.output_dir}"])
+        rate = measure_rate(cfg, steps=50)
+        per_epoch = (50000 - cfg.data.val_size) / rate
+        stop = min(cfg.trainer.epochs, max(1, math.floor(args.minutes * 60 / per_epoch)))
+        r = run(with_overrides(cfg, trainer={"stop_epoch": stop}))
+        seconds = [h["seconds"] for h in r["history"]]
+        rows.append([name, f"{r['epochs']}/{cfg.trainer.epochs}", f"{sum(seconds) / len(seconds):.2f}",
+                     f"{100 * r['test_acc']:.2f}%", f"{100 * (1 - r['test_acc']):.2f}%", r["hardware"]])
+    print(markdown_table(["model", "epochs run / schedule", "s per epoch", "test acc", "test error", "GPU"], rows))
+    print("paper (He et al. 2015, Table 6, full schedule): ResNet-20 8.75% error, ResNet-56 6.97% error")
+
+
+if __name__ == "__main__":
+    main()

@@ -104,6 +104,25 @@ def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, t
     plt.close(fig)
 
 
+def plot_lines(series: dict[str, list[tuple[float, float]]], path: Path, *, xlabel: str, ylabel: str, title: str,
+               xlog: bool = False) -> None:
+    """One line with markers per named series of (x, y) points."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in series.items():
+        ax.plot(*zip(*points), "o-", label=label)
+    if xlog:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def experiment_dir(output_dir: str, name: str) -> Path:
     d = Path(output_dir) / name
     d.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ import argparse
 import itertools
 
 from milestones import load_config
-from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, pyplot, run, with_overrides,
-                                    write_outputs)
+from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, plot_lines, run,
+                                    with_overrides, write_outputs)
 
 CONFIGS = ["configs/mlp_cifar10.yaml", "configs/alexnet_cifar10_cpu.yaml"]
 
@@ -44,18 +44,12 @@ def main() -> None:
              f"seed {first['seed']}.")
     write_outputs(out, table, runs, intro)
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in runs.items():
-        minutes = list(itertools.accumulate(h["seconds"] / 60 for h in r["history"]))
-        ax.plot(minutes, [100 * h["test_acc"] for h in r["history"]], "o-", label=f"{name} ({r['params'] / 1e6:.1f}M)")
-    ax.set_xlabel("training minutes")
-    ax.set_ylabel("CIFAR-10 test accuracy (%)")
-    ax.set_title(f"Pixels in vs local filters, {args.minutes:g} minutes each")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "mlp_vs_cnn.png", dpi=120)
+    plot_lines({f"{name} ({r['params'] / 1e6:.1f}M)":
+                [(m, 100 * h["test_acc"]) for m, h in
+                 zip(itertools.accumulate(h["seconds"] / 60 for h in r["history"]), r["history"])]
+                for name, r in runs.items()},
+               out / "mlp_vs_cnn.png", xlabel="training minutes", ylabel="CIFAR-10 test accuracy (%)",
+               title=f"Pixels in vs local filters, {args.minutes:g} minutes each")
     print(f"-> {out}")
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 
 from milestones import load_config
-from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, pyplot, run, with_overrides,
-                                    write_outputs)
+from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, plot_lines, run,
+                                    with_overrides, write_outputs)
 
 CONFIGS = {"vit_tiny": "configs/vit_tiny_cifar10_cpu.yaml", "resnet20": "configs/resnet20_cifar10_cpu.yaml"}
 VAL = 1000
@@ -59,19 +59,10 @@ def main() -> None:
              f"seed {results[0]['seed']}.\n\n{verdict}")
     write_outputs(out, table, {"runs": results, "verdict": verdict}, intro)
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for model in CONFIGS:
-        pts = sorted((r["train_images"], 100 * r["test_acc"]) for r in results if r["model"] == model)
-        ax.plot(*zip(*pts), "o-", label=model)
-    ax.set_xscale("log")
-    ax.set_xlabel("CIFAR-10 training images")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"Data hunger, {args.minutes:g} minutes per run")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "vit_data_scale.png", dpi=120)
+    plot_lines({model: sorted((r["train_images"], 100 * r["test_acc"]) for r in results if r["model"] == model)
+                for model in CONFIGS},
+               out / "vit_data_scale.png", xlabel="CIFAR-10 training images", ylabel="test accuracy (%)",
+               title=f"Data hunger, {args.minutes:g} minutes per run", xlog=True)
     print(f"-> {out}")
 
 

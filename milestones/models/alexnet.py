@@ -23,6 +23,14 @@ import torch
 from torch import nn
 
 
+def he_init(module: nn.Module) -> None:
+    """He et al. 2015 (arXiv:1502.01852) normal initialisation for every conv and linear layer, zero biases."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+
 class LeNet5(nn.Module):
     """LeNet-5 for 28x28 MNIST: 61,706 parameters with the defaults.
 
@@ -53,11 +61,8 @@ class LeNet5(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # He et al. 2015 (arXiv:1502.01852) for ReLU units; the paper's uniform +-2.4/fan_in (Appendix A) suits tanh.
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        # He et al. 2015 for ReLU units; the paper's uniform +-2.4/fan_in (Appendix A) suits tanh.
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 1, 28, 28)
@@ -127,11 +132,8 @@ class AlexNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # He et al. 2015 (arXiv:1502.01852), zero biases; see the class docstring for the paper's own scheme.
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        # See the class docstring for the paper's own scheme.
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 3, 32, 32)

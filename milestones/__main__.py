@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="every model: era, year, paper, parameter count")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    tr = sub.add_parser("translate", help="translate sentences with a trained translation checkpoint")
+    tr = sub.add_parser("translate", help="translate sentences with a trained translation checkpoint",
+                        description="Translate with a translation checkpoint (it carries its vocabularies). An empty "
+                        "sentence, one the model knows no token of, or one longer than twice the longest training "
+                        "source is refused with a one-line error (exit 2), never silently truncated.")
     tr.add_argument("sentences", nargs="*", help="sentences to translate (else --file, else one a line on stdin)")
     tr.add_argument("--checkpoint", required=True, metavar="PATH")
     tr.add_argument("--file", metavar="PATH", help="read sentences from a file, one a line (blank lines skipped)")
@@ -88,8 +91,11 @@ def _translate(args: argparse.Namespace) -> None:
         out = Path(args.attention)
         for n, t in enumerate(results, 1):
             path = out if len(results) == 1 else out.with_name(f"{out.stem}-{n}{out.suffix}")
-            plot_attention(t, path, title=" ".join(t.tokens))
+            readable = plot_attention(t, path, title=" ".join(t.tokens))
             print(f"attention map: {path}", file=sys.stderr)
+            if not readable and n == 1:
+                print("note: no CJK font installed, so Japanese labels show as boxes (e.g. apt install "
+                      "fonts-noto-cjk)", file=sys.stderr)
 
 
 def _list(as_json: bool) -> None:

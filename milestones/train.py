@@ -615,11 +615,13 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
         "processes": ddp.world_size, "torch": str(torch.__version__), "config_hash": cfg.hash(), "command": command,
     }
-    if ddp.is_main and task.report is not None:
-        results.update(task.report(model, loaders, final))
+    extra = task.report(model, loaders, final) if ddp.is_main and task.report is not None else {}
+    results.update(extra)
     if ddp.is_main:
         (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        tqdm.write(f"test acc {100 * final['acc']:.2f}%  ({results['train_seconds']:.0f} s of training)  -> {run_dir}")
+        shown = "".join(f"  {k} {v:.2f}" for k, v in extra.items() if isinstance(v, float))  # e.g. test_bleu
+        tqdm.write(f"test acc {100 * final['acc']:.2f}%{shown}  ({results['train_seconds']:.0f} s of training)  "
+                   f"-> {run_dir}")
     return results
 
 

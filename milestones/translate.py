@@ -15,10 +15,12 @@ Every translator offers the same decoding interface, batch first throughout:
     logits, state, attn = model.decode_step(prev, state, memory)   prev (B,), logits (B, V), attn (B, S) or None
 
 Beam search keeps `beam` hypotheses ranked by log-probability; a hypothesis ending in <eos> among the top `beam`
-candidates is finished, and the search stops once `beam` have finished (or at `max_len`). Finished hypotheses are
-compared by log p(Y|X) / lp(Y), with the length penalty of Wu et al. 2016 (GNMT, arXiv:1609.08144, Eq. 14):
-lp(Y) = (5 + |Y|)^alpha / (5 + 1)^alpha, alpha = 0.6 as Vaswani et al. 2017 used it (Sec. 6.1; no coverage
-penalty). With beam 1 this is exactly greedy decoding.
+candidates is finished. Finished hypotheses are compared by log p(Y|X) / lp(Y), with the length penalty of Wu et
+al. 2016 (GNMT, arXiv:1609.08144, Eq. 14): lp(Y) = (5 + |Y|)^alpha / (5 + 1)^alpha, alpha = 0.6 as Vaswani et
+al. 2017 used it (Sec. 6.1; no coverage penalty). The search stops at `max_len`, or once `beam` hypotheses have
+finished and the best alive one, normalised at its current length, no longer beats the best finished one (the
+usual heuristic; stopping at the first `beam` finished can end before the most probable hypothesis does). With
+beam 1 this is exactly greedy decoding.
 
 BLEU: sacrebleu's corpus BLEU with tokenize='none' on the lower-cased, tokenised text of milestones/data/text.py
 (hypothesis words joined by spaces against the reference's tokens joined by spaces), i.e. "tokenised BLEU" on
@@ -53,7 +55,7 @@ class Translation:
     tokens: list[str]  # the output tokens, without <eos>
     text: str  # detokenised, for people
     attention: Optional[torch.Tensor]  # (len(tokens) + 1, len(source) + 1): rows and columns end with <eos>
-    score: float  # log-probability of the output (length-normalised for beam > 1)
+    score: float  # beam search: log p(output) / lp(output), the length-normalised score; greedy: nan
 
     def __str__(self) -> str:
         return self.text
@@ -74,9 +76,11 @@ def default_max_len(src_len: int) -> int:
     return 2 * src_len + 10
 
 
-def never_special(logits: torch.Tensor) -> torch.Tensor:
-    """<pad> and <bos> are never an output (training never asks for them); <unk> and <eos> may be."""
-    return logits.index_fill(-1, torch.tensor([PAD, BOS], device=logits.device), float("-inf"))
+def never_special(logits: torch.Tensor, first: bool = False) -> torch.Tensor:
+    """<pad> and <bos> are never an output (training never asks for them), nor <eos> as the first word (the source
+    is never empty, so neither is a translation); <unk> may be."""
+    banned = [PAD, BOS, EOS] if first else [PAD, BOS]
+    return logits.index_fill(-1, torch.tensor(banned, device=logits.device), float("-inf"))
 
 
 @torch.no_grad()
@@ -89,9 +93,9 @@ def greedy_decode(model: nn.Module, src: torch.Tensor, max_len: Optional[int] = 
     prev = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     steps, weights = [], []
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    for _ in range(max_len):
+    for t in range(max_len):
         logits, state, attn = model.decode_step(prev, state, memory)
-        prev = never_special(logits).argmax(-1)  # (B,)
+        prev = never_special(logits, first=t == 0).argmax(-1)  # (B,)
         steps.append(prev)
         weights.append(attn)
         done |= prev == EOS
@@ -126,7 +130,7 @@ def beam_search(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float
         k = len(alive)
         memory_k = select(memory, torch.zeros(k, dtype=torch.long))  # the one source, k times
         logits, state, attn = model.decode_step(prev, state, memory_k)
-        logp = never_special(logits.float()).log_softmax(-1)  # (k, V)
+        logp = never_special(logits.float(), first=t == 0).log_softmax(-1)  # (k, V)
         V = logp.shape[1]
         top_scores, top_idx = (scores[:, None] + logp).flatten().topk(min(2 * beam, k * V))
         keep: list[tuple[float, int, int]] = []  # (score, hypothesis, word)
@@ -138,8 +142,11 @@ def beam_search(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float
                     finished.append((s / length_penalty(t + 1, alpha), alive[b][0] + [w], alive[b][1] + [row]))
             elif len(keep) < beam:
                 keep.append((s, b, w))
-        if len(finished) >= beam or not keep:
+        if not keep:
             break
+        best_finished = max((f[0] for f in finished), default=-math.inf)
+        if len(finished) >= beam and keep[0][0] / length_penalty(t + 1, alpha) <= best_finished:
+            break  # the best alive hypothesis, normalised at its current length, no longer beats a finished one
         idx = torch.tensor([b for _, b, _ in keep], device=src.device)
         state = select(state, idx)
         alive = [(alive[b][0] + [w], alive[b][1] + [attn[b].cpu() if attn is not None else None])
@@ -204,7 +211,7 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tup
     """sacrebleu corpus BLEU on already-tokenised text (tokenize='none'): (score, signature)."""
     from sacrebleu.metrics import BLEU
 
-    bleu = BLEU(tokenize="none")
+    bleu = BLEU(tokenize="none", force=True)  # force: the text IS tokenised, on purpose (no "detokenize" warning)
     result = bleu.corpus_score([" ".join(h) for h in hypotheses], [[" ".join(r) for r in references]])
     return result.score, str(bleu.get_signature())
 
@@ -249,8 +256,11 @@ def load_translator(path: str | Path, map_location: Any = "cpu") -> tuple[nn.Mod
     return load_checkpoint(path, map_location), meta
 
 
-def plot_attention(t: Translation, path: str | Path, title: str = "") -> None:
-    """Heat map of the attention weights: source tokens across, output tokens down."""
+def plot_attention(t: Translation, path: str | Path, title: str = "") -> bool:
+    """Heat map of the attention weights: source tokens across, output tokens down.
+
+    Returns False when the labels hold non-Latin characters (Japanese) but no CJK font is installed, so that
+    matplotlib draws them as boxes (a font such as fonts-noto-cjk fixes it); True otherwise."""
     try:
         import matplotlib
 
@@ -274,9 +284,10 @@ def plot_attention(t: Translation, path: str | Path, title: str = "") -> None:
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     if title:
-        ax.set_title(title)
+        ax.set_title(title if len(title) <= 60 else title[:57] + "...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Glyph ... missing from font" for CJK labels without a CJK font
         fig.tight_layout()
         fig.savefig(path, dpi=120)
     plt.close(fig)
+    return bool(cjk) or all(ord(c) < 0x2E80 for c in "".join(cols))

@@ -31,11 +31,16 @@ INPUT_SHAPES = {
 }
 
 
+# The sequence models read sequences, not images: tests/test_sequence_eras.py (adding problem) and
+# tests/test_translation.py (translators, whose paper-size defaults are far too big for this test) cover them.
+SEQUENCE_MODELS = {"lstm", "rnn", "seq2seq", "rnnsearch", "transformer"}
+
+
 def test_every_model_has_an_example_input_shape():
-    assert sorted(INPUT_SHAPES) == sorted(MODELS)
+    assert sorted(INPUT_SHAPES) == sorted(set(MODELS) - SEQUENCE_MODELS)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(INPUT_SHAPES))
 def test_every_model_forward_and_backward(name):
     torch.manual_seed(0)
     m = create_model(name)

@@ -163,6 +163,8 @@ def test_cuda_without_a_gpu_is_a_clear_error(tiny_config):
     ({"name": "cosine", "warmup_epochs": 1}, {0: 0.1, 9: 1.0, 10: 1.0}),
     ({"name": "onecycle", "pct_start": 0.3, "div_factor": 10, "final_div_factor": 100},
      {0: 0.1, 30: 1.0, 100: 0.001}),
+    # Vaswani et al. 2017, Eq. 3 over its peak: linear to 1 at step n = warmup (10), then sqrt(10 / n)
+    ({"name": "inverse_sqrt", "warmup_epochs": 1}, {0: 0.1, 9: 1.0, 39: 0.5, 999: 0.1}),
 ])
 def test_lr_schedules(schedule, checks):
     s = config_from_dict({"model": {"name": "mlp"}, "schedule": schedule}).schedule

@@ -1,4 +1,4 @@
-"""Data sets and batch loaders (images now; text and synthetic tasks join as their eras arrive)."""
+"""Data sets and batch loaders: images (images.py), translation text (text.py), the adding problem (synthetic.py)."""
 
 from .images import BatchLoader, ImageData, load_image_data, read_class_folders, read_idx
 

@@ -81,7 +81,8 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo("rnnsearch", RNNsearch, "RNN+attention 2015", 2015,
                   "Bahdanau, Cho & Bengio 2015, Jointly Learning to Align and Translate (arXiv:1409.0473)"),
         ModelInfo("transformer", Transformer, "Transformer 2017", 2017,
-                  "Vaswani et al. 2017, Attention Is All You Need (arXiv:1706.03762), base model"),
+                  "Vaswani et al. 2017, Attention Is All You Need (arXiv:1706.03762), base sizes (65M there: one "
+                  "vocabulary shared by both languages)"),
     ]
 }
 

@@ -3,7 +3,8 @@
 Reference
 - D. Bahdanau, K. Cho, Y. Bengio, "Neural Machine Translation by Jointly Learning to Align and Translate",
   ICLR 2015, arXiv:1409.0473. Sec. 3 the model (Eq. 4-7), Appendix A its exact equations, Appendix B.1 the
-  initialisation; Table 1 its WMT'14 En->Fr BLEU (RNNsearch-50: 26.75; 28.45 on sentences without unknown words).
+  initialisation; Table 1 its WMT'14 En->Fr BLEU (RNNsearch-50: 26.75 on all test sentences; 28.45 for
+  RNNsearch-50*, trained longer).
 
 The model. Encoder (Sec. 3.2, A.2.1): a bidirectional GRU over the source embeddings; the annotation of word j is
 h_j = [forward h_j ; backward h_j] (2n numbers). Decoder (Sec. 3.1, A.2.2), at target step i, from the previous
@@ -15,7 +16,8 @@ state s_{i-1} and word y_{i-1}:
     r_i = sigmoid(W_r E y_{i-1} + U_r s_{i-1} + C_r c_i)  reset gate
     s~_i = tanh(W E y_{i-1} + U [r_i * s_{i-1}] + C c_i)  candidate: the reset gate acts before U, as in Cho
     s_i = (1 - z_i) * s_{i-1} + z_i * s~_i                et al. 2014 (torch's GRU applies it after U)
-    t~_i = U_o s_{i-1} + V_o E y_{i-1} + C_o c_i          deep output (A.2.2, Pascanu et al. 2014) ...
+    t~_i = U_o s_{i-1} + V_o E y_{i-1} + C_o c_i          deep output (A.2.2, Pascanu et al. 2014; Eq. 4 in
+                                                          Sec. 3.1 writes s_i, the appendix s_{i-1}: followed) ...
     t_i = max(t~_{i,2k-1}, t~_{i,2k})                     ... with a maxout of pairs (Goodfellow et al. 2013)
     p(y_i | ...) = softmax(W_o t_i)
 The initial state is s_0 = tanh(W_s backward h_1) (A.2.2). Paper sizes, the defaults: n = 1000 hidden units,

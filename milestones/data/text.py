@@ -1,0 +1,266 @@
+"""Translation data: small_parallel_enja (Japanese -> English) and Multi30k task 1 (German -> English).
+
+Files (under the data root: data.root, else $MILESTONES_DATA, else ./data; never written to)
+- small_parallel_enja/{train,dev,test}.{ja,en}: 50 000 / 500 / 500 pairs of the Tanaka corpus (odashi's split),
+  one sentence a line, already tokenised (KyTea for Japanese; Stanford tokenizer, lower-cased, for English).
+- multi30k/task1/tok/{train,val,test_2016_flickr}.lc.norm.tok.{de,en}: 29 000 / 1 014 / 1 000 pairs, Moses-
+  tokenised and lower-cased by the data set's own script; else multi30k/task1/raw/<split>.{de,en}.gz, the raw
+  text, which only our light rule below tokenises (so the two layouts give slightly different tokens).
+
+Tokenisation (`tokenize`; the same function for the training files and for what a user types):
+- every language: HTML entities undone (the Moses files write ' as &apos;), Unicode NFKC (full-width digits and
+  ？！ become ASCII, as a user is as likely to type either), lower-case;
+- Japanese: CHARACTERS, whitespace dropped. KyTea's word segmentation in the files is thrown away, so
+  「彼は背が高い。」 typed without spaces gives the same tokens as the file's 「彼 は 背 が 高 い 。」, with no
+  segmenter to install; ~1 700 characters cover the training text (min_freq 2);
+- English and German: words split on whitespace, after splitting sentence punctuation . , ! ? ; : " ) off a
+  word's end and " ( off its start, so a typed "Büsche." reads as the files' "büsche ." (on the provided
+  tokenised files the rule changes almost nothing; it exists for typed input).
+
+Vocabularies: from the training split only, tokens seen at least `min_freq` times, most frequent first (ties in
+code-point order), after four specials <pad>=0 <unk>=1 <bos>=2 <eos>=3. A source is its tokens + <eos>
+(Sutskever et al. 2014 end every sentence with <EOS>); a target is <bos> + tokens + <eos>.
+The vocabularies are plain lists in the loaders' `meta`, which every checkpoint carries, so a checkpoint
+translates on its own (milestones/translate.py).
+
+Batches (`TranslationLoader`): (src (B, S), tgt (B, T)) int64, right-padded with <pad>; the models build their
+padding masks from `src == PAD`. Each epoch shuffles with a generator seeded by (seed, epoch) alone, then sorts
+pools of 100 batches by length and cuts them into batches (bucketing: little padding), and shuffles the order of
+the batches. Under DDP every rank builds the same global batches and keeps the interleaved share
+[rank::world_size] of each, as `BatchLoader` does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from ..errors import DataError
+from .images import data_root
+
+SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+# name -> (source language, target language, {split: file stem})
+CORPORA = {
+    "small_parallel_enja": ("ja", "en", {"train": "train", "val": "dev", "test": "test"}),
+    "multi30k": ("de", "en", {"train": "train", "val": "val", "test": "test_2016_flickr"}),
+}
+
+_PUNCT_AFTER = re.compile(r"(?<=\w)([.,!?;:\")]+)(?=\s|$)")  # a run of them at a word's end
+_PUNCT_BEFORE = re.compile(r"(?:(?<=\s)|^)([\"(])(?=\w)")
+
+
+def tokenize(text: str, lang: str) -> list[str]:
+    """The tokens of one sentence (see the module docstring): characters for "ja", words otherwise."""
+    text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
+    if lang == "ja":
+        return [c for c in text if not c.isspace()]
+    text = _PUNCT_AFTER.sub(lambda m: " " + " ".join(m.group(1)), text)
+    text = _PUNCT_BEFORE.sub(r"\1 ", text)
+    return text.split()
+
+
+def detokenize(tokens: list[str], lang: str) -> str:
+    """Text for people to read: Japanese characters joined; English/German words joined by spaces with the
+    space before . , ! ? ; : and English clitics ('s n't 'm ...) removed. BLEU never sees this form."""
+    if lang == "ja":
+        return "".join(tokens)
+    text = " ".join(tokens)
+    text = re.sub(r" ([.,!?;:])(?= |$)", r"\1", text)
+    return re.sub(r" ('(?:s|t|m|re|ve|ll|d)|n't)(?= |$)", r"\1", text)
+
+
+class Vocab:
+    """Token <-> id, from a list whose first four entries are SPECIALS."""
+
+    def __init__(self, itos: list[str]) -> None:
+        if list(itos[:4]) != SPECIALS:
+            raise DataError(f"a vocabulary must start with {SPECIALS}, got {list(itos[:4])}")
+        self.itos = list(itos)
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, sentences: list[list[str]], min_freq: int) -> "Vocab":
+        counts = Counter(t for s in sentences for t in s)
+        kept = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
+                      key=lambda t: (-counts[t], t))
+        return cls(SPECIALS + kept)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        return [self.stoi.get(t, UNK) for t in tokens]
+
+    def decode(self, ids: list[int]) -> list[str]:
+        """Tokens up to the first <eos>, without <bos>/<pad>."""
+        out = []
+        for i in ids:
+            if i == EOS:
+                break
+            if i not in (PAD, BOS):
+                out.append(self.itos[i])
+        return out
+
+
+# --- reading the corpora -------------------------------------------------------------------------------------------
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                return f.read().splitlines()
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+
+
+def corpus_files(name: str, root: Path, split: str) -> tuple[Path, Path]:
+    """(source file, target file) of a split, from whichever layout the root holds."""
+    src_lang, tgt_lang, stems = CORPORA[name]
+    stem = stems[split]
+    if name == "small_parallel_enja":
+        folder = root / "small_parallel_enja"
+        candidates = [(folder / f"{stem}.{src_lang}", folder / f"{stem}.{tgt_lang}")]
+        where = f"{folder}/{stem}.{{{src_lang},{tgt_lang}}}"
+    else:
+        tok, raw = root / "multi30k" / "task1" / "tok", root / "multi30k" / "task1" / "raw"
+        candidates = [(tok / f"{stem}.lc.norm.tok.{src_lang}", tok / f"{stem}.lc.norm.tok.{tgt_lang}"),
+                      (raw / f"{stem}.{src_lang}.gz", raw / f"{stem}.{tgt_lang}.gz")]
+        where = f"{tok}/{stem}.lc.norm.tok.{{de,en}} or {raw}/{stem}.{{de,en}}.gz"
+    for src, tgt in candidates:
+        if src.is_file() and tgt.is_file():
+            return src, tgt
+    raise DataError(f"{name}: {split} split not found: expected {where} (set data.root or $MILESTONES_DATA)")
+
+
+def read_pairs(name: str, root: Path, split: str) -> tuple[list[list[str]], list[list[str]]]:
+    """Tokenised (sources, targets) of one split, line-aligned."""
+    src_lang, tgt_lang, _ = CORPORA[name]
+    src_path, tgt_path = corpus_files(name, root, split)
+    src, tgt = _read_lines(src_path), _read_lines(tgt_path)
+    if len(src) != len(tgt):
+        raise DataError(f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: not a parallel corpus")
+    return [tokenize(s, src_lang) for s in src], [tokenize(t, tgt_lang) for t in tgt]
+
+
+@dataclass
+class Split:
+    src: list[list[int]]  # source ids, each ending in <eos>
+    tgt: list[list[int]]  # target ids, <bos> ... <eos>
+    refs: list[list[str]]  # the target tokens themselves (BLEU references keep words the vocabulary lacks)
+
+
+@dataclass
+class TranslationData:
+    train: Split
+    val: Split
+    test: Split
+    meta: dict  # what a checkpoint carries: languages, vocabularies, lengths seen in training
+
+
+def _subset(n: int, size: Optional[int], seed: int) -> list[int]:
+    if size is None or size >= n:
+        return list(range(n))
+    return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].tolist())
+
+
+def load_translation_data(name: str, *, root: Optional[str] = None, min_freq: int = 2, max_len: int = 50,
+                          train_size: Optional[int] = None, test_size: Optional[int] = None,
+                          split_seed: int = 0) -> TranslationData:
+    """Read, tokenise and index a corpus. Training pairs longer than `max_len` tokens on either side are left
+    out; `train_size` / `test_size` keep a fixed random subset of the training / validation and test pairs."""
+    if name not in CORPORA:
+        raise DataError(f"unknown translation data set '{name}' (known: {', '.join(CORPORA)})")
+    src_lang, tgt_lang, _ = CORPORA[name]
+    r = data_root(root)
+    train_src, train_tgt = read_pairs(name, r, "train")
+    keep = [i for i in _subset(len(train_src), train_size, split_seed)
+            if 0 < len(train_src[i]) <= max_len and 0 < len(train_tgt[i]) <= max_len]
+    if not keep:
+        raise DataError(f"{name}: no training pair has at most data.max_len={max_len} tokens on both sides")
+    train_src, train_tgt = [train_src[i] for i in keep], [train_tgt[i] for i in keep]
+    src_vocab, tgt_vocab = Vocab.build(train_src, min_freq), Vocab.build(train_tgt, min_freq)
+
+    def index(src_tokens: list[list[str]], tgt_tokens: list[list[str]]) -> Split:
+        return Split([src_vocab.encode(s) + [EOS] for s in src_tokens],
+                     [[BOS] + tgt_vocab.encode(t) + [EOS] for t in tgt_tokens], tgt_tokens)
+
+    splits = {}
+    for split in ("val", "test"):
+        s, t = read_pairs(name, r, split)
+        idx = _subset(len(s), test_size, split_seed)
+        splits[split] = index([s[i] for i in idx], [t[i] for i in idx])
+    meta = {
+        "task": "seq2seq", "data": name, "src_lang": src_lang, "tgt_lang": tgt_lang,
+        "src_vocab": src_vocab.itos, "tgt_vocab": tgt_vocab.itos,
+        "max_src_len": max(len(s) for s in train_src), "max_tgt_len": max(len(t) for t in train_tgt),
+        "tokenizer": "html-unescape, NFKC, lower-case; ja: characters without whitespace; "
+                     "en/de: whitespace words, sentence punctuation split off",
+    }
+    return TranslationData(index(train_src, train_tgt), splits["val"], splits["test"], meta)
+
+
+# --- batches -------------------------------------------------------------------------------------------------------
+
+def pad_batch(seqs: list[list[int]], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Right-pad id lists with PAD into one (B, L) int64 tensor."""
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), PAD, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+    return out.to(device)
+
+
+class TranslationLoader:
+    """Length-bucketed batches (src (B, S), tgt (B, T)) of a `Split`; see the module docstring."""
+
+    POOL = 100  # batches sorted together by length
+
+    def __init__(self, split: Split, *, batch_size: int, shuffle: bool = False, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, drop_last: bool = False, device: torch.device | str = "cpu") -> None:
+        self.split, self.batch_size, self.shuffle, self.drop_last = split, batch_size, shuffle, drop_last
+        self.seed, self.epoch = seed, 0
+        self.rank, self.world_size = rank, world_size
+        self.device = torch.device(device)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        """Number of global batches (= optimizer steps per epoch)."""
+        n = len(self.split.src)
+        return n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
+
+    def global_batches(self) -> list[list[int]]:
+        """This epoch's batches as lists of sentence indices (the same on every rank)."""
+        n = len(self.split.src)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+        pool = self.batch_size * self.POOL if self.shuffle else n  # evaluation: one pool, sorted throughout
+        length = lambda i: (len(self.split.src[i]), len(self.split.tgt[i]))
+        batches = []
+        for start in range(0, n, pool):  # pools are whole batches, so only the very last batch can be short
+            chunk = sorted(order[start:start + pool], key=length)
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        return batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in self.global_batches():
+            mine = batch[self.rank::self.world_size]
+            if not mine:
+                continue
+            yield (pad_batch([self.split.src[i] for i in mine], self.device),
+                   pad_batch([self.split.tgt[i] for i in mine], self.device))

@@ -95,6 +95,7 @@ def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, t
             ax.plot(epochs, [100 * (1 - h[eval_key]) for h in history], "-", color=color, lw=2, label=f"{label} test")
         ax.set_title(panel)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0][0].set_ylabel("error (%)")

@@ -12,14 +12,7 @@ from milestones.models.resnet import ResNet, ShortcutA
 from milestones.models.vit import Attention, ViT
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batches gain nothing from a second thread, and lose ~100x when another process holds the other core
-    (measured: LeNet-5, 60 Adam steps on 16 images, 0.3 s with 1 thread, 28 s with 2, beside a training run)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
 
 
 def two_significant_digits(n: int) -> float:

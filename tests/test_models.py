@@ -5,14 +5,7 @@ from milestones import count_parameters, create_model, list_models
 from milestones.models import MODELS
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These batches are tiny: a second thread gains nothing and costs ~100x when another process holds the other
-    core (measured: ResNet-110 forward and backward on 4 images, 15 s with 2 threads beside a training run)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
 
 
 def test_mlp_parameter_count_is_the_layer_arithmetic():

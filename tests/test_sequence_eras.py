@@ -14,12 +14,7 @@ from milestones.models.lstm import AddingRNN, LSTMCell
 from milestones.train import regression_step
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
 
 
 # --- the cell ------------------------------------------------------------------------------------------------------

@@ -24,12 +24,7 @@ from milestones.train import CHECKPOINT, evaluate_checkpoint, save_checkpoint, s
 from milestones.translate import beam_search, corpus_bleu, greedy_decode, load_translator, translate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
 
 
 PAIRS = [  # (Japanese as the corpus writes it, KyTea-segmented; English, tokenised and lower-cased)

@@ -333,7 +333,6 @@ def model_arguments(cfg: Config, task: Task, meta: dict) -> dict:
     return {**from_data, **cfg.model.args}
 
 
-
 # --- the loops -----------------------------------------------------------------------------------------------------
 
 def autocast(device: torch.device, precision: str):

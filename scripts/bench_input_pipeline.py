@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import torch
 
@@ -79,8 +78,8 @@ def main() -> None:
     best_tv = max(r[2] for r in rows[1:])
     print(f"CIFAR-10 train, batch {args.batch_size}, crop(pad 4) + flip + normalise, {args.images} images each; "
           f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads")
-    print(f"| pipeline | workers | images/s | ours / this |")
-    print(f"|---|---|---|---|")
+    print("| pipeline | workers | images/s | ours / this |")
+    print("|---|---|---|---|")
     for name, w, r in rows:
         print(f"| {name} | {w} | {r:,.0f} | {rows[0][2] / r:.1f}x |")
     print(f"ratio against the fastest torchvision row: {rows[0][2] / best_tv:.1f}x")

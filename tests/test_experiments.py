@@ -1,5 +1,3 @@
-import pytest
-
 from milestones.config import config_from_dict
 from milestones.experiments import (epochs_for_budget, markdown_table, plot_error_curves, plot_lines, run,
                                     with_overrides)

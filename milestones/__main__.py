@@ -1,5 +1,8 @@
-"""The command line: `milestones train | eval | list | translate` (also `python -m milestones ...`, and
-`torchrun --nproc_per_node=N -m milestones train CONFIG` for DistributedDataParallel).
+"""The command line: `milestones tour | train | eval | compare | list | translate` (also `python -m milestones ...`,
+and `torchrun --nproc_per_node=N -m milestones train CONFIG` for DistributedDataParallel).
+
+    milestones tour                                   every era, briefly, offline (under 5 minutes on 2 CPU cores)
+    milestones compare --runs runs/                   leaderboard + plots of finished runs
 
     milestones translate --checkpoint runs/transformer_enja_cpu/checkpoint.pt "彼は背が高い。"
     milestones translate --checkpoint PATH --file sentences.txt --beam 4        (one sentence a line)
@@ -17,7 +20,7 @@ import json
 import shlex
 import sys
 
-from .errors import MilestonesError
+from .errors import ConfigError, MilestonesError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +39,29 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("config")
     e.add_argument("--checkpoint", required=True, metavar="PATH")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    to = sub.add_parser("tour", help="train every era briefly, in the order of history, and compare them",
+                        description="Train every era briefly, in the order of history, then print and write the "
+                        "comparison. Offline by default, on the small samples shipped in the package.")
+    to.add_argument("--data", metavar="DIR", help="a data root with MNIST, cifar10 and small_parallel_enja: the "
+                    "tour on the full data sets")
+    to.add_argument("--minutes", type=float, help="minutes of training in all, shared among the eras "
+                    "(default: fixed short runs offline, 30 with --data)")
+    to.add_argument("--output", default="runs/tour", metavar="DIR")
+    to.add_argument("--seed", type=int, default=0)
+    to.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    c = sub.add_parser("compare", help="leaderboard (papers' numbers beside ours) and plots of finished runs or of "
+                       "a suite", description="Gather finished runs (--runs) or train a named suite (--suite) and "
+                       "write leaderboard.md, leaderboard.csv and PNG plots.")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
+    src.add_argument("--suite", choices=["quick", "full"], help="quick: sized for 2 CPU cores; full: the papers' "
+                     "schedules (GPU)")
+    c.add_argument("--seeds", type=int, default=3, help="seeds per config in a suite (default 3)")
+    c.add_argument("--output", metavar="DIR", help="default: DIR/compare, or runs/compare_<suite>")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override every suite config, e.g. --set trainer.device=cuda")
 
     ls = sub.add_parser("list", help="every model: era, year, paper, parameter count")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -57,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 def _translate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .errors import ConfigError, InputError
+    from .errors import InputError
     from .translate import load_translator, plot_attention, translate
 
     if args.file:
@@ -98,6 +124,25 @@ def _translate(args: argparse.Namespace) -> None:
                       "fonts-noto-cjk)", file=sys.stderr)
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .compare import compare, run_suite
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.suite:
+        runs = Path("runs") / f"suite_{args.suite}"
+        run_suite(args.suite, args.seeds, runs, args.overrides)
+        out, title = Path(args.output or f"runs/compare_{args.suite}"), f"Leaderboard: the {args.suite} suite"
+    else:
+        runs = Path(args.runs)
+        out, title = Path(args.output or runs / "compare"), f"Leaderboard: runs in {runs}"
+    table, plots = compare(runs, out, title)
+    print(table.read_text(encoding="utf-8"))
+    print(f"written: {table}, {table.with_suffix('.csv')}" + "".join(f", {p}" for p in plots))
+
+
 def _list(as_json: bool) -> None:
     from .models import list_models
 
@@ -119,6 +164,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "translate":
             _translate(args)
+            return 0
+        if args.command == "tour":
+            from .tour import tour
+
+            if args.minutes is not None and args.minutes <= 0:
+                raise ConfigError(f"--minutes must be > 0, got {args.minutes:g}")
+            tour(data_root=args.data, minutes=args.minutes, output_dir=args.output, seed=args.seed,
+                 progress=not args.no_progress)
+            return 0
+        if args.command == "compare":
+            _compare(args)
             return 0
         from .config import load_config
 

@@ -87,6 +87,7 @@ class TrainerConfig:
     channels_last: bool = False  # NHWC memory layout for convnets
     compile: bool = False  # torch.compile the model (falls back to eager, with a message, where it cannot)
     label_smoothing: float = 0.0
+    test_flip: bool = False  # classification: evaluate on the mean logits of each image and its mirror
     grad_clip: Optional[float] = None  # max global gradient norm
     threads: Optional[int] = None  # torch.set_num_threads on CPU
     progress: bool = True  # tqdm bars
@@ -267,6 +268,8 @@ def _validate(cfg: Config, where: str) -> None:
     tasks = {"adding": "regression", "small_parallel_enja": "seq2seq", "multi30k": "seq2seq"}
     need(cfg.task == tasks.get(d.name, "classification"), "task", f"'{tasks.get(d.name, 'classification')}' for "
          f"data.name '{d.name}'", cfg.task)
+    need(not t.test_flip or cfg.task == "classification", "trainer.test_flip", "false unless task is "
+         "classification", t.test_flip)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
 
 

@@ -8,6 +8,7 @@ milestones[plot]`); without it the tables are still written and the plot step sa
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from pathlib import Path
@@ -18,7 +19,8 @@ import torch
 from . import distributed
 from .config import Config
 from .errors import MilestonesError
-from .train import TASKS, build_optimizer, create_model, fit, resolve_device, seed_everything, train_one_epoch
+from .train import (TASKS, build_optimizer, create_model, fit, model_arguments, resolve_device, seed_everything,
+                    train_one_epoch)
 
 
 def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
@@ -32,29 +34,43 @@ def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
     return cfg
 
 
-def measure_rate(cfg: Config, steps: int = 10) -> float:
-    """Training samples/s of `cfg` on its device: `steps` batches timed after one warm-up pass over them."""
+def _timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
+    """Train `steps` batches of `cfg`'s real training data twice (the first pass warms up allocations and kernel
+    choice) and return the second pass's metrics and the number of batches in a full epoch."""
     device = resolve_device(cfg.trainer.device)
     if cfg.trainer.threads and device.type == "cpu":
         torch.set_num_threads(cfg.trainer.threads)
-    probe = with_overrides(cfg, data={"train_size": steps * cfg.trainer.batch_size, "val_size": 0})
     seed_everything(cfg.seed)
     task = TASKS[cfg.task]
-    train = task.build_data(probe, device, distributed.Dist()).train
-    model = create_model(cfg.model.name, **cfg.model.args).to(device)
+    loaders = task.build_data(cfg, device, distributed.Dist())
+    loaders.train.set_epoch(1)
+    batches = list(itertools.islice(iter(loaders.train), steps))
+    model = create_model(cfg.model.name, **model_arguments(cfg, task, loaders.meta)).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     kwargs = dict(step_fn=task.step, device=device, precision=cfg.trainer.precision, progress=False)
-    train_one_epoch(model, train, opt, sched, **kwargs)  # warm-up: allocations, oneDNN kernel choice
-    return train_one_epoch(model, train, opt, sched, **kwargs)["samples_per_s"]
+    train_one_epoch(model, batches, opt, sched, **kwargs)
+    return train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train)
 
 
-def epochs_for_budget(cfg: Config, minutes: float, train_images: int) -> tuple[int, float]:
-    """Whole epochs of `train_images` that fit `minutes` of training at the measured rate (at least 1)."""
-    rate = measure_rate(cfg)
-    return max(1, math.floor(minutes * 60 * rate / train_images)), rate
+def measure_rate(cfg: Config, steps: int = 10) -> float:
+    """Training samples/s of `cfg` on its device (images, sequences, or target tokens for translation)."""
+    return _timed_batches(cfg, steps)[0]["samples_per_s"]
+
+
+def epochs_for_budget(cfg: Config, minutes: float, train_images: Optional[int] = None, steps: int = 10
+                      ) -> tuple[int, float]:
+    """Whole epochs of `cfg` that fit `minutes` of training at the measured speed (at least 1), and that speed
+    in samples/s. `train_images` overrides the epoch's size in samples (e.g. a subset still to be drawn)."""
+    metrics, batches = _timed_batches(cfg, steps)
+    rate = metrics["samples_per_s"]
+    if train_images is not None:
+        epoch_seconds = train_images / rate
+    else:
+        epoch_seconds = metrics["seconds"] / min(steps, batches) * batches
+    return max(1, math.floor(minutes * 60 / epoch_seconds)), rate
 
 
 def run(cfg: Config) -> dict[str, Any]:

@@ -11,20 +11,28 @@ extra final numbers (BLEU). The tasks: classification (images), regression (the 
 absolute error below 0.04), seq2seq (translation: token-level cross-entropy, correct = target tokens right).
 
 Run folder `<output_dir>/<name>/`: config.yaml (resolved), metrics.jsonl (one JSON line per epoch),
-checkpoint.pt (after every epoch), results.json (final test metrics, time, hardware).
+checkpoint.pt (after every epoch; the one before it as checkpoint.prev.pt), results.json (final test metrics, time, hardware).
 
-Resume granularity is the epoch: `fit(cfg, resume=True)` restarts after the last completed epoch. Each epoch's data
-order and augmentation are seeded by (seed, epoch) and the global RNG states are restored, so a resumed run
-reproduces the uninterrupted one exactly on CPU.
+Resume granularity is the epoch: `fit(cfg, resume=True)` restarts after the last completed epoch, whenever the
+process died (SIGKILL mid-epoch included: the partial epoch is run again from its start). Each epoch's data order
+and augmentation are seeded by (seed, epoch) and the RNG states of torch, numpy and Python, the optimizer, the
+scheduler and the history are restored, so a resumed run ends bitwise equal to the uninterrupted one on CPU
+(tests/test_reliability.py; scripts/fault_injection.py kills runs at random moments and checks this).
+
+Checkpoints are crash-safe: written to a temporary file, fsynced, renamed; the one replaced is kept as
+checkpoint.prev.pt, and a digest inside each is checked on loading, so a damaged checkpoint.pt is reported and
+--resume falls back to the previous one. A NaN or inf loss stops the run (DivergenceError) before any save.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import platform
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +175,16 @@ def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     correct = (logits.argmax(-1) == y).sum()
     return StepOut(loss, correct, len(y))
+
+
+def flip_classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+                              label_smoothing: float = 0.0) -> StepOut:
+    """Evaluation with left-right flip test-time augmentation: the mean logits of each image and its mirror
+    (`trainer.test_flip`; airbench's evaluation, Jordan 2024, arXiv:2404.00498)."""
+    x, y = batch
+    logits = (model(x) + model(x.flip(3))) / 2  # (B, num_classes)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    return StepOut(loss, (logits.argmax(-1) == y).sum(), len(y))
 
 
 def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
@@ -417,35 +435,126 @@ def evaluate(model: nn.Module, loader: Iterable, *, step_fn: StepFn, device: tor
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
 
-def save_checkpoint(state: dict, path: str | Path) -> None:
-    """Write to a temporary file in the same folder, flush to disk, then rename over the old one (atomic)."""
+def _digest(obj: Any, h: Optional[Any] = None) -> str:
+    """SHA-256 over everything a checkpoint holds (tensor bytes, numbers, strings, in order), so that a flipped or
+    zeroed byte anywhere is caught on loading: torch.load itself checks no sums and would load such a file."""
+    top = h is None
+    h = h or hashlib.sha256()
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(b"{")
+        for k, v in obj.items():
+            if k != "digest":
+                h.update(repr(k).encode())
+                _digest(v, h)
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"[")
+        for v in obj:
+            _digest(v, h)
+        h.update(b"]")
+    else:
+        h.update(repr(obj).encode())
+    return h.hexdigest() if top else ""
+
+
+def previous_checkpoint(path: str | Path) -> Path:
+    """Where save_checkpoint keeps the checkpoint it replaced: checkpoint.pt -> checkpoint.prev.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def save_checkpoint(state: dict, path: str | Path, *, keep_previous: bool = False) -> None:
+    """Crash-safe write: to a temporary file in the same folder, flushed and fsynced, then renamed over `path`.
+
+    A reader sees the old file or the new one, never half of one. With `keep_previous` the file being replaced is
+    first renamed to checkpoint.prev.pt (only once the new one is complete on disk), so a checkpoint damaged later
+    still leaves one good one behind. A digest of the contents is stored inside (see read_checkpoint).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            torch.save(state, f)
+            torch.save({**state, "digest": _digest(state)}, f)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.is_file():
+            os.replace(path, previous_checkpoint(path))  # a crash right here leaves .prev and the temporary file
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
-    """Load a checkpoint safely (`weights_only=True`: tensors and plain containers only, no code runs)."""
+    """Load a checkpoint safely and check it is whole.
+
+    `torch.load(weights_only=True)` unpickles tensors and plain containers only: a file crafted to run code when
+    unpickled is refused, and nothing in it runs. The stored digest is then recomputed, so a truncated, zeroed or
+    bit-flipped file is reported as corrupt instead of training on damaged weights.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, wrong format, or a pickle asking for code: all refused the same way
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()] or [type(e).__name__]
-        why = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0])
-        raise CheckpointError(f"{path}: not a loadable milestones checkpoint ({why[:200]})") from None
+    except Exception as e:  # truncated zip, wrong format, or a pickle asking for code
+        text = str(e)
+        code = re.search(r"GLOBAL ([\w.]+)", text)
+        if code:  # the unpickler was asked to import something: a checkpoint holds tensors and containers only
+            raise CheckpointError(f"{path}: refused: unpickling it would import and call {code.group(1)}, which a "
+                                  f"checkpoint never needs (nothing was run)") from None
+        if "PytorchStreamReader" in text or isinstance(e, EOFError):
+            why = "truncated or damaged: its zip archive cannot be read"
+        else:
+            lines = [l.strip() for l in text.splitlines() if l.strip()] or [type(e).__name__]
+            why = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0])[:200]
+        raise CheckpointError(f"{path}: not a loadable milestones checkpoint ({why})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise CheckpointError(f"{path}: not a milestones checkpoint (no model weights and config inside)")
+    if "digest" in ckpt and ckpt["digest"] != _digest(ckpt):
+        raise CheckpointError(f"{path}: corrupt checkpoint (its contents do not match the digest written with it)")
     return ckpt
+
+
+def read_resume_checkpoint(path: Path, map_location: Any = "cpu", *, tidy: bool = True) -> dict:
+    """The run's checkpoint; where it is missing or damaged, the one it replaced (checkpoint.prev.pt), with a message.
+
+    With `tidy` (the main process) a damaged checkpoint.pt is renamed checkpoint.corrupt.pt, kept for inspection
+    and out of the way of the next save.
+    """
+    prev = previous_checkpoint(path)
+    try:
+        return read_checkpoint(path, map_location)
+    except CheckpointError as first:
+        if not prev.is_file():
+            raise
+        try:
+            ckpt = read_checkpoint(prev, map_location)
+        except CheckpointError:
+            raise CheckpointError(f"{first}; the previous one, {prev.name}, is unusable too") from None
+        if tidy and path.is_file():
+            os.replace(path, path.with_name(f"{path.stem}.corrupt{path.suffix}"))
+        tqdm.write(f"milestones: {first}; resuming from the previous checkpoint {prev.name} (epoch {ckpt['epoch']})")
+        return ckpt
 
 
 def load_state(model: nn.Module, state: dict, path: str | Path) -> None:
@@ -522,9 +631,10 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
         torch.set_num_threads(t.threads)
     run_dir = cfg.run_dir
     ckpt_path = run_dir / CHECKPOINT
-    if resume and not ckpt_path.is_file():
+    has_run = ckpt_path.is_file() or previous_checkpoint(ckpt_path).is_file()
+    if resume and not has_run:
         raise CheckpointError(f"{ckpt_path}: nothing to resume (no checkpoint in the run folder)")
-    if not resume and not overwrite and ckpt_path.is_file():
+    if not resume and not overwrite and has_run:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start it "
                           f"again, or --set name=<new name>")
     if ddp.is_main:
@@ -535,6 +645,8 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
             probe.unlink()
         except OSError as e:
             raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
+        for stale in run_dir.glob(f".{CHECKPOINT}.tmp*"):  # left by a process killed while writing
+            stale.unlink(missing_ok=True)
 
     seed_everything(cfg.seed)  # the same seed on every rank: same initial weights, same data order
     task = TASKS[cfg.task]
@@ -551,7 +663,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
 
     start_epoch, history = 1, []
     if resume:
-        ckpt = read_checkpoint(ckpt_path, map_location=device)
+        ckpt = read_resume_checkpoint(ckpt_path, map_location=device, tidy=ddp.is_main)
         _check_resumable(ckpt["config"], cfg, ckpt_path)
         load_state(model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -577,6 +689,8 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
         runner = compile_model(runner)
 
     eval_name = "val" if test_loader is not None else "test"
+    replace_old_run = overwrite and not resume  # --overwrite: its first save must not keep the old run as .prev
+    eval_fn = flip_classification_step if t.test_flip else step_fn
     last_epoch = t.stop_epoch or t.epochs
     for epoch in range(start_epoch, last_epoch + 1):
         train_loader.set_epoch(epoch)
@@ -585,7 +699,11 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                              precision=t.precision, scaler=scaler, label_smoothing=t.label_smoothing,
                              grad_clip=t.grad_clip, first_step=(epoch - 1) * len(train_loader),
                              desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main)
-        ev = evaluate(runner, eval_loader, step_fn=step_fn, device=device, precision=t.precision)
+        ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
+        if not math.isfinite(ev["loss"]):  # the last update of the epoch broke the weights: do not save them
+            raise DivergenceError(f"{eval_name} loss became {ev['loss']} after epoch {epoch} (step "
+                                  f"{epoch * len(train_loader)}); the last good checkpoint is kept; lower optim.lr "
+                                  f"or set trainer.grad_clip")
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], f"{eval_name}_loss": ev["loss"],
                f"{eval_name}_acc": ev["acc"], "lr": lr, "samples_per_s": tr["samples_per_s"],
                "seconds": tr["seconds"]}
@@ -598,7 +716,10 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                     "epoch": epoch, "history": history, "rng": _rng_state(),
                     "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name,
                     "data_meta": loaders.meta, "milestones_version": __version__, "torch_version": str(torch.__version__),
-                }, ckpt_path)
+                }, ckpt_path, keep_previous=not replace_old_run)
+                if replace_old_run:  # the old run's files stay until the new run has a checkpoint of its own
+                    previous_checkpoint(ckpt_path).unlink(missing_ok=True)
+                    replace_old_run = False
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             tqdm.write(f"epoch {epoch:3d}/{t.epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f}%  "
@@ -606,7 +727,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                        f"{tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
         distributed.barrier()  # no rank runs ahead of the checkpoint
 
-    final = evaluate(runner, test_loader or eval_loader, step_fn=step_fn, device=device, precision=t.precision)
+    final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
     results = {
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
         "schedule_epochs": t.epochs, "seed": cfg.seed,
@@ -666,6 +787,7 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     load_state(model, ckpt["model"], path)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    final = evaluate(model, loaders.test or loaders.eval, step_fn=task.step, device=device,
+    eval_fn = flip_classification_step if cfg.trainer.test_flip else task.step
+    final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device,
                      precision=cfg.trainer.precision)
     return {**final, **(task.report(model, loaders, final) if task.report else {})}

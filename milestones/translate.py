@@ -217,8 +217,8 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tup
 
 
 @torch.no_grad()
-def split_bleu(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100) -> tuple[float, str]:
-    """Greedy-decode every source of `split` (batched, by length) and score against its references."""
+def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100) -> list[list[str]]:
+    """Greedy-decode every source of `split` (batched, by length): the output tokens, in the split's order."""
     tgt_vocab = Vocab(meta["tgt_vocab"])
     device = next(model.parameters()).device
     was_training = model.training
@@ -230,15 +230,32 @@ def split_bleu(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 
         for i, (ids, _) in zip(chunk, greedy_decode(model, pad_batch([split.src[i] for i in chunk], device))):
             hyps[i] = tgt_vocab.decode(ids)
     model.train(was_training)
-    return corpus_bleu(hyps, split.refs)
+    return hyps
+
+
+def bleu_by_length(hyps: list[list[str]], split: Split, buckets: int = 4) -> dict[str, dict[str, Any]]:
+    """Corpus BLEU of the sentences in each source-length bucket (quantiles of the source length in tokens,
+    <eos> not counted): the question of Bahdanau et al. 2015, Fig. 2 -- do long sentences collapse?"""
+    lengths = [len(s) - 1 for s in split.src]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out = {}
+    for b in range(buckets):
+        idx = order[b * len(order) // buckets:(b + 1) * len(order) // buckets]
+        if not idx:
+            continue
+        lo, hi = lengths[idx[0]], lengths[idx[-1]]
+        score, _ = corpus_bleu([hyps[i] for i in idx], [split.refs[i] for i in idx])
+        out[f"{lo}-{hi}"] = {"min_len": lo, "max_len": hi, "sentences": len(idx), "bleu": score}
+    return out
 
 
 def translation_report(model: nn.Module, loaders: Any, final: dict) -> dict:
-    """The extra numbers of a translation run's results.json: test BLEU (greedy) and perplexity."""
-    loader = loaders.test or loaders.eval
-    bleu, signature = split_bleu(model, loader.split, loaders.meta)
+    """The extra numbers of a translation run's results.json: test BLEU (greedy), perplexity, BLEU by length."""
+    split = (loaders.test or loaders.eval).split
+    hyps = decode_split(model, split, loaders.meta)
+    bleu, signature = corpus_bleu(hyps, split.refs)
     return {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "bleu_decoding": "greedy",
-            "bleu_signature": signature}
+            "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
 
 
 # --- checkpoints and pictures --------------------------------------------------------------------------------------

@@ -60,3 +60,16 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "milestones", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd or REPO, timeout=300)
+
+
+def flip_a_weight_byte(path) -> None:
+    """Damage a checkpoint the way a bad disk would: flip one byte inside its largest weight tensor (which torch.load
+    itself would load without complaint)."""
+    path = Path(path)
+    weights = torch.load(path, weights_only=True)["model"]
+    needle = max(weights.values(), key=lambda t: t.numel()).flatten()[:16].numpy().tobytes()
+    data = bytearray(path.read_bytes())
+    i = data.find(needle)
+    assert i > 0, "weight bytes not found in the checkpoint"
+    data[i] ^= 0xFF
+    path.write_bytes(bytes(data))

@@ -226,6 +226,19 @@ def test_bleu_is_sacrebleu_on_the_tokenised_text():
     assert 0 < score < 100 and "tok:none" in signature
 
 
+def test_bleu_by_length_buckets_cover_every_sentence_in_length_order(tiny):
+    from milestones.translate import bleu_by_length
+
+    split = tiny.train
+    perfect = bleu_by_length([list(r) for r in split.refs], split, buckets=3)
+    assert sum(b["sentences"] for b in perfect.values()) == len(split.src)
+    assert all(b["bleu"] == pytest.approx(100.0) for b in perfect.values())
+    ends = [b["max_len"] for b in perfect.values()]
+    assert ends == sorted(ends) and min(b["min_len"] for b in perfect.values()) == min(len(s) - 1 for s in split.src)
+    empty = bleu_by_length([[] for _ in split.refs], split, buckets=3)
+    assert all(b["bleu"] == 0.0 for b in empty.values())
+
+
 def test_every_sequence_model_is_tested_here_or_in_test_sequence_eras():
     from milestones.models import MODELS
 
@@ -307,33 +320,8 @@ def checkpoints(tmp_path, tiny) -> dict:
     return paths
 
 
-@pytest.mark.parametrize("which, args, message", [
-    ("transformer", ["  "], "sentence 1 is empty"),
-    ("transformer", ["彼は背が高い。", ""], "sentence 2 is empty"),
-    ("transformer", ["xyz qqq"], "sentence 1: none of its tokens is in the model's 'ja' vocabulary"),
-    ("transformer", ["彼" * 40], "sentence 1 has 40 tokens; the longest training source had 9"),
-    ("transformer", ["彼は背が高い。", "--beam", "0"], "--beam must be >= 1"),
-    ("transformer", ["--file", "{tmp}/blank.txt"], "no sentence to translate"),
-    ("transformer", ["--file", "{tmp}/missing.txt"], "missing.txt: cannot read"),
-    ("mlp", ["彼は背が高い。"], "holds a 'mlp' model for task 'classification', not a translation model"),
-    ("seq2seq", ["彼は背が高い。", "--attention", "{tmp}/a.png"], "model (Seq2Seq) has no attention"),
-    ("nothing", ["彼は背が高い。"], "checkpoint not found"),
-])
-def test_translate_errors_are_one_line_exit_2(which, args, message, checkpoints, tmp_path, capsys):
-    path = checkpoints.get(which, tmp_path / "nothing.pt")
-    argv = ["translate", "--checkpoint", str(path)] + [a.replace("{tmp}", str(tmp_path)) for a in args]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("milestones: error:") and message in err[0], err
-
-
-def test_attention_without_matplotlib_is_one_line(checkpoints, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
-    argv = ["translate", "--checkpoint", str(checkpoints["transformer"]), "彼は背が高い。", "--attention",
-            str(tmp_path / "a.png")]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "needs matplotlib, an optional extra" in err[0]
+# The translate command's bad inputs (empty sentence, unknown words, too long, no matplotlib, ...) are cases of
+# tests/test_bad_input.py.
 
 
 def test_sentences_from_a_file_and_from_stdin(checkpoints, tmp_path, capsys, monkeypatch):

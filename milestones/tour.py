@@ -1,0 +1,191 @@
+"""`milestones tour`: every era trained briefly, in the order of history, then the eras side by side.
+
+    milestones tour                          offline, no data folder: the samples shipped in the package
+    milestones tour --data ../shared/data --minutes 30     the same tour on the full data sets
+
+With no data folder the tour trains on the samples in milestones/data/samples/ (5,000 MNIST digits, 5,000
+Japanese-English sentence pairs; origin and license in its SOURCE.md) for a fixed number of epochs per era, sized
+to finish in under 5 minutes on 2 CPU cores. With `--data`, the image eras after the MLP move to CIFAR-10 photos,
+the translators to all 50,000 pairs, and each era trains for its share of `--minutes` (epochs from a measured
+speed). Each era prints one line of its story and one measured number; at the end come the comparison table
+(leaderboard.md, .csv) and the plots (milestones/compare.py) in the output folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from tqdm import tqdm
+
+from .compare import RATE_UNIT, group, load_run, write_leaderboard, write_plots
+from .config import Config, config_from_dict
+
+SAMPLES = Path(__file__).parent / "data" / "samples"
+EXAMPLE = "彼は背が高い。"  # the running example: "he is tall ."
+
+
+@dataclass
+class Stop:
+    """One era of the tour: the model, its training recipe, and the sentence that says why it mattered."""
+
+    era: str
+    year: int
+    story: str
+    config: dict[str, Any]  # a milestones config (the data root and run folder are filled in)
+    epochs: int  # in the offline tour
+    share: float  # of --minutes, with --data
+    full_data: dict[str, Any] = field(default_factory=dict)  # replaces `data` (and model args) with --data
+
+
+ADAMW = {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01}
+SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+MNIST = {"name": "mnist"}
+CIFAR = {"name": "cifar10", "crop_padding": 4, "flip": True}
+ADDING = {"name": "adding", "seq_len": 50, "train_size": 10000, "test_size": 2560}
+ENJA = {"name": "small_parallel_enja", "min_freq": 2, "max_len": 50}
+ADDING_TRAINER = {"batch_size": 50, "eval_batch_size": 2560, "grad_clip": 1.0}
+MT_TRAINER = {"batch_size": 64, "eval_batch_size": 250, "grad_clip": 1.0, "precision": "bf16"}
+
+
+def _image(model: dict, optim: dict, **trainer) -> dict:
+    return {"model": model, "data": MNIST, "optim": optim, "schedule": {"name": "cosine"},
+            "trainer": {"batch_size": 128, **trainer}}
+
+
+def _translator(model: dict, **trainer) -> dict:
+    return {"task": "seq2seq", "model": model, "data": ENJA,
+            "optim": {"name": "adamw", "lr": 2e-3, "betas": [0.9, 0.98], "weight_decay": 0.0},
+            "schedule": {"name": "cosine", "warmup_epochs": 0.5}, "trainer": {**MT_TRAINER, **trainer}}
+
+
+STOPS = [
+    Stop("MLP", 1986, "The multilayer perceptron, trained by backpropagation (Rumelhart, Hinton & Williams): every "
+         "pixel wired to every unit. Simple images are easy", _image(
+             {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 6, 0.05),
+    Stop("MLP", 1986, "...but photos are not: the same MLP on CIFAR-10", _image(
+        {"name": "mlp", "in_features": 3072, "hidden": [1024, 1024], "dropout": 0.2}, ADAMW), 0, 0.10,
+         {"data": {"name": "cifar10", "flip": True}}),
+    Stop("CNN 1998", 1998, "LeNet-5 (LeCun et al.): small local filters shared across the image, the design AlexNet "
+         "scaled up in 2012", _image({"name": "lenet5"}, SGD), 4, 0.0),
+    Stop("CNN 2012", 2012, "AlexNet (Krizhevsky, Sutskever & Hinton), scaled to 32x32 photos: local filters beat "
+         "the MLP on real images", _image({"name": "alexnet", "dropout": 0.5},
+                                          {**SGD, "lr": 0.01, "nesterov": False}, precision="bf16",
+                                          channels_last=True), 0, 0.15, {"data": CIFAR}),
+    Stop("ResNet 2015", 2015, "ResNet-20 (He et al.): identity shortcuts let deep nets train", _image(
+        {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 3, 0.20,
+         {"data": CIFAR, "model": {"name": "resnet20"}}),
+    Stop("ViT 2020", 2020, "The Vision Transformer (Dosovitskiy et al.): 4x4 patches as words, attention only; "
+         "hungry for data, so expect it behind the convnets on a small set", _image(
+             {"name": "vit", "image_size": 28, "in_channels": 1, "dim": 96, "depth": 4, "heads": 3, "mlp_dim": 192,
+              "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 6, 0.15,
+         {"data": CIFAR, "model": {"name": "vit_tiny", "dropout": 0.0}}),
+    Stop("RNN 1990", 1990, "A plain tanh RNN on the adding problem (T=50): it must carry two marked numbers across "
+         "the sequence, and its gradient fades", {
+             "task": "regression", "model": {"name": "rnn", "hidden_size": 32}, "data": ADDING,
+             "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
+             "trainer": ADDING_TRAINER}, 6, 0.025),
+    Stop("RNN 1997", 1997, "The LSTM (Hochreiter & Schmidhuber): gated memory cells keep the numbers; solved = "
+         "absolute error < 0.04", {
+             "task": "regression", "model": {"name": "lstm", "hidden_size": 32, "forget_bias": 4.0}, "data": ADDING,
+             "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
+             "trainer": ADDING_TRAINER}, 6, 0.025),
+    Stop("RNN 1997", 2014, "Sequence to sequence (Sutskever, Vinyals & Le): an LSTM reads the Japanese, one vector "
+         "carries it to the English decoder", _translator(
+             {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 4, 0.1),
+    Stop("RNN+attention 2015", 2015, "RNNsearch (Bahdanau, Cho & Bengio): the decoder looks back at every source "
+         "position", _translator({"name": "rnnsearch", "embed_dim": 128, "hidden_size": 128, "align_dim": 128,
+                                  "maxout_dim": 128, "dropout": 0.1}), 4, 0.1),
+    Stop("Transformer 2017", 2017, "The Transformer (Vaswani et al.): attention only, every position at once", _translator(
+        {"name": "transformer", "d_model": 128, "heads": 4, "d_ff": 512, "encoder_layers": 2, "decoder_layers": 2,
+         "dropout": 0.1}, label_smoothing=0.1), 6, 0.1),
+]
+
+
+def stop_config(stop: Stop, index: int, *, data_root: Optional[str], out: Path, epochs: int, seed: int = 0,
+                progress: bool = True) -> Config:
+    d = {**stop.config, **(stop.full_data if data_root else {})}
+    if data_root and "model" in stop.full_data:
+        d["model"] = stop.full_data["model"]
+    name = f"{index:02d}_{d['model']['name']}_{d['data']['name']}"
+    d["data"] = {**d["data"], "root": data_root or str(SAMPLES), "download": False}
+    if not data_root and d["data"]["name"] == "mnist":
+        d["data"]["val_size"] = 0
+    d["trainer"] = {**d["trainer"], "epochs": epochs, "progress": progress}
+    return config_from_dict({**d, "name": name, "output_dir": str(out), "seed": seed}, where=f"tour stop {name}")
+
+
+def _number(results: dict, task: str) -> str:
+    if task == "classification":
+        return f"test accuracy {100 * results['test_acc']:.2f}%"
+    if task == "regression":
+        return f"{100 * results['test_acc']:.1f}% of test sequences solved, MSE {results['test_loss']:.4f}"
+    return f"test BLEU {results['test_bleu']:.2f} (perplexity {results['test_ppl']:.1f})"
+
+
+def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, output_dir: str = "runs/tour",
+         seed: int = 0, progress: bool = True) -> Path:
+    """Run the tour; return the leaderboard's path."""
+    from .experiments import epochs_for_budget
+    from .train import fit
+
+    out = Path(output_dir)
+    start = time.perf_counter()
+    sample = data_root is None
+    stops = [s for s in STOPS if (s.epochs if sample else s.share) > 0]
+    if minutes is not None and sample:
+        total = sum(s.epochs for s in stops)
+        shares = {id(s): s.epochs / total for s in stops}
+    else:
+        shares = {id(s): s.share / sum(x.share for x in stops) for s in stops}
+    where = "the samples shipped in the package" if sample else data_root
+    tqdm.write(f"milestones tour: {len(stops)} stops, on {where}" +
+               (f", {minutes:g} minutes of training" if minutes else "") + f"; runs in {out}/\n")
+    runs = []
+    for i, stop in enumerate(stops, 1):
+        where_to = dict(data_root=data_root, out=out, seed=seed, progress=progress)
+        cfg = stop_config(stop, i, epochs=max(stop.epochs, 1), **where_to)
+        if minutes is not None or not sample:
+            epochs, _ = epochs_for_budget(cfg, (minutes or 30.0) * shares[id(stop)])
+            cfg = stop_config(stop, i, epochs=epochs, **where_to)
+        tqdm.write(f"[{i}/{len(stops)}] {stop.year} · {stop.era} · {cfg.model.name} on {cfg.data.name}: {stop.story}.")
+        results = fit(cfg, overwrite=True, command="milestones tour")
+        rate = _mean_rate(cfg)
+        tqdm.write(f"      -> {_number(results, cfg.task)}  ({cfg.trainer.epochs} epochs, "
+                   f"{results['train_seconds']:.0f} s, {rate:,.0f} {RATE_UNIT[cfg.task]})\n")
+        runs.append(load_run(cfg.run_dir))
+
+    entries = group([r for r in runs if r is not None])
+    table = write_leaderboard(entries, out, title="milestones tour")
+    plots = write_plots(entries, out)
+    example = _translate_example(out, entries)
+    minutes_taken = (time.perf_counter() - start) / 60
+    lines = [f"{'year':<6}{'era':<20}{'model':<13}{'data':<22}{'ours':>16}   paper"]
+    for e in entries:
+        mean = e.mean_std()[0]
+        paper = f"{e.paper['value']:g}" if e.paper and e.paper.get("value") is not None else "-"
+        unit = "BLEU" if e.task == "seq2seq" else "%"
+        lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {unit:<4}   {paper}")
+    tqdm.write("\n".join(lines))
+    if example:
+        tqdm.write(f"\n{EXAMPLE} -> {example}   (the Transformer above; reference: he is tall .)")
+    tqdm.write(f"\ntour done in {minutes_taken:.1f} min: {table}" + "".join(f", {p.name}" for p in plots))
+    return table
+
+
+def _mean_rate(cfg: Config) -> float:
+    run = load_run(cfg.run_dir)
+    rates = [h["samples_per_s"] for h in run.history] if run else []
+    return sum(rates) / len(rates) if rates else float("nan")
+
+
+def _translate_example(out: Path, entries) -> Optional[str]:
+    from .translate import load_translator, translate
+
+    for e in entries:
+        if e.model == "transformer":
+            model, meta = load_translator(e.first.path / "checkpoint.pt")
+            return translate(model, meta, [EXAMPLE])[0].text
+    return None

@@ -1,0 +1,348 @@
+"""Every bad input the CLI can meet, as one table: each case must end with ONE line `milestones: error: ...` on
+stderr, exit status 2, and no traceback.
+
+The table in docs/bad_input.md (case -> message) is checked here against the real messages: a case whose message
+changes fails until the docs are regenerated with
+
+    MILESTONES_WRITE_DOCS=1 python -m pytest tests/test_bad_input.py
+
+Paths in the messages are written as <tmp> (the test's temporary folder) and <data> (the data root).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, flip_a_weight_byte
+from milestones.__main__ import main
+from milestones.config import config_from_dict
+from milestones.data.text import load_translation_data
+from milestones.models import create_model
+from milestones.train import save_checkpoint
+from test_translation import PAIRS, TINY
+
+DOC = REPO / "docs" / "bad_input.md"
+WRITE_DOCS = bool(os.environ.get("MILESTONES_WRITE_DOCS"))
+
+
+@dataclass
+class Env:
+    """What a case can use: a temporary folder, the real data root, and helpers that write inputs into it."""
+
+    tmp: Path
+    data: Path
+
+    def config(self, text: str | None = None, **sections) -> str:
+        """A seconds-long MNIST config (sections override it), or the given YAML text; returns its path."""
+        path = self.tmp / "case.yaml"
+        if text is None:
+            cfg = {"name": "case", "output_dir": str(self.tmp / "runs"), "model": {"name": "mlp", "hidden": [16]},
+                   "data": {"name": "mnist", "root": str(self.data), "train_size": 256, "test_size": 128},
+                   "trainer": {"epochs": 1, "batch_size": 64, "progress": False}}
+            for k, v in sections.items():  # merged into the section; a model with a new name replaces it
+                merge = isinstance(v, dict) and not (k == "model" and "name" in v)
+                cfg[k] = {**cfg.get(k, {}), **v} if merge else v
+            text = yaml.safe_dump(cfg)
+        path.write_text(text)
+        return str(path)
+
+    def mnist_copy(self, damage: Callable[[Path], None]) -> str:
+        """A copy of MNIST with one file damaged; returns the root to point data.root at."""
+        root = self.tmp / "root"
+        shutil.copytree(self.data / "MNIST" / "raw", root / "MNIST" / "raw")
+        damage(root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz")
+        return str(root)
+
+    def cifar_tree(self, extra: Callable[[Path], None]) -> str:
+        """A two-class CIFAR-10 class-folder tree of 32x32 PNGs, changed by `extra`; returns its root."""
+        from PIL import Image
+
+        root = self.tmp / "root"
+        for split in ("train", "test"):
+            for cls in ("airplane", "automobile"):
+                (root / "cifar10_jpeg" / split / cls).mkdir(parents=True)
+                for i in range(2):
+                    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(root / "cifar10_jpeg" / split / cls / f"{i}.png")
+        extra(root / "cifar10_jpeg" / "train")
+        return str(root)
+
+    def trained(self) -> str:
+        """A finished one-epoch run of the MNIST config; returns the config path."""
+        path = self.config()
+        assert main(["train", path]) == 0
+        return path
+
+    @property
+    def checkpoint(self) -> str:
+        return str(self.tmp / "runs" / "case" / "checkpoint.pt")
+
+    def translator(self, name: str = "transformer") -> str:
+        """A small untrained translator checkpoint with real vocabularies (six ja-en pairs); returns its path."""
+        folder = self.tmp / "enja" / "small_parallel_enja"
+        folder.mkdir(parents=True, exist_ok=True)
+        for split in ("train", "dev", "test"):
+            (folder / f"{split}.ja").write_text("".join(j + "\n" for j, _ in PAIRS), encoding="utf-8")
+            (folder / f"{split}.en").write_text("".join(e + "\n" for _, e in PAIRS), encoding="utf-8")
+        meta = load_translation_data("small_parallel_enja", root=str(self.tmp / "enja"), min_freq=1).meta
+        cfg = config_from_dict({"task": "seq2seq", "model": {"name": name, **TINY[name]},
+                                "data": {"name": "small_parallel_enja"}})
+        model = create_model(name, src_vocab_size=len(meta["src_vocab"]), tgt_vocab_size=len(meta["tgt_vocab"]),
+                             **TINY[name])
+        path = self.tmp / f"{name}.pt"
+        save_checkpoint({"model": model.state_dict(), "config": cfg.to_dict(), "model_name": name,
+                         "data_meta": meta}, path)
+        return str(path)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def _wrong_magic(path: Path) -> None:
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[2] = 0x0D  # IDX type byte: float instead of unsigned byte
+    path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
+
+
+class _Payload:
+    def __reduce__(self):
+        return os.system, ("echo pwned",)
+
+
+def _evil(env: Env) -> str:
+    path = env.tmp / "evil.pt"
+    torch.save({"model": {}, "config": {}, "x": _Payload()}, path)
+    return str(path)
+
+
+def _no_matplotlib(env: Env, monkeypatch) -> list[str]:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    return ["translate", "--checkpoint", env.translator(), "彼は背が高い。", "--attention", str(env.tmp / "a.png")]
+
+
+def _unwritable(env: Env) -> list[str]:
+    (env.tmp / "file").write_text("")
+    return ["train", env.config(output_dir=str(env.tmp / "file" / "runs"))]  # a folder inside a file
+
+
+def _other_model(env: Env) -> list[str]:
+    env.trained()
+    return ["eval", env.config(model={"name": "lenet5"}), "--checkpoint", env.checkpoint]
+
+
+def _truncated_checkpoint(env: Env) -> list[str]:
+    path = env.trained()
+    _truncate(Path(env.checkpoint))
+    return ["eval", path, "--checkpoint", env.checkpoint]
+
+
+def _corrupt_checkpoint(env: Env) -> list[str]:
+    path = env.trained()
+    flip_a_weight_byte(env.checkpoint)
+    return ["eval", path, "--checkpoint", env.checkpoint]
+
+
+def _resume_other_config(env: Env) -> list[str]:
+    return ["train", env.trained(), "--resume", "--set", "optim.lr=0.5"]
+
+
+def _train_twice(env: Env) -> list[str]:
+    return ["train", env.trained()]
+
+
+def _plain_state_dict(env: Env) -> list[str]:
+    torch.save(create_model("mlp").state_dict(), env.tmp / "weights.pt")
+    return ["eval", env.config(), "--checkpoint", str(env.tmp / "weights.pt")]
+
+
+def _blank_file(env: Env) -> list[str]:
+    (env.tmp / "blank.txt").write_text("\n \n")
+    return ["translate", "--checkpoint", env.translator(), "--file", str(env.tmp / "blank.txt")]
+
+
+@dataclass
+class Case:
+    id: str
+    what: str  # the bad input, for the docs table
+    argv: Callable  # (env) or (env, monkeypatch) -> argv
+    expect: str  # a fragment the message must contain
+    needs_no_gpu: bool = False
+    quotes_torch: bool = False  # the message ends with torch's own words "(...)", which may change between versions
+
+
+CASES = [
+    # --- configs ---
+    Case("yaml", "malformed YAML (an unclosed brace)", lambda e: ["train", e.config("model: {name: mlp\n")],
+         "malformed YAML at line"),
+    Case("toplevel", "the file is a YAML list, not a mapping", lambda e: ["train", e.config("- a\n- b\n")],
+         "the top level must be a mapping"),
+    Case("section", "a section that is not a mapping", lambda e: ["train", e.config("model: {name: mlp}\ntrainer: 3\n")],
+         "'trainer' must be a mapping"),
+    Case("unknown_key", "unknown key (a typo: `epoch`)", lambda e: ["train", e.config(trainer={"epoch": 3})],
+         "unknown key 'trainer.epoch' (did you mean 'epochs'?)"),
+    Case("wrong_type", "wrong type (`batch_size: many`)", lambda e: ["train", e.config(trainer={"batch_size": "many"})],
+         "trainer.batch_size: expected int, got str 'many'"),
+    Case("batch_zero", "zero batch size", lambda e: ["train", e.config(), "--set", "trainer.batch_size=0"],
+         "trainer.batch_size must be >= 1, got 0"),
+    Case("batch_negative", "negative batch size", lambda e: ["train", e.config(), "--set", "trainer.batch_size=-8"],
+         "trainer.batch_size must be >= 1, got -8"),
+    Case("lr_negative", "negative learning rate", lambda e: ["train", e.config(), "--set", "optim.lr=-0.1"],
+         "optim.lr must be > 0, got -0.1"),
+    Case("lr_zero", "zero learning rate", lambda e: ["train", e.config(), "--set", "optim.lr=0"],
+         "optim.lr must be > 0, got 0"),
+    Case("epochs_zero", "zero epochs", lambda e: ["train", e.config(), "--set", "trainer.epochs=0"],
+         "trainer.epochs must be >= 1, got 0"),
+    Case("stop_epoch", "stop_epoch past the schedule", lambda e: ["train", e.config(), "--set", "trainer.stop_epoch=5"],
+         "trainer.stop_epoch must be in [1, epochs] or null, got 5"),
+    Case("unknown_model", "unknown model name", lambda e: ["train", e.config(model={"name": "perceptron"})],
+         "unknown model 'perceptron'"),
+    Case("model_arg", "unknown model argument", lambda e: ["train", e.config(model={"widht": 3})],
+         "unknown key 'model.widht' for model 'mlp'"),
+    Case("unknown_data", "unknown data set name", lambda e: ["train", e.config(data={"name": "imagenet"})],
+         "data.name: expected one of"),
+    Case("choice", "a value outside the choices (`device: gpu`)", lambda e: ["train", e.config(), "--set", "trainer.device=gpu"],
+         "trainer.device: expected one of 'auto', 'cpu', 'cuda'"),
+    Case("set_no_equals", "`--set` without `=`", lambda e: ["train", e.config(), "--set", "trainer.epochs"],
+         "expected key=value, got 'trainer.epochs'"),
+    Case("set_into_value", "`--set` into a value", lambda e: ["train", e.config(), "--set", "trainer.epochs.x=1"],
+         "not a mapping"),
+    Case("no_config", "config file not found", lambda e: ["train", str(e.tmp / "nope.yaml")], "config file not found"),
+    Case("task", "a data set of another task", lambda e: ["train", e.config(data={"name": "adding"})],
+         "task must be 'regression' for data.name 'adding'"),
+    Case("model_vs_data", "a model that cannot take the images", lambda e: ["train", e.config(model={"in_features": 3072})],
+         "model 'mlp' cannot take mnist images of shape (1, 28, 28)", quotes_torch=True),
+    Case("classes", "a model with the wrong number of outputs", lambda e: ["train", e.config(model={"num_classes": 7})],
+         "has 7 outputs but mnist has 10 classes"),
+    Case("cuda", "`device: cuda` with no GPU", lambda e: ["train", e.config(), "--set", "trainer.device=cuda"],
+         "no CUDA GPU is available", needs_no_gpu=True),
+    Case("fp16_cpu", "fp16 on the CPU", lambda e: ["train", e.config(), "--set", "trainer.device=cpu",
+                                                   "--set", "trainer.precision=fp16"], "needs a CUDA GPU"),
+    Case("test_flip", "test-time flips for a non-image task",
+         lambda e: ["train", e.config("task: regression\nmodel: {name: lstm}\ndata: {name: adding}\n"
+                                      "trainer: {test_flip: true}\n")], "trainer.test_flip must be false unless"),
+    # --- data ---
+    Case("no_data", "missing data root", lambda e: ["train", e.config(data={"root": str(e.tmp / "empty"), "download": False})],
+         "missing train-images-idx3-ubyte.gz"),
+    Case("idx_truncated", "truncated IDX file", lambda e: ["train", e.config(data={"root": e.mnist_copy(_truncate)})],
+         "train-images-idx3-ubyte.gz: cannot read IDX file"),
+    Case("idx_magic", "IDX file with a wrong magic number", lambda e: ["train", e.config(data={"root": e.mnist_copy(_wrong_magic)})],
+         "not an IDX file of unsigned bytes"),
+    Case("empty_class", "an empty class folder",
+         lambda e: ["train", e.config(data={"name": "cifar10", "root": e.cifar_tree(lambda t: (t / "bird").mkdir()),
+                                            "cache_dir": str(e.tmp / "cache")})], "bird: empty class folder"),
+    Case("not_an_image", "a non-image file among the images",
+         lambda e: ["train", e.config(data={"name": "cifar10", "root": e.cifar_tree(
+             lambda t: (t / "airplane" / "notes.txt").write_text("hi")), "cache_dir": str(e.tmp / "cache")})],
+         "notes.txt: not an image file"),
+    Case("bad_image", "an image file that does not decode",
+         lambda e: ["train", e.config(data={"name": "cifar10", "root": e.cifar_tree(
+             lambda t: (t / "airplane" / "9.jpg").write_bytes(b"not a jpeg")), "cache_dir": str(e.tmp / "cache")})],
+         "9.jpg: cannot decode image"),
+    # --- runs and checkpoints ---
+    Case("nothing_to_resume", "`--resume` with nothing to resume", lambda e: ["train", e.config(), "--resume"],
+         "nothing to resume"),
+    Case("run_exists", "training again into a finished run's folder", _train_twice, "already holds a run"),
+    Case("resume_changed", "`--resume` with a changed config", _resume_other_config,
+         "made with a different config (optim.lr:"),
+    Case("unwritable", "an output folder that is not writable", _unwritable, "is not writable"),
+    Case("ckpt_missing", "eval of a checkpoint that does not exist",
+         lambda e: ["eval", e.config(), "--checkpoint", str(e.tmp / "nope.pt")], "nope.pt: checkpoint not found"),
+    Case("ckpt_other_model", "a checkpoint of another model", _other_model, "holds a 'mlp' model, the config asks for 'lenet5'"),
+    Case("ckpt_truncated", "a truncated checkpoint", _truncated_checkpoint, "truncated or damaged"),
+    Case("ckpt_corrupt", "a checkpoint with one byte flipped", _corrupt_checkpoint, "corrupt checkpoint"),
+    Case("ckpt_evil", "a checkpoint crafted to run code when unpickled",
+         lambda e: ["eval", e.config(), "--checkpoint", _evil(e)], "refused: unpickling it would import and call"),
+    Case("ckpt_foreign", "a bare state_dict, not a milestones checkpoint", _plain_state_dict,
+         "not a milestones checkpoint"),
+    # --- translation ---
+    Case("empty_sentence", "translate an empty sentence", lambda e: ["translate", "--checkpoint", e.translator(), "  "],
+         "sentence 1 is empty"),
+    Case("unknown_words", "translate a sentence of only unknown words",
+         lambda e: ["translate", "--checkpoint", e.translator(), "xyz qqq"],
+         "none of its tokens is in the model's 'ja' vocabulary"),
+    Case("too_long", "translate a sentence far longer than training",
+         lambda e: ["translate", "--checkpoint", e.translator(), "彼" * 40], "has 40 tokens; the longest training source had"),
+    Case("no_matplotlib", "an attention plot without matplotlib", _no_matplotlib, "needs matplotlib, an optional extra"),
+    Case("no_attention", "an attention plot of a model without attention",
+         lambda e: ["translate", "--checkpoint", e.translator("seq2seq"), "彼は背が高い。", "--attention",
+                    str(e.tmp / "a.png")], "model (Seq2Seq) has no attention"),
+    Case("not_translator", "translate with an image classifier's checkpoint",
+         lambda e: ["translate", "--checkpoint", (e.trained(), e.checkpoint)[1], "彼は背が高い。"],
+         "not a translation model"),
+    Case("beam_zero", "beam size 0", lambda e: ["translate", "--checkpoint", e.translator(), "彼", "--beam", "0"],
+         "--beam must be >= 1"),
+    Case("blank_file", "a sentence file with only blank lines", _blank_file, "no sentence to translate"),
+    Case("missing_file", "a sentence file that does not exist",
+         lambda e: ["translate", "--checkpoint", e.translator(), "--file", str(e.tmp / "missing.txt")],
+         "missing.txt: cannot read"),
+]
+
+
+def _normalise(message: str, env: Env) -> str:
+    return message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")
+
+
+def _doc_rows() -> dict[str, str]:
+    rows = {}
+    if DOC.is_file():
+        for line in DOC.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"\| `([a-z0-9_]+)` \| .* \| `(.*)` \|$", line)
+            if m:
+                rows[m.group(1)] = m.group(2).replace("\\|", "|")
+    return rows
+
+
+def _write_doc_row(case: Case, message: str) -> None:
+    rows = _doc_rows()
+    rows[case.id] = message
+    head = ("# Bad input: every case and its message\n\n"
+            "Each row is a test in `tests/test_bad_input.py`: the command exits with status 2 and prints this one "
+            "line on stderr (no traceback). The tests check the messages against this table; regenerate it with "
+            "`MILESTONES_WRITE_DOCS=1 python -m pytest tests/test_bad_input.py`. `<tmp>` is a temporary folder, "
+            "`<data>` the data root.\n\n"
+            f"{len(CASES)} cases.\n\n| case | bad input | message |\n|---|---|---|\n")
+    body = "".join(f"| `{c.id}` | {c.what} | `{rows.get(c.id, '(not generated yet)').replace('|', chr(92) + '|')}` |\n"
+                   for c in CASES)
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(head + body, encoding="utf-8")
+
+
+def test_there_are_at_least_25_cases_with_unique_ids():
+    assert len(CASES) >= 25 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path, data_root, capsys, monkeypatch, one_thread):
+    if case.needs_no_gpu and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    env = Env(tmp_path, data_root)
+    argv = case.argv(env, monkeypatch) if case.argv.__code__.co_argcount == 2 else case.argv(env)
+    capsys.readouterr()  # what setting up the case printed
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("milestones: error: "), err
+    message = _normalise(lines[0][len("milestones: error: "):], env)
+    assert case.expect in message
+    if WRITE_DOCS:
+        _write_doc_row(case, message)
+    else:
+        documented = _doc_rows().get(case.id, "")
+        if case.quotes_torch:  # compare up to the quoted part
+            documented, message = documented.split(": (")[0].split(" (")[0], message.split(": (")[0].split(" (")[0]
+        assert documented == message, (
+            f"docs/bad_input.md is out of date for '{case.id}': regenerate it (see this file's docstring)")

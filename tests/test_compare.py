@@ -1,0 +1,120 @@
+"""`milestones compare` (leaderboard, papers' numbers, plots), `milestones tour` and the notebook."""
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from milestones import compare as cmp
+from milestones import fit, tour
+from milestones.__main__ import main
+from milestones.config import config_from_dict
+
+
+def _seeds(tiny_config, seeds=(0, 1, 2)):
+    for s in seeds:
+        fit(config_from_dict({**tiny_config, "seed": s, "name": f"tiny_seed{s}"}))
+
+
+def test_runs_differing_only_by_seed_are_one_row_with_mean_and_std(tiny_config, tmp_path):
+    _seeds(tiny_config)
+    other = {**tiny_config, "name": "other", "optim": {"name": "adamw", "lr": 1e-3}}
+    fit(config_from_dict(other))
+    papers = [{"model": "mlp", "data": "mnist", "metric": "test_acc", "value": 98.4, "source": "Somebody 1998, T. 1"}]
+    entries = cmp.group(cmp.find_runs(tmp_path / "runs"), papers)
+    assert sorted(len(e.runs) for e in entries) == [1, 3]
+    three = next(e for e in entries if len(e.runs) == 3)
+    accs = [100 * r.results["test_acc"] for r in three.runs]
+    mean, std = three.mean_std()
+    assert mean == pytest.approx(sum(accs) / 3) and std > 0  # three seeds, three different results
+    assert three.paper["value"] == 98.4
+
+    out = tmp_path / "board"
+    cmp.write_leaderboard(entries, out)
+    text = (out / "leaderboard.md").read_text()
+    assert f"{mean:.2f} ± {std:.2f}" in text and "98.4 (Somebody 1998)" in text and "Sources:" in text
+    rows = list(csv.reader(open(out / "leaderboard.csv")))
+    assert rows[0] == cmp.COLUMNS and len(rows) == 3
+    plots = cmp.write_plots(entries, out)
+    assert out / "accuracy_by_era.png" in plots and out / "throughput_by_era.png" in plots
+    assert all(p.stat().st_size > 1000 for p in plots)
+
+
+def test_the_papers_file_has_a_source_for_every_number():
+    papers = cmp.load_papers()
+    assert len(papers) >= 10
+    for p in papers:
+        assert {"model", "data", "metric", "source"} <= set(p), p
+        assert p.get("value") is None or isinstance(p["value"], (int, float))
+    resnet = {p["model"]: p["value"] for p in papers if p["data"] == "cifar10" and p["model"].startswith("resnet")}
+    assert resnet.get("resnet20") == pytest.approx(91.25) and resnet.get("resnet110") == pytest.approx(93.57)
+
+
+def test_suites_name_real_configs_with_seeds(tmp_path):
+    for suite in cmp.SUITES:
+        cfgs = cmp.suite_configs(suite, 3, tmp_path, [])
+        assert len(cfgs) == 3 * len(cmp.SUITES[suite])
+        assert {c.seed for c in cfgs} == {0, 1, 2}
+        keys = {cmp.experiment_key(c) for c in cfgs}
+        assert len(keys) == len(cmp.SUITES[suite])  # seeds share a row, configs do not
+
+
+def test_compare_cli_errors(tmp_path, capsys):
+    assert main(["compare", "--runs", str(tmp_path)]) == 2
+    assert "no finished runs inside" in capsys.readouterr().err
+    assert main(["compare", "--runs", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder of runs" in capsys.readouterr().err
+    assert main(["compare", "--suite", "quick", "--seeds", "0"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_compare_cli_gathers_runs(tiny_config, tmp_path, capsys):
+    _seeds(tiny_config, seeds=(0, 1))
+    assert main(["compare", "--runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "| MLP |" in out and "leaderboard.csv" in out
+    assert (tmp_path / "runs" / "compare" / "leaderboard.md").is_file()
+
+
+def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path, monkeypatch, capsys, one_thread):
+    """The tour's machinery on three shortened stops (the full offline tour is timed in RESULTS.md)."""
+    mlp, lstm, transformer = tour.STOPS[0], tour.STOPS[7], tour.STOPS[-1]
+    lstm = dataclasses.replace(lstm, config={**lstm.config, "data": {**lstm.config["data"], "train_size": 2000,
+                                                                      "seq_len": 20, "test_size": 500}})
+    small_mt = {**transformer.config, "data": {**transformer.config["data"], "train_size": 800}}
+    small_mt["model"] = {**small_mt["model"], "d_model": 32, "d_ff": 64, "encoder_layers": 1, "decoder_layers": 1}
+    monkeypatch.setattr(tour, "STOPS", [dataclasses.replace(mlp, epochs=1), dataclasses.replace(lstm, epochs=1),
+                                        dataclasses.replace(transformer, config=small_mt, epochs=1)])
+    table = tour.tour(output_dir=str(tmp_path / "tour"), progress=False)
+    text = capsys.readouterr()
+    said = text.out + text.err
+    assert "[1/3] 1986 · MLP · mlp on mnist" in said and "Sequence" not in said
+    assert "test accuracy" in said and "of test sequences solved" in said and "test BLEU" in said
+    assert "彼は背が高い。 ->" in said and "tour done in" in said
+    assert table.is_file() and len([l for l in table.read_text().splitlines() if l.startswith("| ")]) == 1 + 3  # header + rows
+    for png in ("accuracy_by_era.png", "throughput_by_era.png", "adding_curves.png"):
+        assert (tmp_path / "tour" / png).stat().st_size > 1000
+
+
+def test_the_shipped_samples_load_with_the_ordinary_readers():
+    from milestones.data.images import load_image_data
+    from milestones.data.text import load_translation_data
+
+    digits = load_image_data("mnist", root=str(tour.SAMPLES), download=False)
+    assert digits.train_x.shape == (5000, 1, 28, 28) and digits.test_x.shape == (1000, 1, 28, 28)
+    pairs = load_translation_data("small_parallel_enja", root=str(tour.SAMPLES), min_freq=2)
+    assert (len(pairs.train.src), len(pairs.val.src), len(pairs.test.src)) == (5000, 200, 500)
+
+
+def test_notebook_runs_headless(tmp_path):
+    env = {**os.environ, "NOTEBOOK_OUT": str(tmp_path), "NOTEBOOK_MT_EPOCHS": "1", "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "2"}
+    r = subprocess.run([sys.executable, "notebooks/quickstart.py"], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "ResNet-56: 853,018 parameters" in r.stdout and "彼は背が高い。 ->" in r.stdout
+    assert (tmp_path / "attention.png").stat().st_size > 1000

@@ -51,7 +51,7 @@ MT_TRAINER = {"batch_size": 64, "eval_batch_size": 250, "grad_clip": 1.0, "preci
 
 
 def _image(model: dict, optim: dict, **trainer) -> dict:
-    return {"model": model, "data": MNIST, "optim": optim, "schedule": {"name": "cosine"},
+    return {"model": model, "data": MNIST, "optim": optim, "schedule": {"name": "cosine", "warmup_epochs": 0.5},
             "trainer": {"batch_size": 128, **trainer}}
 
 
@@ -64,43 +64,43 @@ def _translator(model: dict, **trainer) -> dict:
 STOPS = [
     Stop("MLP", 1986, "The multilayer perceptron, trained by backpropagation (Rumelhart, Hinton & Williams): every "
          "pixel wired to every unit. Simple images are easy", _image(
-             {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 6, 0.05),
+             {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 15, 0.05),
     Stop("MLP", 1986, "...but photos are not: the same MLP on CIFAR-10", _image(
         {"name": "mlp", "in_features": 3072, "hidden": [1024, 1024], "dropout": 0.2}, ADAMW), 0, 0.10,
          {"data": {"name": "cifar10", "flip": True}}),
     Stop("CNN 1998", 1998, "LeNet-5 (LeCun et al.): small local filters shared across the image, the design AlexNet "
-         "scaled up in 2012", _image({"name": "lenet5"}, SGD), 4, 0.0),
+         "scaled up in 2012", _image({"name": "lenet5"}, {**ADAMW, "lr": 2e-3}), 10, 0.0),
     Stop("CNN 2012", 2012, "AlexNet (Krizhevsky, Sutskever & Hinton), scaled to 32x32 photos: local filters beat "
          "the MLP on real images", _image({"name": "alexnet", "dropout": 0.5},
                                           {**SGD, "lr": 0.01, "nesterov": False}, precision="bf16",
                                           channels_last=True), 0, 0.15, {"data": CIFAR}),
     Stop("ResNet 2015", 2015, "ResNet-20 (He et al.): identity shortcuts let deep nets train", _image(
-        {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 3, 0.20,
+        {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 4, 0.20,
          {"data": CIFAR, "model": {"name": "resnet20"}}),
     Stop("ViT 2020", 2020, "The Vision Transformer (Dosovitskiy et al.): 4x4 patches as words, attention only; "
          "hungry for data, so expect it behind the convnets on a small set", _image(
              {"name": "vit", "image_size": 28, "in_channels": 1, "dim": 96, "depth": 4, "heads": 3, "mlp_dim": 192,
-              "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 6, 0.15,
+              "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 10, 0.15,
          {"data": CIFAR, "model": {"name": "vit_tiny", "dropout": 0.0}}),
     Stop("RNN 1990", 1990, "A plain tanh RNN on the adding problem (T=50): it must carry two marked numbers across "
          "the sequence, and its gradient fades", {
              "task": "regression", "model": {"name": "rnn", "hidden_size": 32}, "data": ADDING,
              "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
-             "trainer": ADDING_TRAINER}, 6, 0.025),
+             "trainer": ADDING_TRAINER}, 8, 0.025),
     Stop("RNN 1997", 1997, "The LSTM (Hochreiter & Schmidhuber): gated memory cells keep the numbers; solved = "
          "absolute error < 0.04", {
              "task": "regression", "model": {"name": "lstm", "hidden_size": 32, "forget_bias": 4.0}, "data": ADDING,
              "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
-             "trainer": ADDING_TRAINER}, 6, 0.025),
+             "trainer": ADDING_TRAINER}, 8, 0.025),
     Stop("RNN 1997", 2014, "Sequence to sequence (Sutskever, Vinyals & Le): an LSTM reads the Japanese, one vector "
          "carries it to the English decoder", _translator(
-             {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 4, 0.1),
+             {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 8, 0.1),
     Stop("RNN+attention 2015", 2015, "RNNsearch (Bahdanau, Cho & Bengio): the decoder looks back at every source "
          "position", _translator({"name": "rnnsearch", "embed_dim": 128, "hidden_size": 128, "align_dim": 128,
-                                  "maxout_dim": 128, "dropout": 0.1}), 4, 0.1),
+                                  "maxout_dim": 128, "dropout": 0.1}), 6, 0.1),
     Stop("Transformer 2017", 2017, "The Transformer (Vaswani et al.): attention only, every position at once", _translator(
         {"name": "transformer", "d_model": 128, "heads": 4, "d_ff": 512, "encoder_layers": 2, "decoder_layers": 2,
-         "dropout": 0.1}, label_smoothing=0.1), 6, 0.1),
+         "dropout": 0.1}, label_smoothing=0.1), 12, 0.1),
 ]
 
 

@@ -1,0 +1,65 @@
+"""The translators side by side: BLEU, BLEU by sentence length (Bahdanau et al. 2015, Fig. 2) and training
+throughput (the sequential RNNs against the parallel Transformer), from finished translation runs.
+
+    python scripts/exp_translation.py runs/lstm_seq2seq_enja_cpu runs/rnnsearch_enja_cpu runs/transformer_enja_cpu
+
+For each run folder: its checkpoint is evaluated again on the test split with its own config (greedy decoding;
+sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made before BLEU-by-length existed are
+scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
+epochs in metrics.jsonl); training minutes (results.json); and the running example translated. Writes
+<output-dir>/translation/: table.md, results.json and bleu_by_length.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from milestones import load_config
+from milestones.experiments import experiment_dir, markdown_table, plot_lines, write_outputs
+from milestones.train import evaluate_checkpoint
+from milestones.translate import load_translator, translate
+
+EXAMPLE = "彼は背が高い。"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", help="finished translation run folders")
+    p.add_argument("--output-dir", default="runs")
+    args = p.parse_args()
+
+    out = experiment_dir(args.output_dir, "translation")
+    results = []
+    for folder in map(Path, args.runs):
+        cfg = load_config(folder / "config.yaml")
+        finished = json.loads((folder / "results.json").read_text())
+        history = [json.loads(l) for l in (folder / "metrics.jsonl").read_text().splitlines()]
+        m = evaluate_checkpoint(cfg, folder / "checkpoint.pt")
+        model, meta = load_translator(folder / "checkpoint.pt")
+        results.append({
+            "run": str(folder), "model": cfg.model.name, "data": cfg.data.name, "params": finished["params"],
+            "epochs": finished["epochs"], "train_minutes": finished["train_seconds"] / 60,
+            "tokens_per_s": statistics.fmean(h["samples_per_s"] for h in history),
+            "test_bleu": m["test_bleu"], "test_ppl": m["test_ppl"], "bleu_by_length": m["bleu_by_length"],
+            "example": translate(model, meta, [EXAMPLE])[0].text, "hardware": finished["hardware"],
+        })
+
+    buckets = list(results[0]["bleu_by_length"])
+    rows = [[r["model"], f"{r['params']:,}", r["epochs"], f"{r['train_minutes']:.1f}", f"{r['tokens_per_s']:,.0f}",
+             f"{r['test_bleu']:.2f}", f"{r['test_ppl']:.2f}",
+             *(f"{b['bleu']:.1f}" for b in r["bleu_by_length"].values()), r["example"]] for r in results]
+    table = markdown_table(["model", "params", "epochs", "train min", "target tokens/s", "test BLEU", "perplexity",
+                            *(f"BLEU, source {k} tokens" for k in buckets), EXAMPLE], rows)
+    plot_lines({r["model"]: [(b["max_len"], b["bleu"]) for b in r["bleu_by_length"].values()] for r in results},
+               out / "bleu_by_length.png", xlabel="source length (tokens; the quartile's upper end)",
+               ylabel="test BLEU", title=f"BLEU by sentence length ({results[0]['data']}, greedy)")
+    intro = (f"Translators on {results[0]['data']} ({results[0]['hardware']}); test BLEU by quartile of the source "
+             f"length, each quartile a quarter of the test sentences.")
+    write_outputs(out, table, {"runs": results}, intro)
+
+
+if __name__ == "__main__":
+    main()

@@ -100,6 +100,19 @@ def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path
         assert (tmp_path / "tour" / png).stat().st_size > 1000
 
 
+def test_tour_with_a_data_folder_sizes_each_stop_from_the_minutes(tmp_path, data_root, monkeypatch, capsys,
+                                                                 one_thread):
+    mlp, lstm = tour.STOPS[0], tour.STOPS[7]
+    monkeypatch.setattr(tour, "STOPS", [mlp, lstm])
+    tour.tour(data_root=str(data_root), minutes=0.02, output_dir=str(tmp_path / "tour"), progress=False)
+    said = capsys.readouterr()
+    assert f"on {data_root}" in said.out + said.err
+    for name in ("01_mlp_mnist", "02_lstm_adding"):
+        run = cmp.load_run(tmp_path / "tour" / name)
+        assert run is not None and run.results["epochs"] >= 1  # at least one epoch, however short the budget
+    assert cmp.load_run(tmp_path / "tour" / "01_mlp_mnist").results["params"] > 0
+
+
 def test_the_shipped_samples_load_with_the_ordinary_readers():
     from milestones.data.images import load_image_data
     from milestones.data.text import load_translation_data

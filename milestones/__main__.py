@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the experiment a YAML config describes")
     t.add_argument("config", help="configs/<experiment>.yaml")
-    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set trainer.epochs=5 (repeatable; values parsed as YAML)")
+    t.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config values, e.g. --set trainer.epochs=5 optim.lr=1e-3 (repeatable; values "
+                   "parsed as YAML)")
     g = t.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     g.add_argument("--overwrite", action="store_true", help="start the run again even if its folder holds one")
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="test accuracy of a checkpoint")
     e.add_argument("config")
     e.add_argument("--checkpoint", required=True, metavar="PATH")
-    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    e.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
 
     to = sub.add_parser("tour", help="train every era briefly, in the order of history, and compare them",
                         description="Train every era briefly, in the order of history, then print and write the "
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                      "schedules (GPU)")
     c.add_argument("--seeds", type=int, default=3, help="seeds per config in a suite (default 3)")
     c.add_argument("--output", metavar="DIR", help="default: DIR/compare, or runs/compare_<suite>")
-    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    c.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override every suite config, e.g. --set trainer.device=cuda")
 
     ls = sub.add_parser("list", help="every model: era, year, paper, parameter count")

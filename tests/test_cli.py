@@ -41,6 +41,13 @@ def test_cli_errors_are_one_line_exit_2(args, message):
     assert "Traceback" not in r.stderr
 
 
+def test_set_takes_several_overrides_at_once_and_repeats():
+    from milestones.__main__ import _parser
+
+    args = _parser().parse_args(["train", "c.yaml", "--set", "trainer.epochs=5", "optim.lr=1e-3", "--set", "seed=2"])
+    assert args.config == "c.yaml" and args.overrides == ["trainer.epochs=5", "optim.lr=1e-3", "seed=2"]
+
+
 def test_cli_list_shows_every_model():
     r = run_cli("list", "--json")
     assert r.returncode == 0

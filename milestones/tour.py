@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from tqdm import tqdm
 
-from .compare import RATE_UNIT, group, load_run, write_leaderboard, write_plots
+from .compare import RATE_UNIT, Entry, group, load_run, write_leaderboard, write_plots
 from .config import Config, config_from_dict
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
@@ -152,12 +152,13 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
             cfg = stop_config(stop, i, epochs=epochs, **where_to)
         tqdm.write(f"[{i}/{len(stops)}] {stop.year} · {stop.era} · {cfg.model.name} on {cfg.data.name}: {stop.story}.")
         results = fit(cfg, overwrite=True, command="milestones tour")
-        rate = _mean_rate(cfg)
+        run = load_run(cfg.run_dir)
+        rate = Entry([run]).rate()
         tqdm.write(f"      -> {_number(results, cfg.task)}  ({cfg.trainer.epochs} epochs, "
                    f"{results['train_seconds']:.0f} s, {rate:,.0f} {RATE_UNIT[cfg.task]})\n")
-        runs.append(load_run(cfg.run_dir))
+        runs.append(run)
 
-    entries = group([r for r in runs if r is not None])
+    entries = group(runs)
     table = write_leaderboard(entries, out, title="milestones tour")
     plots = write_plots(entries, out)
     example = _translate_example(out, entries)
@@ -173,12 +174,6 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
         tqdm.write(f"\n{EXAMPLE} -> {example}   (the Transformer above; reference: he is tall .)")
     tqdm.write(f"\ntour done in {minutes_taken:.1f} min: {table}" + "".join(f", {p.name}" for p in plots))
     return table
-
-
-def _mean_rate(cfg: Config) -> float:
-    run = load_run(cfg.run_dir)
-    rates = [h["samples_per_s"] for h in run.history] if run else []
-    return sum(rates) / len(rates) if rates else float("nan")
 
 
 def _translate_example(out: Path, entries) -> Optional[str]:

@@ -181,10 +181,10 @@ def flip_classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.
                               label_smoothing: float = 0.0) -> StepOut:
     """Evaluation with left-right flip test-time augmentation: the mean logits of each image and its mirror
     (`trainer.test_flip`; airbench's evaluation, Jordan 2024, arXiv:2404.00498)."""
-    x, y = batch
-    logits = (model(x) + model(x.flip(3))) / 2  # (B, num_classes)
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-    return StepOut(loss, (logits.argmax(-1) == y).sum(), len(y))
+    def both_views(x: torch.Tensor) -> torch.Tensor:
+        return (model(x) + model(x.flip(3))) / 2  # (B, num_classes)
+
+    return classification_step(both_views, batch, label_smoothing)
 
 
 def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:

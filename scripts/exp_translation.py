@@ -13,16 +13,13 @@ epochs in metrics.jsonl); training minutes (results.json); and the running examp
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 from pathlib import Path
 
-from milestones import load_config
+from milestones.compare import Entry, load_run
 from milestones.experiments import experiment_dir, markdown_table, plot_lines, write_outputs
 from milestones.train import evaluate_checkpoint
+from milestones.tour import EXAMPLE
 from milestones.translate import load_translator, translate
-
-EXAMPLE = "彼は背が高い。"
 
 
 def main() -> None:
@@ -34,15 +31,16 @@ def main() -> None:
     out = experiment_dir(args.output_dir, "translation")
     results = []
     for folder in map(Path, args.runs):
-        cfg = load_config(folder / "config.yaml")
-        finished = json.loads((folder / "results.json").read_text())
-        history = [json.loads(l) for l in (folder / "metrics.jsonl").read_text().splitlines()]
+        run = load_run(folder)
+        if run is None:
+            raise SystemExit(f"exp_translation: {folder} is not a finished run (results.json, config.yaml)")
+        cfg, finished = run.config, run.results
         m = evaluate_checkpoint(cfg, folder / "checkpoint.pt")
         model, meta = load_translator(folder / "checkpoint.pt")
         results.append({
             "run": str(folder), "model": cfg.model.name, "data": cfg.data.name, "params": finished["params"],
             "epochs": finished["epochs"], "train_minutes": finished["train_seconds"] / 60,
-            "tokens_per_s": statistics.fmean(h["samples_per_s"] for h in history),
+            "tokens_per_s": Entry([run]).rate(),
             "test_bleu": m["test_bleu"], "test_ppl": m["test_ppl"], "bleu_by_length": m["bleu_by_length"],
             "example": translate(model, meta, [EXAMPLE])[0].text, "hardware": finished["hardware"],
         })

@@ -27,11 +27,9 @@ import yaml
 
 from conftest import REPO, flip_a_weight_byte
 from milestones.__main__ import main
-from milestones.config import config_from_dict
 from milestones.data.text import load_translation_data
 from milestones.models import create_model
-from milestones.train import save_checkpoint
-from test_translation import PAIRS, TINY
+from test_translation import save_tiny_translator, write_tiny_corpus
 
 DOC = REPO / "docs" / "bad_input.md"
 WRITE_DOCS = bool(os.environ.get("MILESTONES_WRITE_DOCS"))
@@ -90,20 +88,9 @@ class Env:
 
     def translator(self, name: str = "transformer") -> str:
         """A small untrained translator checkpoint with real vocabularies (six ja-en pairs); returns its path."""
-        folder = self.tmp / "enja" / "small_parallel_enja"
-        folder.mkdir(parents=True, exist_ok=True)
-        for split in ("train", "dev", "test"):
-            (folder / f"{split}.ja").write_text("".join(j + "\n" for j, _ in PAIRS), encoding="utf-8")
-            (folder / f"{split}.en").write_text("".join(e + "\n" for _, e in PAIRS), encoding="utf-8")
-        meta = load_translation_data("small_parallel_enja", root=str(self.tmp / "enja"), min_freq=1).meta
-        cfg = config_from_dict({"task": "seq2seq", "model": {"name": name, **TINY[name]},
-                                "data": {"name": "small_parallel_enja"}})
-        model = create_model(name, src_vocab_size=len(meta["src_vocab"]), tgt_vocab_size=len(meta["tgt_vocab"]),
-                             **TINY[name])
-        path = self.tmp / f"{name}.pt"
-        save_checkpoint({"model": model.state_dict(), "config": cfg.to_dict(), "model_name": name,
-                         "data_meta": meta}, path)
-        return str(path)
+        root = write_tiny_corpus(self.tmp / "enja")
+        meta = load_translation_data("small_parallel_enja", root=str(root), min_freq=1).meta
+        return str(save_tiny_translator(name, meta, self.tmp / f"{name}.pt"))
 
 
 def _truncate(path: Path) -> None:

@@ -43,14 +43,19 @@ TINY = {  # small enough for a few hundred steps in a second or two
 }
 
 
-@pytest.fixture
-def tiny_root(tmp_path) -> Path:
-    folder = tmp_path / "data" / "small_parallel_enja"
-    folder.mkdir(parents=True)
+def write_tiny_corpus(root: Path) -> Path:
+    """PAIRS in small_parallel_enja's layout under `root` (dev: the first three, test: the last three); returns root."""
+    folder = root / "small_parallel_enja"
+    folder.mkdir(parents=True, exist_ok=True)
     for split, pairs in (("train", PAIRS), ("dev", PAIRS[:3]), ("test", PAIRS[3:])):
         (folder / f"{split}.ja").write_text("".join(j + "\n" for j, _ in pairs), encoding="utf-8")
         (folder / f"{split}.en").write_text("".join(e + "\n" for _, e in pairs), encoding="utf-8")
-    return tmp_path / "data"
+    return root
+
+
+@pytest.fixture
+def tiny_root(tmp_path) -> Path:
+    return write_tiny_corpus(tmp_path / "data")
 
 
 @pytest.fixture
@@ -62,6 +67,15 @@ def tiny_model(name: str, meta: dict) -> torch.nn.Module:
     torch.manual_seed(0)
     return create_model(name, src_vocab_size=len(meta["src_vocab"]), tgt_vocab_size=len(meta["tgt_vocab"]),
                         **TINY[name])
+
+
+def save_tiny_translator(name: str, meta: dict, path: Path) -> Path:
+    """An untrained tiny translator written as a checkpoint that carries its vocabularies (no training run)."""
+    cfg = config_from_dict({"task": "seq2seq", "model": {"name": name, **TINY[name]},
+                            "data": {"name": "small_parallel_enja"}})
+    save_checkpoint({"model": tiny_model(name, meta).state_dict(), "config": cfg.to_dict(), "model_name": name,
+                     "data_meta": meta}, path)
+    return path
 
 
 def whole_batch(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
@@ -304,14 +318,7 @@ def test_checkpoint_translates_on_its_own_through_the_cli(tmp_path, tiny_root):
 @pytest.fixture
 def checkpoints(tmp_path, tiny) -> dict:
     """Checkpoints written directly (no training): a transformer, a seq2seq and an image classifier."""
-    paths = {}
-    for name in ("transformer", "seq2seq"):
-        cfg = config_from_dict({"task": "seq2seq", "model": {"name": name, **TINY[name]},
-                                "data": {"name": "small_parallel_enja"}})
-        model = tiny_model(name, tiny.meta)
-        paths[name] = tmp_path / f"{name}.pt"
-        save_checkpoint({"model": model.state_dict(), "config": cfg.to_dict(), "model_name": name,
-                         "data_meta": tiny.meta}, paths[name])
+    paths = {name: save_tiny_translator(name, tiny.meta, tmp_path / f"{name}.pt") for name in ("transformer", "seq2seq")}
     cfg = config_from_dict({"model": {"name": "mlp", "in_features": 4, "hidden": [3]}})
     paths["mlp"] = tmp_path / "mlp.pt"
     save_checkpoint({"model": create_model("mlp", in_features=4, hidden=(3,)).state_dict(), "config": cfg.to_dict(),

@@ -286,7 +286,8 @@ def plot_adding(entries: list[Entry], path: Path) -> bool:
     es = [e for e in entries if e.task == "regression"]
     if not es:
         return False
-    series = {f"{e.model} ({e.data})": [(h["epoch"], 100 * h["test_acc"]) for h in e.first.history] for e in es}
+    series = {f"{e.model} ({e.data})": [(h["epoch"], 100 * h["test_acc"]) for h in e.first.history
+                                           if "test_acc" in h] for e in es}  # trainer.eval_every skips some
     plot_lines(series, path, xlabel="epoch", ylabel="test sequences solved (%)",
                title="Adding problem: LSTM vs plain RNN")
     return True
@@ -300,7 +301,7 @@ def plot_degradation(entries: list[Entry], path: Path) -> bool:
               "residual": {e.model: e.first.history for e in es if e.model.startswith("resnet")}}
     if not any(len(p) > 1 for p in panels.values()):
         return False
-    eval_key = "val_acc" if "val_acc" in es[0].first.history[0] else "test_acc"
+    eval_key = "val_acc" if any("val_acc" in h for h in es[0].first.history) else "test_acc"
     plot_error_curves({k: v for k, v in panels.items() if v}, path, eval_key=eval_key,
                       title="Plain vs residual nets (He et al. 2015, Fig. 6): training dashed, test solid")
     return True

@@ -82,6 +82,7 @@ class TrainerConfig:
     stop_epoch: Optional[int] = None  # end this invocation after this epoch (the schedule still spans `epochs`)
     batch_size: int = 128
     eval_batch_size: int = 1000
+    eval_every: int = 1  # evaluate after every N-th epoch and after the last (time-budgeted CPU runs skip some)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16: autocast; fp16 (CUDA only) adds a grad scaler
     channels_last: bool = False  # NHWC memory layout for convnets
@@ -247,6 +248,7 @@ def _validate(cfg: Config, where: str) -> None:
          t.stop_epoch)
     need(t.batch_size >= 1, "trainer.batch_size", ">= 1", t.batch_size)
     need(t.eval_batch_size >= 1, "trainer.eval_batch_size", ">= 1", t.eval_batch_size)
+    need(t.eval_every >= 1, "trainer.eval_every", ">= 1", t.eval_every)
     need(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "in [0, 1)", t.label_smoothing)
     need(t.grad_clip is None or t.grad_clip > 0, "trainer.grad_clip", "> 0 or null", t.grad_clip)
     need(t.threads is None or t.threads >= 1, "trainer.threads", ">= 1 or null", t.threads)

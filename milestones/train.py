@@ -699,14 +699,16 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                              precision=t.precision, scaler=scaler, label_smoothing=t.label_smoothing,
                              grad_clip=t.grad_clip, first_step=(epoch - 1) * len(train_loader),
                              desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main)
-        ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
-        if not math.isfinite(ev["loss"]):  # the last update of the epoch broke the weights: do not save them
-            raise DivergenceError(f"{eval_name} loss became {ev['loss']} after epoch {epoch} (step "
-                                  f"{epoch * len(train_loader)}); the last good checkpoint is kept; lower optim.lr "
-                                  f"or set trainer.grad_clip")
-        row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], f"{eval_name}_loss": ev["loss"],
-               f"{eval_name}_acc": ev["acc"], "lr": lr, "samples_per_s": tr["samples_per_s"],
-               "seconds": tr["seconds"]}
+        row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
+        ev = None
+        if epoch % t.eval_every == 0 or epoch == last_epoch:  # skipped epochs have no eval keys in their row
+            ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
+            if not math.isfinite(ev["loss"]):  # the last update of the epoch broke the weights: do not save them
+                raise DivergenceError(f"{eval_name} loss became {ev['loss']} after epoch {epoch} (step "
+                                      f"{epoch * len(train_loader)}); the last good checkpoint is kept; lower "
+                                      f"optim.lr or set trainer.grad_clip")
+            row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
+        row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
         history.append(row)
         if ddp.is_main:
             if t.checkpoint:
@@ -722,12 +724,15 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                     replace_old_run = False
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+            shown_ev = f"{eval_name} loss {ev['loss']:.4f} acc {100 * ev['acc']:.2f}%  " if ev else ""
             tqdm.write(f"epoch {epoch:3d}/{t.epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f}%  "
-                       f"{eval_name} loss {ev['loss']:.4f} acc {100 * ev['acc']:.2f}%  lr {lr:.3g}  "
-                       f"{tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
+                       f"{shown_ev}lr {lr:.3g}  {tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
         distributed.barrier()  # no rank runs ahead of the checkpoint
 
-    final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
+    if test_loader is None and start_epoch <= last_epoch:
+        final = ev  # the last epoch was just evaluated on the test split: the same numbers, not computed twice
+    else:
+        final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
     results = {
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
         "schedule_epochs": t.epochs, "seed": cfg.seed,

@@ -217,12 +217,19 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tup
 
 
 @torch.no_grad()
-def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100) -> list[list[str]]:
-    """Greedy-decode every source of `split` (batched, by length): the output tokens, in the split's order."""
+def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100, beam: int = 1,
+                 alpha: float = GNMT_ALPHA) -> list[list[str]]:
+    """Decode every source of `split`: the output tokens, in the split's order. Greedy runs batched (by length);
+    beam search (beam > 1) one sentence at a time."""
     tgt_vocab = Vocab(meta["tgt_vocab"])
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    if beam > 1:
+        hyps = [tgt_vocab.decode(beam_search(model, torch.tensor([src], device=device), beam, alpha)[0])
+                for src in split.src]
+        model.train(was_training)
+        return hyps
     order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
     hyps: list[list[str]] = [[] for _ in split.src]
     for start in range(0, len(order), batch_size):

@@ -46,7 +46,7 @@ def main() -> None:
 
     plot_lines({f"{name} ({r['params'] / 1e6:.1f}M)":
                 [(m, 100 * h["test_acc"]) for m, h in
-                 zip(itertools.accumulate(h["seconds"] / 60 for h in r["history"]), r["history"])]
+                 zip(itertools.accumulate(h["seconds"] / 60 for h in r["history"]), r["history"]) if "test_acc" in h]
                 for name, r in runs.items()},
                out / "mlp_vs_cnn.png", xlabel="training minutes", ylabel="CIFAR-10 test accuracy (%)",
                title=f"Pixels in vs local filters, {args.minutes:g} minutes each")

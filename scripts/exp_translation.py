@@ -6,8 +6,9 @@ throughput (the sequential RNNs against the parallel Transformer), from finished
 For each run folder: its checkpoint is evaluated again on the test split with its own config (greedy decoding;
 sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made before BLEU-by-length existed are
 scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
-epochs in metrics.jsonl); training minutes (results.json); and the running example translated. Writes
-<output-dir>/translation/: table.md, results.json and bleu_by_length.png.
+epochs in metrics.jsonl); training minutes (results.json); and the running example translated. With
+`--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha `--alpha`), a second BLEU
+column. Writes <output-dir>/translation/: table.md, results.json and bleu_by_length.png.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from pathlib import Path
 
 from milestones.compare import Entry, load_run
 from milestones.experiments import experiment_dir, markdown_table, plot_lines, write_outputs
-from milestones.train import evaluate_checkpoint
+from milestones.train import build_translation_data, evaluate_checkpoint
 from milestones.tour import EXAMPLE
-from milestones.translate import load_translator, translate
+from milestones.translate import GNMT_ALPHA, corpus_bleu, decode_split, load_translator, translate
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="finished translation run folders")
     p.add_argument("--output-dir", default="runs")
+    p.add_argument("--beam", type=int, default=1, help="also score beam search of this size (1: greedy only)")
+    p.add_argument("--alpha", type=float, default=GNMT_ALPHA, help="length penalty exponent for --beam")
     args = p.parse_args()
 
     out = experiment_dir(args.output_dir, "translation")
@@ -44,13 +47,19 @@ def main() -> None:
             "test_bleu": m["test_bleu"], "test_ppl": m["test_ppl"], "bleu_by_length": m["bleu_by_length"],
             "example": translate(model, meta, [EXAMPLE])[0].text, "hardware": finished["hardware"],
         })
+        if args.beam > 1:
+            test = build_translation_data(cfg, next(model.parameters()).device).test.split
+            results[-1]["beam"] = {"size": args.beam, "alpha": args.alpha, "test_bleu": corpus_bleu(
+                decode_split(model, test, meta, beam=args.beam, alpha=args.alpha), test.refs)[0]}
 
     buckets = list(results[0]["bleu_by_length"])
     rows = [[r["model"], f"{r['params']:,}", r["epochs"], f"{r['train_minutes']:.1f}", f"{r['tokens_per_s']:,.0f}",
-             f"{r['test_bleu']:.2f}", f"{r['test_ppl']:.2f}",
-             *(f"{b['bleu']:.1f}" for b in r["bleu_by_length"].values()), r["example"]] for r in results]
-    table = markdown_table(["model", "params", "epochs", "train min", "target tokens/s", "test BLEU", "perplexity",
-                            *(f"BLEU, source {k} tokens" for k in buckets), EXAMPLE], rows)
+             f"{r['test_bleu']:.2f}", *([f"{r['beam']['test_bleu']:.2f}"] if args.beam > 1 else []),
+             f"{r['test_ppl']:.2f}", *(f"{b['bleu']:.1f}" for b in r["bleu_by_length"].values()), r["example"]]
+            for r in results]
+    beam_col = [f"test BLEU, beam {args.beam}"] if args.beam > 1 else []
+    table = markdown_table(["model", "params", "epochs", "train min", "target tokens/s", "test BLEU (greedy)",
+                            *beam_col, "perplexity", *(f"BLEU, source {k} tokens" for k in buckets), EXAMPLE], rows)
     plot_lines({r["model"]: [(b["max_len"], b["bleu"]) for b in r["bleu_by_length"].values()] for r in results},
                out / "bleu_by_length.png", xlabel="source length (tokens; the quartile's upper end)",
                ylabel="test BLEU", title=f"BLEU by sentence length ({results[0]['data']}, greedy)")

@@ -53,6 +53,18 @@ def test_fit_writes_the_run_folder(tiny_config):
     assert not list(run.glob(".*tmp*"))  # no temporary file left behind
 
 
+def test_eval_every_skips_epochs_but_always_evaluates_the_last(tiny_config):
+    tiny_config["trainer"].update(epochs=5, eval_every=2)
+    every = config_from_dict({**tiny_config, "name": "every", "trainer": {**tiny_config["trainer"], "eval_every": 1}})
+    sparse = config_from_dict(tiny_config)
+    r_every, r_sparse = fit(every), fit(sparse)
+    rows = [json.loads(l) for l in (sparse.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [("test_acc" in r) for r in rows] == [False, True, False, True, True]
+    # skipping an evaluation changes nothing in training, and the final numbers are the last epoch's
+    assert r_sparse["test_acc"] == r_every["test_acc"] == rows[-1]["test_acc"]
+    assert r_sparse["test_loss"] == r_every["test_loss"]
+
+
 def test_resume_after_epoch_one_equals_an_uninterrupted_run(tiny_config, monkeypatch):
     tiny_config["model"]["dropout"] = 0.3  # dropout draws from the global RNG: its state must come back too
     tiny_config["data"].update(crop_padding=2, flip=True)

@@ -21,7 +21,8 @@ from milestones.data.text import (BOS, EOS, PAD, SPECIALS, Split, TranslationLoa
 from milestones.errors import ConfigError, InputError
 from milestones.models import list_models
 from milestones.train import CHECKPOINT, evaluate_checkpoint, save_checkpoint, seq2seq_step
-from milestones.translate import beam_search, corpus_bleu, greedy_decode, load_translator, translate
+from milestones.translate import (beam_search, corpus_bleu, decode_split, greedy_decode, load_translator,
+                                  translate)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
@@ -201,6 +202,9 @@ def test_tiny_model_overfits_and_greedy_decodes_the_pairs_back(name, tiny):
     assert out[0].text == "he is tall."
     beams = translate(model, tiny.meta, typed, beam=3)
     assert [t.tokens for t in beams] == [en.split() for _, en in PAIRS]
+    # the test-set decoders (batched greedy, one-by-one beam) give the same sentences back
+    assert decode_split(model, tiny.train, tiny.meta, batch_size=4) == tiny.train.refs
+    assert decode_split(model, tiny.train, tiny.meta, beam=3) == tiny.train.refs
 
 
 @pytest.mark.parametrize("name", TRANSLATORS)

@@ -118,11 +118,12 @@ class Config:
         return json.loads(json.dumps(d))  # tuples -> lists, so that yaml.safe_dump and torch.load(weights_only) take it
 
     def hash(self) -> str:
-        """Short hash of what determines the result (not the run name, output folder or progress bars)."""
+        """Short hash of what determines the result (not the run name, output folder, progress bars or how often
+        it is evaluated)."""
         d = self.to_dict()
         for k in ("name", "output_dir"):
             d.pop(k)
-        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress", "checkpoint")}
+        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress", "checkpoint", "eval_every")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("root", "cache_dir", "download")}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 

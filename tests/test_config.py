@@ -99,4 +99,5 @@ def test_hash_ignores_where_runs_live_but_not_what_they_do():
     base = {"model": {"name": "mlp"}}
     a = config_from_dict(base)
     assert a.hash() == config_from_dict({**base, "output_dir": "elsewhere", "name": "x"}).hash()
+    assert a.hash() == config_from_dict({**base, "trainer": {"eval_every": 5}}).hash()  # same weights, same numbers
     assert a.hash() != config_from_dict({**base, "optim": {"lr": 0.5}}).hash()

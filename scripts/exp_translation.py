@@ -6,7 +6,7 @@ throughput (the sequential RNNs against the parallel Transformer), from finished
 For each run folder: its checkpoint is evaluated again on the test split with its own config (greedy decoding;
 sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made before BLEU-by-length existed are
 scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
-epochs in metrics.jsonl); training minutes (results.json); and the running example translated. With
+epochs in metrics.jsonl); training minutes (results.json); and, for ja->en, the running example translated. With
 `--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha `--alpha`), a second BLEU
 column. Writes <output-dir>/translation/: table.md, results.json and bleu_by_length.png.
 """
@@ -45,7 +45,8 @@ def main() -> None:
             "epochs": finished["epochs"], "train_minutes": finished["train_seconds"] / 60,
             "tokens_per_s": Entry([run]).rate(),
             "test_bleu": m["test_bleu"], "test_ppl": m["test_ppl"], "bleu_by_length": m["bleu_by_length"],
-            "example": translate(model, meta, [EXAMPLE])[0].text, "hardware": finished["hardware"],
+            "example": translate(model, meta, [EXAMPLE])[0].text if meta.get("src_lang") == "ja" else "-",
+            "hardware": finished["hardware"],
         })
         if args.beam > 1:
             test = build_translation_data(cfg, next(model.parameters()).device).test.split

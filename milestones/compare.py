@@ -190,7 +190,8 @@ def rows(entries: list[Entry]) -> list[list[str]]:
         minutes = statistics.fmean(r.results.get("train_seconds", 0.0) for r in e.runs) / 60
         r0 = e.first.results
         out.append([e.era, str(e.year), e.model, e.data, f"{r0.get('params', 0):,}", METRICS[e.task][1],
-                    f"{mean:.2f} ± {std:.2f}" if len(e.values) > 1 else f"{mean:.2f}", str(len(e.values)), paper, "/".join(map(str, epochs)),
+                    f"{mean:.2f} ± {std:.2f}" if len(e.values) > 1 else f"{mean:.2f}", str(len(e.values)), paper,
+                    "/".join(map(str, epochs)),
                     f"{minutes:.1f}", str(r0.get("hardware", "?")), str(r0.get("torch", "?")),
                     experiment_key(e.first.config)])
     return out

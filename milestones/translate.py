@@ -225,17 +225,16 @@ def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    if beam > 1:
-        hyps = [tgt_vocab.decode(beam_search(model, torch.tensor([src], device=device), beam, alpha)[0])
-                for src in split.src]
-        model.train(was_training)
-        return hyps
-    order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
     hyps: list[list[str]] = [[] for _ in split.src]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        for i, (ids, _) in zip(chunk, greedy_decode(model, pad_batch([split.src[i] for i in chunk], device))):
-            hyps[i] = tgt_vocab.decode(ids)
+    if beam > 1:
+        for i, src in enumerate(split.src):
+            hyps[i] = tgt_vocab.decode(beam_search(model, torch.tensor([src], device=device), beam, alpha)[0])
+    else:
+        order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for i, (ids, _) in zip(chunk, greedy_decode(model, pad_batch([split.src[i] for i in chunk], device))):
+                hyps[i] = tgt_vocab.decode(ids)
     model.train(was_training)
     return hyps
 

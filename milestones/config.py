@@ -49,6 +49,7 @@ class DataConfig:
     test_size: Optional[int] = None  # use a fixed random N of the test images / pairs / sequences (quick checks)
     crop_padding: int = 0  # random crop after zero-padding by this many pixels (0 = no crop)
     flip: bool = False  # random horizontal flip
+    alternate_flip: bool = False  # with flip: mirror each image in every other epoch, from a random start (airbench)
     seq_len: int = 100  # adding problem: the minimal sequence length T (Hochreiter & Schmidhuber 1997, Sec. 5.4)
     min_freq: int = 2  # translation: a token seen fewer times in the training text is <unk>
     max_len: int = 50  # translation: training pairs with more tokens than this on either side are left out
@@ -89,6 +90,7 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the model (falls back to eager, with a message, where it cannot)
     label_smoothing: float = 0.0
     test_flip: bool = False  # classification: evaluate on the mean logits of each image and its mirror
+    beam: int = 1  # seq2seq: also score the final test BLEU with beam search of this size (Vaswani et al.: 4)
     grad_clip: Optional[float] = None  # max global gradient norm
     threads: Optional[int] = None  # torch.set_num_threads on CPU
     progress: bool = True  # tqdm bars
@@ -123,7 +125,7 @@ class Config:
         d = self.to_dict()
         for k in ("name", "output_dir"):
             d.pop(k)
-        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress", "checkpoint", "eval_every")}
+        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress", "checkpoint", "eval_every", "beam")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("root", "cache_dir", "download")}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -250,6 +252,7 @@ def _validate(cfg: Config, where: str) -> None:
     need(t.batch_size >= 1, "trainer.batch_size", ">= 1", t.batch_size)
     need(t.eval_batch_size >= 1, "trainer.eval_batch_size", ">= 1", t.eval_batch_size)
     need(t.eval_every >= 1, "trainer.eval_every", ">= 1", t.eval_every)
+    need(t.beam >= 1, "trainer.beam", ">= 1", t.beam)
     need(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "in [0, 1)", t.label_smoothing)
     need(t.grad_clip is None or t.grad_clip > 0, "trainer.grad_clip", "> 0 or null", t.grad_clip)
     need(t.threads is None or t.threads >= 1, "trainer.threads", ">= 1 or null", t.threads)
@@ -265,12 +268,14 @@ def _validate(cfg: Config, where: str) -> None:
     need(d.train_size is None or d.train_size >= 1, "data.train_size", ">= 1 or null", d.train_size)
     need(d.test_size is None or d.test_size >= 1, "data.test_size", ">= 1 or null", d.test_size)
     need(d.crop_padding >= 0, "data.crop_padding", ">= 0", d.crop_padding)
+    need(not d.alternate_flip or d.flip, "data.alternate_flip", "false unless data.flip is true", d.alternate_flip)
     need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
     need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)
     need(d.max_len >= 1, "data.max_len", ">= 1", d.max_len)
     tasks = {"adding": "regression", "small_parallel_enja": "seq2seq", "multi30k": "seq2seq"}
     need(cfg.task == tasks.get(d.name, "classification"), "task", f"'{tasks.get(d.name, 'classification')}' for "
          f"data.name '{d.name}'", cfg.task)
+    need(t.beam == 1 or cfg.task == "seq2seq", "trainer.beam", "1 unless task is seq2seq", t.beam)
     need(not t.test_flip or cfg.task == "classification", "trainer.test_flip", "false unless task is "
          "classification", t.test_flip)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)

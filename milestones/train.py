@@ -151,7 +151,8 @@ def build_classification_data(cfg: Config, device: torch.device, ddp: distribute
     common = dict(mean=data.mean, std=data.std, channels_last=t.channels_last, rank=ddp.rank,
                   world_size=ddp.world_size)
     train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
-                        crop_padding=d.crop_padding, flip=d.flip, drop_last=ddp.enabled, **common)
+                        crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
+                        drop_last=ddp.enabled, **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
     meta = {"classes": data.classes, "mean": list(data.mean), "std": list(data.std)}
     if data.val_x is None:
@@ -303,10 +304,10 @@ def check_translator(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
         model.train(was_training)
 
 
-def translation_report(model: nn.Module, loaders: Loaders, final: dict) -> dict:
+def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Config) -> dict:
     from .translate import translation_report as report  # late import: sacrebleu is only needed here
 
-    return report(model, loaders, final)
+    return report(model, loaders, final, beam=cfg.trainer.beam)
 
 
 StepFn = Callable[..., StepOut]
@@ -324,7 +325,7 @@ class Task:
     step: StepFn  # (model, batch, label_smoothing=0.0) -> StepOut
     check_model: Callable[[nn.Module, Loaders, Config], None]  # raise ConfigError if model and data do not fit
     model_args: Callable[[dict], dict] = no_model_args  # loaders.meta -> model arguments only the data knows
-    report: Optional[Callable[[nn.Module, Loaders, dict], dict]] = None  # extra final test numbers (BLEU)
+    report: Optional[Callable[[nn.Module, Loaders, dict, Config], dict]] = None  # extra final test numbers (BLEU)
 
 
 TASKS: dict[str, Task] = {
@@ -577,16 +578,17 @@ def _rng_state() -> dict:
 
 
 def _set_rng_state(s: dict) -> None:
+    # A checkpoint read with map_location=cuda holds these tensors on the GPU; the RNG setters take CPU bytes.
     random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
-    np.random.set_state((s["numpy"][0], s["numpy"][1].numpy(), *s["numpy"][2:]))
-    torch.set_rng_state(s["torch"])
+    np.random.set_state((s["numpy"][0], s["numpy"][1].cpu().numpy(), *s["numpy"][2:]))
+    torch.set_rng_state(s["torch"].cpu())
     if s["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
+        torch.cuda.set_rng_state_all([t.cpu() for t in s["cuda"]])
 
 
 # Keys that may differ between a run and its resumption (where things live, how long, how it is shown).
 RESUMABLE_CHANGES = {"name", "output_dir", "trainer.epochs", "trainer.stop_epoch", "trainer.progress", "trainer.checkpoint",
-                     "trainer.eval_every", "trainer.device", "trainer.threads", "data.root", "data.cache_dir",
+                     "trainer.eval_every", "trainer.beam", "trainer.device", "trainer.threads", "data.root", "data.cache_dir",
                      "data.download"}
 
 
@@ -741,7 +743,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
         "processes": ddp.world_size, "torch": str(torch.__version__), "config_hash": cfg.hash(), "command": command,
     }
-    extra = task.report(model, loaders, final) if ddp.is_main and task.report is not None else {}
+    extra = task.report(model, loaders, final, cfg) if ddp.is_main and task.report is not None else {}
     results.update(extra)
     if ddp.is_main:
         (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -796,4 +798,4 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     eval_fn = flip_classification_step if cfg.trainer.test_flip else task.step
     final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device,
                      precision=cfg.trainer.precision)
-    return {**final, **(task.report(model, loaders, final) if task.report else {})}
+    return {**final, **(task.report(model, loaders, final, cfg) if task.report else {})}

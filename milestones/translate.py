@@ -255,13 +255,18 @@ def bleu_by_length(hyps: list[list[str]], split: Split, buckets: int = 4) -> dic
     return out
 
 
-def translation_report(model: nn.Module, loaders: Any, final: dict) -> dict:
-    """The extra numbers of a translation run's results.json: test BLEU (greedy), perplexity, BLEU by length."""
+def translation_report(model: nn.Module, loaders: Any, final: dict, beam: int = 1) -> dict:
+    """The extra numbers of a translation run's results.json: test BLEU (greedy), perplexity, BLEU by length, and
+    with `beam` > 1 the test BLEU of beam search too (`test_bleu_beam`; length penalty alpha = GNMT_ALPHA)."""
     split = (loaders.test or loaders.eval).split
     hyps = decode_split(model, split, loaders.meta)
     bleu, signature = corpus_bleu(hyps, split.refs)
-    return {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "bleu_decoding": "greedy",
-            "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
+    out = {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "bleu_decoding": "greedy",
+           "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
+    if beam > 1:
+        out["test_bleu_beam"] = corpus_bleu(decode_split(model, split, loaders.meta, beam=beam), split.refs)[0]
+        out["beam"] = {"size": beam, "alpha": GNMT_ALPHA}
+    return out
 
 
 # --- checkpoints and pictures --------------------------------------------------------------------------------------

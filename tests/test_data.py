@@ -170,6 +170,29 @@ def test_random_flip_mirrors_about_half():
     assert 400 < mirrored.sum().item() < 600
 
 
+def test_alternate_flip_mirrors_each_image_in_every_other_epoch():
+    # Jordan 2024 (arXiv:2404.00498): a random orientation per image in odd epochs, the mirror image in even ones
+    x = torch.randint(0, 256, (200, 3, 6, 6), dtype=torch.uint8)
+    y = torch.arange(200)
+    loader = BatchLoader(x, y, batch_size=64, mean=(0.0,) * 3, std=(1 / 255,) * 3, shuffle=True, flip=True,
+                         alternate_flip=True, seed=3)
+
+    def mirrored(epoch):  # (N,) True where image i was shown mirrored in this epoch
+        loader.set_epoch(epoch)
+        out, seen = torch.zeros(200, dtype=torch.bool), torch.zeros(200, dtype=torch.bool)
+        for xb, yb in loader:
+            same = ((xb - x[yb]).abs() < 0.01).flatten(1).all(1)  # x * 1/(255 std) with std 1/255: x, to rounding
+            out[yb] = ((xb - x[yb].flip(3)).abs() < 0.01).flatten(1).all(1)
+            assert (same ^ out[yb]).all()  # each image exactly as stored or exactly mirrored
+            seen[yb] = True
+        assert seen.all()
+        return out
+
+    m1, m2, m3 = mirrored(1), mirrored(2), mirrored(3)
+    assert 70 < m1.sum().item() < 130  # a random start, about half mirrored
+    assert torch.equal(m2, ~m1) and torch.equal(m3, m1)  # then alternating, whatever the batch order
+
+
 def test_batch_loader_normalises_and_replays_each_epoch():
     x = torch.randint(0, 256, (100, 3, 8, 8), dtype=torch.uint8)
     y = torch.arange(100)

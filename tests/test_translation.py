@@ -19,6 +19,7 @@ from milestones.config import config_from_dict
 from milestones.data.text import (BOS, EOS, PAD, SPECIALS, Split, TranslationLoader, Vocab, detokenize,
                                   load_translation_data, pad_batch, tokenize)
 from milestones.errors import ConfigError, InputError
+from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.train import CHECKPOINT, evaluate_checkpoint, save_checkpoint, seq2seq_step
 from milestones.translate import (beam_search, corpus_bleu, decode_split, greedy_decode, load_translator,
@@ -291,7 +292,10 @@ def test_vocab_sizes_reach_the_model_from_the_data(tmp_path, tiny_root, tiny):
     assert results["test_bleu"] >= 0 and results["test_ppl"] > 1 and "tok:none" in results["bleu_signature"]
     model = load_checkpoint(cfg.run_dir / CHECKPOINT)  # rebuilt from the checkpoint's own vocabularies
     assert model.src_vocab_size == len(tiny.meta["src_vocab"]) and model.tgt_vocab_size == len(tiny.meta["tgt_vocab"])
-    assert "test_bleu" in evaluate_checkpoint(cfg, cfg.run_dir / CHECKPOINT)
+    assert "test_bleu" in evaluate_checkpoint(cfg, cfg.run_dir / CHECKPOINT) and "test_bleu_beam" not in results
+    beamed = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": 3}), cfg.run_dir / CHECKPOINT)
+    assert beamed["beam"] == {"size": 3, "alpha": 0.6} and 0 <= beamed["test_bleu_beam"] <= 100
+    assert beamed["test_bleu"] == pytest.approx(results["test_bleu"])  # the greedy number is unchanged beside it
     wrong = translation_config(tmp_path, tiny_root, src_vocab_size=7)
     n_src = len(tiny.meta["src_vocab"])  # 24 characters + 4 specials
     with pytest.raises(ConfigError, match=f"model.src_vocab_size is 7 but the source vocabulary .* has {n_src} tokens"):

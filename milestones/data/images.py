@@ -313,8 +313,15 @@ class BatchLoader:
 
     Under DistributedDataParallel (`world_size` > 1) every rank walks the same global batches (same permutation,
     same augmentation draws) and keeps the interleaved part `[rank::world_size]` of each, so N ranks see exactly
-    the samples, crops and flips one process would. `drop_last` drops a final partial global batch (the trainer
-    sets it under DDP so that every rank's share of every batch has the same size).
+    the samples, crops and flips one process would.
+
+    `alternate_flip` replaces the coin flip per image and epoch by the alternating flip of Jordan 2024 ("94% on
+    CIFAR-10 in 3.29 seconds on a single GPU", arXiv:2404.00498): each image gets one random orientation from the
+    seed, is shown that way in odd epochs and mirrored in even ones, so any two consecutive epochs show both. Over
+    a short schedule this repeats fewer identical views than independent coin flips do.
+
+    `drop_last` drops a final partial global batch (the trainer sets it under DDP so that every rank's share of
+    every batch has the same size).
     """
 
     def __init__(
@@ -328,6 +335,7 @@ class BatchLoader:
         shuffle: bool = False,
         crop_padding: int = 0,
         flip: bool = False,
+        alternate_flip: bool = False,
         seed: int = 0,
         channels_last: bool = False,
         rank: int = 0,
@@ -337,6 +345,9 @@ class BatchLoader:
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.crop_padding, self.flip = crop_padding, flip
+        # alternating flip: every image's orientation in odd epochs, drawn once from the seed (not from the epoch)
+        self.flip_start = (torch.rand(len(x), generator=torch.Generator().manual_seed(seed * 1_000_003 - 1)) < 0.5
+                           ).to(x.device) if alternate_flip else None
         self.seed, self.epoch = seed, 0
         self.channels_last = channels_last
         self.rank, self.world_size = rank, world_size
@@ -365,7 +376,9 @@ class BatchLoader:
             # augmentation is drawn for the whole global batch, so every rank draws the same numbers
             if self.crop_padding:
                 offsets = torch.randint(0, 2 * self.crop_padding + 1, (len(idx), 2), generator=g)[mine]
-            if self.flip:
+            if self.flip_start is not None:
+                flips = (self.flip_start[idx] ^ (self.epoch % 2 == 0))[mine]  # odd epochs as drawn, even mirrored
+            elif self.flip:
                 flips = (torch.rand(len(idx), generator=g) < 0.5)[mine]
             idx = idx[mine]
             if len(idx) == 0:

@@ -7,8 +7,8 @@ For each run folder: its checkpoint is evaluated again on the test split with it
 sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made before BLEU-by-length existed are
 scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
 epochs in metrics.jsonl); training minutes (results.json); and, for ja->en, the running example translated. With
-`--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha `--alpha`), a second BLEU
-column. Writes <output-dir>/translation/: table.md, results.json and bleu_by_length.png.
+`--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha 0.6 as in Vaswani et al.
+Sec. 6.1; the same as a run's own `trainer.beam`), a second BLEU column. Writes <output-dir>/translation/: table.md, results.json and bleu_by_length.png.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import argparse
 from pathlib import Path
 
 from milestones.compare import Entry, load_run
-from milestones.experiments import experiment_dir, markdown_table, plot_lines, write_outputs
-from milestones.train import build_translation_data, evaluate_checkpoint
+from milestones.experiments import experiment_dir, markdown_table, plot_lines, with_overrides, write_outputs
+from milestones.train import evaluate_checkpoint
 from milestones.tour import EXAMPLE
-from milestones.translate import GNMT_ALPHA, corpus_bleu, decode_split, load_translator, translate
+from milestones.translate import load_translator, translate
 
 
 def main() -> None:
@@ -28,7 +28,6 @@ def main() -> None:
     p.add_argument("runs", nargs="+", help="finished translation run folders")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--beam", type=int, default=1, help="also score beam search of this size (1: greedy only)")
-    p.add_argument("--alpha", type=float, default=GNMT_ALPHA, help="length penalty exponent for --beam")
     args = p.parse_args()
 
     out = experiment_dir(args.output_dir, "translation")
@@ -38,8 +37,8 @@ def main() -> None:
         if run is None:
             raise SystemExit(f"exp_translation: {folder} is not a finished run (results.json, config.yaml)")
         cfg, finished = run.config, run.results
-        m = evaluate_checkpoint(cfg, folder / "checkpoint.pt")
-        model, meta = load_translator(folder / "checkpoint.pt")
+        m = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": args.beam}), folder / "checkpoint.pt")
+        model, meta = load_translator(folder / "checkpoint.pt")  # for the example sentence
         results.append({
             "run": str(folder), "model": cfg.model.name, "data": cfg.data.name, "params": finished["params"],
             "epochs": finished["epochs"], "train_minutes": finished["train_seconds"] / 60,
@@ -49,9 +48,7 @@ def main() -> None:
             "hardware": finished["hardware"],
         })
         if args.beam > 1:
-            test = build_translation_data(cfg, next(model.parameters()).device).test.split
-            results[-1]["beam"] = {"size": args.beam, "alpha": args.alpha, "test_bleu": corpus_bleu(
-                decode_split(model, test, meta, beam=args.beam, alpha=args.alpha), test.refs)[0]}
+            results[-1]["beam"] = {**m["beam"], "test_bleu": m["test_bleu_beam"]}
 
     buckets = list(results[0]["bleu_by_length"])
     rows = [[r["model"], f"{r['params']:,}", r["epochs"], f"{r['train_minutes']:.1f}", f"{r['tokens_per_s']:,.0f}",

@@ -68,6 +68,20 @@ def test_plain_and_residual_twins_differ_in_forward_with_the_same_weights():
     assert not torch.allclose(res(x), plain(x))
 
 
+def test_zero_init_residual_makes_every_block_its_shortcut_at_the_start():
+    # Goyal et al. 2017, Sec. 5.1: gamma = 0 in each branch's last BN, so block(x) = relu(shortcut(x))
+    torch.manual_seed(0)
+    res = create_model("resnet20", zero_init_residual=True).eval()
+    assert count_parameters(res) == TABLE_6[20][0]
+    x = torch.relu(torch.randn(2, 16, 32, 32))  # what the stem hands the first block: after a ReLU
+    for block in res.blocks:
+        assert torch.equal(block(x), torch.relu(block.shortcut(x)))
+        x = block(x)
+    assert create_model("resnet20").blocks[0].bn2.weight.eq(1).all()  # the paper's default is unchanged
+    with pytest.raises(ValueError, match="zero_init_residual needs the shortcuts"):
+        ResNet(20, residual=False, zero_init_residual=True)
+
+
 # --- CNN era (LeCun et al. 1998; Krizhevsky et al. 2012) ------------------------------------------------------------
 
 def test_lenet5_parameter_count_is_the_layer_arithmetic():

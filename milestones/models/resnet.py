@@ -23,9 +23,11 @@ What it stands for in the history: plain nets get *worse* as they get deeper (Fi
 problem: plain-56 trains to a higher error than plain-20), while residual nets get better (Fig. 6 middle), since
 each block only has to learn a correction to the identity.
 
-Deviations: none in the architecture. He et al. do not say how the final fully-connected layer was initialised;
-here it is N(0, 0.01^2) with zero bias (small initial logits). Sec. 4.2 subtracts the per-pixel mean image;
-our data pipeline normalises per channel (mean and std), which changes nothing structural.
+Deviations: none in the architecture. `zero_init_residual=True` (off by default, not in the paper) starts the last
+BN of every residual branch at zero (Goyal et al. 2017, Sec. 5.1), a training trick for short schedules.
+He et al. do not say how the final fully-connected layer was initialised; here it is N(0, 0.01^2) with zero bias
+(small initial logits). Sec. 4.2 subtracts the per-pixel mean image; our data pipeline normalises per channel
+(mean and std), which changes nothing structural.
 
 Shapes: B batch, C channels, H height, W width.
 """
@@ -79,13 +81,17 @@ class ResNet(nn.Module):
         num_classes: int = 10,
         in_channels: int = 3,
         residual: bool = True,  # False: the plain net of Sec. 4.2 (same layers, no shortcuts)
+        zero_init_residual: bool = False,  # not in the paper: each block starts as the identity (Goyal et al.)
     ) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6 != 0:
             raise ValueError(f"ResNet depth must be 6n+2 for some n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), "
                              f"got {depth!r}")
+        if zero_init_residual and not residual:
+            raise ValueError("zero_init_residual needs the shortcuts: a plain net whose blocks start at zero "
+                             "passes no signal")
         n = (depth - 2) // 6
-        self.depth, self.residual = depth, residual
+        self.depth, self.residual, self.zero_init_residual = depth, residual, zero_init_residual
         self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         blocks, width = [], 16
@@ -110,6 +116,11 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
+        if self.zero_init_residual:
+            # Goyal et al. 2017 (arXiv:1706.02677), Sec. 5.1: the last BN of every residual branch starts at
+            # gamma = 0, so every block starts as its shortcut and the net as a shallow one.
+            for block in self.blocks:
+                nn.init.zeros_(block.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 3, 32, 32)
@@ -121,29 +132,29 @@ class ResNet(nn.Module):
 
 # --- Table 6 presets ------------------------------------------------------------------------------------------------
 
-def resnet20(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:
+def resnet20(*, num_classes: int = 10, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """Table 6: ResNet-20, n=3, 0.27M params, 8.75% CIFAR-10 test error."""
-    return ResNet(20, num_classes=num_classes, in_channels=in_channels)
+    return ResNet(20, num_classes=num_classes, in_channels=in_channels, zero_init_residual=zero_init_residual)
 
 
-def resnet32(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:
+def resnet32(*, num_classes: int = 10, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """Table 6: ResNet-32, n=5, 0.46M params, 7.51% CIFAR-10 test error."""
-    return ResNet(32, num_classes=num_classes, in_channels=in_channels)
+    return ResNet(32, num_classes=num_classes, in_channels=in_channels, zero_init_residual=zero_init_residual)
 
 
-def resnet44(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:
+def resnet44(*, num_classes: int = 10, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """Table 6: ResNet-44, n=7, 0.66M params, 7.17% CIFAR-10 test error."""
-    return ResNet(44, num_classes=num_classes, in_channels=in_channels)
+    return ResNet(44, num_classes=num_classes, in_channels=in_channels, zero_init_residual=zero_init_residual)
 
 
-def resnet56(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:
+def resnet56(*, num_classes: int = 10, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """Table 6: ResNet-56, n=9, 0.85M params, 6.97% CIFAR-10 test error."""
-    return ResNet(56, num_classes=num_classes, in_channels=in_channels)
+    return ResNet(56, num_classes=num_classes, in_channels=in_channels, zero_init_residual=zero_init_residual)
 
 
-def resnet110(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:
+def resnet110(*, num_classes: int = 10, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """Table 6: ResNet-110, n=18, 1.7M params, 6.43% CIFAR-10 test error (best of 5 runs; mean 6.61 +- 0.16)."""
-    return ResNet(110, num_classes=num_classes, in_channels=in_channels)
+    return ResNet(110, num_classes=num_classes, in_channels=in_channels, zero_init_residual=zero_init_residual)
 
 
 def plain20(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:

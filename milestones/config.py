@@ -125,7 +125,8 @@ class Config:
         d = self.to_dict()
         for k in ("name", "output_dir"):
             d.pop(k)
-        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in ("progress", "checkpoint", "eval_every", "beam")}
+        skip = ("progress", "checkpoint", "eval_every", "beam")  # how it is shown, saved and scored, not trained
+        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in skip}
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("root", "cache_dir", "download")}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 

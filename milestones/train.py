@@ -587,9 +587,9 @@ def _set_rng_state(s: dict) -> None:
 
 
 # Keys that may differ between a run and its resumption (where things live, how long, how it is shown).
-RESUMABLE_CHANGES = {"name", "output_dir", "trainer.epochs", "trainer.stop_epoch", "trainer.progress", "trainer.checkpoint",
-                     "trainer.eval_every", "trainer.beam", "trainer.device", "trainer.threads", "data.root", "data.cache_dir",
-                     "data.download"}
+RESUMABLE_CHANGES = {"name", "output_dir", "trainer.epochs", "trainer.stop_epoch", "trainer.progress",
+                     "trainer.checkpoint", "trainer.eval_every", "trainer.beam", "trainer.device", "trainer.threads",
+                     "data.root", "data.cache_dir", "data.download"}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -8,7 +8,8 @@ sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made bef
 scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
 epochs in metrics.jsonl); training minutes (results.json); and, for ja->en, the running example translated. With
 `--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha 0.6 as in Vaswani et al.
-Sec. 6.1; the same as a run's own `trainer.beam`), a second BLEU column. Writes <output-dir>/translation/: table.md, results.json and bleu_by_length.png.
+Sec. 6.1; the same as a run's own `trainer.beam`), a second BLEU column. Writes <output-dir>/translation/:
+table.md, results.json and bleu_by_length.png.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from milestones.compare import Entry, load_run
+from milestones.data.text import CORPORA
 from milestones.experiments import experiment_dir, markdown_table, plot_lines, with_overrides, write_outputs
 from milestones.train import evaluate_checkpoint
 from milestones.tour import EXAMPLE
@@ -38,14 +40,16 @@ def main() -> None:
             raise SystemExit(f"exp_translation: {folder} is not a finished run (results.json, config.yaml)")
         cfg, finished = run.config, run.results
         m = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": args.beam}), folder / "checkpoint.pt")
-        model, meta = load_translator(folder / "checkpoint.pt")  # for the example sentence
+        example = "-"
+        if CORPORA[cfg.data.name][0] == "ja":  # the running example is Japanese
+            model, meta = load_translator(folder / "checkpoint.pt")
+            example = translate(model, meta, [EXAMPLE])[0].text
         results.append({
             "run": str(folder), "model": cfg.model.name, "data": cfg.data.name, "params": finished["params"],
             "epochs": finished["epochs"], "train_minutes": finished["train_seconds"] / 60,
             "tokens_per_s": Entry([run]).rate(),
             "test_bleu": m["test_bleu"], "test_ppl": m["test_ppl"], "bleu_by_length": m["bleu_by_length"],
-            "example": translate(model, meta, [EXAMPLE])[0].text if meta.get("src_lang") == "ja" else "-",
-            "hardware": finished["hardware"],
+            "example": example, "hardware": finished["hardware"],
         })
         if args.beam > 1:
             results[-1]["beam"] = {**m["beam"], "test_bleu": m["test_bleu_beam"]}

@@ -36,8 +36,9 @@ def main() -> None:
 
     rows = []
     for name in args.models:
-        cfg = load_config(f"configs/{name}_cifar10_gpu.yaml", [f"trainer.device={args.device}", "trainer.progress=false",
-                                                                f"output_dir={args.output_dir}", *args.overrides])
+        overrides = [f"trainer.device={args.device}", "trainer.progress=false", f"output_dir={args.output_dir}",
+                     *args.overrides]
+        cfg = load_config(f"configs/{name}_cifar10_gpu.yaml", overrides)
         fit_epochs, rate = epochs_for_budget(cfg, args.minutes, steps=50)
         stop = min(cfg.trainer.epochs, fit_epochs)
         print(f"{name}: {rate:,.0f} img/s in a 50-step timing; running epochs 1-{stop} of {cfg.trainer.epochs}",

@@ -219,9 +219,10 @@ CASES = [
     Case("test_flip", "test-time flips for a non-image task",
          lambda e: ["train", e.config("task: regression\nmodel: {name: lstm}\ndata: {name: adding}\n"
                                       "trainer: {test_flip: true}\n")], "trainer.test_flip must be false unless"),
-    Case("beam_images", "beam search for an image model", lambda e: ["train", e.config(), "--set", "trainer.beam=4"],
-         "trainer.beam must be 1 unless task is seq2seq"),
-    Case("alternate_flip", "alternating flips without flips", lambda e: ["train", e.config(data={"alternate_flip": True})],
+    Case("beam_images", "beam search for an image model",
+         lambda e: ["train", e.config(), "--set", "trainer.beam=4"], "trainer.beam must be 1 unless task is seq2seq"),
+    Case("alternate_flip", "alternating flips without flips",
+         lambda e: ["train", e.config(data={"alternate_flip": True})],
          "data.alternate_flip must be false unless data.flip is true"),
     # --- data ---
     Case("no_data", "missing data root", lambda e: ["train", e.config(data={"root": str(e.tmp / "empty"), "download": False})],

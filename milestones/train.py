@@ -26,6 +26,7 @@ checkpoint.prev.pt, and a digest inside each is checked on loading, so a damaged
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import math
@@ -79,6 +80,29 @@ def hardware(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for the next step instead of giving it back to the OS (Linux only).
+
+    By default glibc serves large blocks (over a threshold between 128 KiB and 32 MiB that it adapts) with mmap
+    and returns them with munmap, and trims the heap top above 128 KiB. A CPU training step frees and re-allocates
+    the same few-MiB activations every time (one 32x32 ResNet-20 activation at batch 128 is 4 MiB in bf16), so
+    each step page-faults them in afresh. Fixing the mmap threshold at its 32 MiB maximum and raising the trim
+    threshold and top pad keeps those pages: on 2 cores, 60 ResNet-20 steps spent 0.58 s of system time instead
+    of 1.22 s (about 3% of the step). PyTorch's CPU performance guide gets the same from jemalloc or tcmalloc via
+    LD_PRELOAD; this needs nothing installed. Memory freed by training stays with the process until it exits.
+    Returns False where it does not apply (not glibc).
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # <malloc.h>
+    return all(libc.mallopt(option, value) == 1 for option, value in
+               ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 256 << 20)))
 
 
 def seed_everything(seed: int) -> None:
@@ -632,6 +656,8 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                           f"{ddp.world_size} processes")
     if t.threads and device.type == "cpu":
         torch.set_num_threads(t.threads)
+    if device.type == "cpu":
+        keep_freed_memory()
     run_dir = cfg.run_dir
     ckpt_path = run_dir / CHECKPOINT
     has_run = ckpt_path.is_file() or previous_checkpoint(ckpt_path).is_file()

@@ -89,8 +89,9 @@ def keep_freed_memory() -> bool:
     and returns them with munmap, and trims the heap top above 128 KiB. A CPU training step frees and re-allocates
     the same few-MiB activations every time (one 32x32 ResNet-20 activation at batch 128 is 4 MiB in bf16), so
     each step page-faults them in afresh. Fixing the mmap threshold at its 32 MiB maximum and raising the trim
-    threshold and top pad keeps those pages: on 2 cores, 60 ResNet-20 steps spent 0.58 s of system time instead
-    of 1.22 s (about 3% of the step). PyTorch's CPU performance guide gets the same from jemalloc or tcmalloc via
+    threshold and top pad keeps those pages. Measured on 2 cores (RESULTS.md): whole ResNet-20 CPU runs spent
+    about 0.17 s of system time an epoch instead of 2.2 s (4% of a 54 s epoch); a 100-step A/B gains under 1%
+    (scripts/bench_malloc.py). PyTorch's CPU performance guide gets the same from jemalloc or tcmalloc via
     LD_PRELOAD; this needs nothing installed. Memory freed by training stays with the process until it exits.
     Returns False where it does not apply (not glibc).
     """
@@ -641,7 +642,8 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
     """Train `cfg` from scratch (or from its run folder's checkpoint with `resume=True`); return the final results.
 
     Started by torchrun, it trains with DistributedDataParallel (see milestones/distributed.py). `command` (the
-    CLI line that started the run) is recorded in results.json beside the numbers.
+    CLI line that started the run) is recorded in results.json beside the numbers. On CPU it first sets glibc's
+    malloc to keep freed memory (`keep_freed_memory`), for the rest of the process.
     """
     t = cfg.trainer
     device = resolve_device(t.device)

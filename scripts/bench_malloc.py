@@ -2,9 +2,9 @@
 
     python scripts/bench_malloc.py --config configs/resnet20_cifar10_cpu.yaml --images 12800 --rounds 3
 
-Each round trains one short epoch (`--images` training images, no evaluation) twice, each in a fresh process:
-once with glibc's default malloc settings, once with keep_freed_memory(). The variants alternate, so a VM whose
-speed drifts affects both alike. Prints the training images/s and the process's system CPU time (the page
+Each round trains one short epoch (`--images` training images, evaluated on 128 test images) twice, each in a
+fresh process: once with glibc's default malloc settings, once with keep_freed_memory(). The variants alternate,
+so a VM whose speed drifts affects both alike. Prints the training images/s and the process's system CPU time (the page
 faults that keep_freed_memory removes are kernel time) for every run, then the medians.
 """
 
@@ -26,7 +26,7 @@ if sys.argv[1] == "default":
 cfg = load_config(sys.argv[2], [f"data.train_size={sys.argv[3]}", "trainer.epochs=1", "trainer.eval_every=1",
                                 "data.test_size=128", f"output_dir={sys.argv[4]}", "name=" + sys.argv[1],
                                 "trainer.device=cpu"])
-result = train.fit(cfg, overwrite=True)
+train.fit(cfg, overwrite=True)
 history = [json.loads(line) for line in open(cfg.run_dir / "metrics.jsonl")]
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"img_s": history[-1]["samples_per_s"], "sys_s": usage.ru_stime, "user_s": usage.ru_utime}))

@@ -90,6 +90,7 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the model (falls back to eager, with a message, where it cannot)
     label_smoothing: float = 0.0
     test_flip: bool = False  # classification: evaluate on the mean logits of each image and its mirror
+    test_shift: int = 0  # classification: also on those views moved diagonally by +-N pixels (black borders)
     beam: int = 1  # seq2seq: also score the final test BLEU with beam search of this size (Vaswani et al.: 4)
     grad_clip: Optional[float] = None  # max global gradient norm
     threads: Optional[int] = None  # torch.set_num_threads on CPU
@@ -279,6 +280,9 @@ def _validate(cfg: Config, where: str) -> None:
     need(t.beam == 1 or cfg.task == "seq2seq", "trainer.beam", "1 unless task is seq2seq", t.beam)
     need(not t.test_flip or cfg.task == "classification", "trainer.test_flip", "false unless task is "
          "classification", t.test_flip)
+    need(t.test_shift == 0 or cfg.task == "classification", "trainer.test_shift", "0 unless task is "
+         "classification", t.test_shift)
+    need(t.test_shift >= 0, "trainer.test_shift", ">= 0", t.test_shift)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
 
 

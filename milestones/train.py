@@ -27,6 +27,7 @@ checkpoint.prev.pt, and a digest inside each is checked on loading, so a damaged
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import math
@@ -47,7 +48,7 @@ from tqdm import tqdm
 
 from . import __version__, distributed
 from .config import Config, ScheduleConfig, config_from_dict, save_config
-from .data import BatchLoader, load_image_data
+from .data import BatchLoader, load_image_data, translate
 from .data.synthetic import ADDING_CRITERION, ADDING_TEST_SIZE, ADDING_TRAIN_SIZE, AddingLoader
 from .data.text import PAD, TranslationLoader, load_translation_data
 from .errors import CheckpointError, ConfigError, DivergenceError
@@ -203,14 +204,21 @@ def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     return StepOut(loss, correct, len(y))
 
 
-def flip_classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-                              label_smoothing: float = 0.0) -> StepOut:
-    """Evaluation with left-right flip test-time augmentation: the mean logits of each image and its mirror
-    (`trainer.test_flip`; airbench's evaluation, Jordan 2024, arXiv:2404.00498)."""
-    def both_views(x: torch.Tensor) -> torch.Tensor:
-        return (model(x) + model(x.flip(3))) / 2  # (B, num_classes)
+def tta_classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+                             label_smoothing: float = 0.0, *, flip: bool = False, shift: int = 0,
+                             fill: Optional[torch.Tensor] = None) -> StepOut:
+    """Evaluation with test-time augmentation: the mean logits over views of each image. `flip`
+    (`trainer.test_flip`): the image and its mirror (airbench's evaluation, Jordan 2024, arXiv:2404.00498).
+    `shift` (`trainer.test_shift`): also those views moved diagonally by +shift and -shift pixels, borders filled
+    with `fill` (C,), the normalised black that the training crops pad with; airbench moves by 1 pixel with
+    reflected borders, and we measured black borders better here (RESULTS.md)."""
+    def views(x: torch.Tensor) -> torch.Tensor:
+        xs = [x] if not shift else [x, translate(x, shift, shift, fill), translate(x, -shift, -shift, fill)]
+        if flip:
+            xs += [v.flip(3) for v in xs]
+        return torch.stack([model(v) for v in xs]).mean(0)  # (views, B, num_classes) -> (B, num_classes)
 
-    return classification_step(both_views, batch, label_smoothing)
+    return classification_step(views, batch, label_smoothing)
 
 
 def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
@@ -375,6 +383,16 @@ def model_arguments(cfg: Config, task: Task, meta: dict) -> dict:
     except (KeyError, TypeError):
         from_data = {}
     return {**from_data, **cfg.model.args}
+
+
+def eval_step(cfg: Config, task: Task, meta: dict) -> StepFn:
+    """The step that evaluation runs: the task's own, or with `trainer.test_flip` / `test_shift` its
+    test-time-augmented version."""
+    t = cfg.trainer
+    if not (t.test_flip or t.test_shift):
+        return task.step
+    black = -torch.tensor(meta["mean"]) / torch.tensor(meta["std"])  # (C,) what 0/255 becomes after normalising
+    return functools.partial(tta_classification_step, flip=t.test_flip, shift=t.test_shift, fill=black)
 
 
 # --- the loops -----------------------------------------------------------------------------------------------------
@@ -721,7 +739,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
 
     eval_name = "val" if test_loader is not None else "test"
     replace_old_run = overwrite and not resume  # --overwrite: its first save must not keep the old run as .prev
-    eval_fn = flip_classification_step if t.test_flip else step_fn
+    eval_fn = eval_step(cfg, task, loaders.meta)
     last_epoch = t.stop_epoch or t.epochs
     for epoch in range(start_epoch, last_epoch + 1):
         train_loader.set_epoch(epoch)
@@ -823,7 +841,7 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     load_state(model, ckpt["model"], path)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    eval_fn = flip_classification_step if cfg.trainer.test_flip else task.step
+    eval_fn = eval_step(cfg, task, loaders.meta)
     final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device,
                      precision=cfg.trainer.precision)
     return {**final, **(task.report(model, loaders, final, cfg) if task.report else {})}

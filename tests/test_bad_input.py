@@ -219,6 +219,11 @@ CASES = [
     Case("test_flip", "test-time flips for a non-image task",
          lambda e: ["train", e.config("task: regression\nmodel: {name: lstm}\ndata: {name: adding}\n"
                                       "trainer: {test_flip: true}\n")], "trainer.test_flip must be false unless"),
+    Case("test_shift", "test-time shifts for a non-image task",
+         lambda e: ["train", e.config("task: regression\nmodel: {name: lstm}\ndata: {name: adding}\n"
+                                      "trainer: {test_shift: 1}\n")], "trainer.test_shift must be 0 unless"),
+    Case("test_shift_negative", "a negative test-time shift",
+         lambda e: ["train", e.config(), "--set", "trainer.test_shift=-1"], "trainer.test_shift must be >= 0"),
     Case("beam_images", "beam search for an image model",
          lambda e: ["train", e.config(), "--set", "trainer.beam=4"], "trainer.beam must be 1 unless task is seq2seq"),
     Case("alternate_flip", "alternating flips without flips",

@@ -68,6 +68,32 @@ def test_eval_every_skips_epochs_but_always_evaluates_the_last(tiny_config):
     assert r_sparse["test_loss"] == r_every["test_loss"]
 
 
+def test_test_time_views_are_the_training_crops_mirrored_and_averaged(tiny_config):
+    # trainer.test_flip + test_shift=2: the mean logits of 6 views, each a view training showed (crop + flip)
+    from milestones import create_model
+    from milestones.data.images import random_crop
+    from milestones.train import TASKS, eval_step
+
+    tiny_config["trainer"].update(test_flip=True, test_shift=2)
+    cfg = config_from_dict(tiny_config)
+    loaders = build_classification_data(cfg, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = create_model("mlp", in_features=784, hidden=[64]).eval()
+    got = evaluate(model, loaders.eval, step_fn=eval_step(cfg, TASKS["classification"], loaders.meta),
+                   device=torch.device("cpu"))
+
+    x, y = loaders.eval.x, loaders.eval.y  # uint8 (N, 1, 28, 28): crop first, then normalise, as training does
+    mean, std = loaders.meta["mean"][0], loaders.meta["std"][0]
+    views = [random_crop(x, 2, torch.tensor([[o, o]] * len(x))) for o in (2, 0, 4)]  # centre, +2, -2 pixels
+    views += [v.flip(3) for v in views]
+    with torch.no_grad():
+        logits = torch.stack([model((v.float() / 255 - mean) / std) for v in views]).mean(0)  # (N, 10)
+    assert got["acc"] == pytest.approx((logits.argmax(1) == y).float().mean().item())
+    assert got["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
+    plain = evaluate(model, loaders.eval, step_fn=classification_step, device=torch.device("cpu"))
+    assert plain["loss"] != pytest.approx(got["loss"], rel=1e-3)  # the views do change the answer
+
+
 def test_resume_after_epoch_one_equals_an_uninterrupted_run(tiny_config, monkeypatch):
     tiny_config["model"]["dropout"] = 0.3  # dropout draws from the global RNG: its state must come back too
     tiny_config["data"].update(crop_padding=2, flip=True)

@@ -1,5 +1,5 @@
 """Data sets and batch loaders: images (images.py), translation text (text.py), the adding problem (synthetic.py)."""
 
-from .images import BatchLoader, ImageData, load_image_data, read_class_folders, read_idx
+from .images import BatchLoader, ImageData, load_image_data, read_class_folders, read_idx, translate
 
-__all__ = ["BatchLoader", "ImageData", "load_image_data", "read_class_folders", "read_idx"]
+__all__ = ["BatchLoader", "ImageData", "load_image_data", "read_class_folders", "read_idx", "translate"]

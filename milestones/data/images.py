@@ -303,6 +303,18 @@ def random_crop(x: torch.Tensor, padding: int, offsets: torch.Tensor) -> torch.T
     return rows.unfold(2, W, 1)[b, :, offsets[:, 1]]  # (B, C, W+2p-W+1, H, W) -> (B, C, H, W)
 
 
+def translate(x: torch.Tensor, dy: int, dx: int, fill: torch.Tensor) -> torch.Tensor:
+    """Shift images (B, C, H, W) down by `dy` and right by `dx` pixels (negative: up, left), filling the uncovered
+    border with `fill` (C,). With `fill` the normalised black, this is the view that `random_crop` shows at offset
+    (padding - dy, padding - dx): test-time augmentation with the training crops' own views."""
+    B, C, H, W = x.shape
+    out = torch.empty_like(x)  # keeps channels_last
+    out.copy_(fill.to(x.dtype).view(1, C, 1, 1))
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+
+
 def random_flip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mirror left-right the images where `mask` (B,) is True."""
     return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)

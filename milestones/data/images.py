@@ -309,7 +309,7 @@ def translate(x: torch.Tensor, dy: int, dx: int, fill: torch.Tensor) -> torch.Te
     (padding - dy, padding - dx): test-time augmentation with the training crops' own views."""
     B, C, H, W = x.shape
     out = torch.empty_like(x)  # keeps channels_last
-    out.copy_(fill.to(x.dtype).view(1, C, 1, 1))
+    out.copy_(fill.to(device=x.device, dtype=x.dtype).view(1, C, 1, 1))
     out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
         x[:, :, max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
     return out

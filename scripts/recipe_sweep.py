@@ -47,12 +47,14 @@ def run_all(jobs: list[dict], max_jobs: int, deadline: float) -> None:
             if job["proc"].poll() is not None:
                 running.remove(job)
                 job["log"].close()
-                job["minutes"] = (time.time() - job["start"]) / 60
+                minutes = (time.time() - job["start"]) / 60
                 state = "done" if job["proc"].returncode == 0 else f"FAILED (exit {job['proc'].returncode})"
-                print(f"{time.strftime('%H:%M:%S')} {job['name']}: {state} in {job['minutes']:.1f} min", flush=True)
+                print(f"{time.strftime('%H:%M:%S')} {job['name']}: {state} in {minutes:.1f} min", flush=True)
         if time.time() > deadline:
-            for job in running:
+            for job in running:  # killed unfinished: main() scores only runs that exited with 0
                 job["proc"].kill()
+                job["proc"].wait()
+                job["log"].close()
                 print(f"{job['name']}: stopped at the deadline", flush=True)
             for job in waiting:
                 print(f"{job['name']}: not started (deadline)", flush=True)

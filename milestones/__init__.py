@@ -4,11 +4,11 @@
     model = create_model("mlp", in_features=3072)
 """
 
-__version__ = "0.1.0"
-
-from .config import Config, load_config  # noqa: E402
-from .models import count_parameters, create_model, list_models  # noqa: E402
-from .train import evaluate, fit, load_checkpoint, read_checkpoint, train_one_epoch  # noqa: E402
+from .checkpoint import load_checkpoint, read_checkpoint
+from .config import Config, load_config
+from .models import count_parameters, create_model, list_models
+from .train import evaluate, fit, train_one_epoch
+from .version import __version__
 
 __all__ = [
     "Config", "count_parameters", "create_model", "evaluate", "fit", "list_models", "load_checkpoint",

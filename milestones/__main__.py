@@ -16,11 +16,20 @@ last checkpoint.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import sys
+from pathlib import Path
 
-from .errors import ConfigError, MilestonesError
+from .compare import compare, run_suite
+from .config import load_config
+from .distributed import cleanup
+from .errors import ConfigError, InputError, MilestonesError
+from .models import list_models
+from .tour import tour
+from .train import evaluate_checkpoint, fit
+from .translate import load_translator, plot_attention, translate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,11 +91,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from .errors import InputError
-    from .translate import load_translator, plot_attention, translate
-
     if args.file:
         try:
             sentences = [l for l in Path(args.file).read_text(encoding="utf-8").splitlines() if l.strip()]
@@ -106,11 +110,8 @@ def _translate(args: argparse.Namespace) -> None:
             name = type(model).__name__
             raise ConfigError(f"--attention: this checkpoint's model ({name}) has no attention (the whole source "
                               f"passes through one vector); use an rnnsearch or transformer checkpoint")
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise ConfigError("--attention needs matplotlib, an optional extra: pip install 'milestones[plot]'") \
-                from None
+        if importlib.util.find_spec("matplotlib") is None:  # say so before translating, not after
+            raise ConfigError("--attention needs matplotlib, an optional extra: pip install 'milestones[plot]'")
     results = translate(model, meta, sentences, beam=args.beam, alpha=args.alpha)
     for t in results:
         print(t.text)
@@ -126,10 +127,6 @@ def _translate(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from .compare import compare, run_suite
-
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     if args.suite:
@@ -145,8 +142,6 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _list(as_json: bool) -> None:
-    from .models import list_models
-
     rows = list_models()
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -167,8 +162,6 @@ def main(argv: list[str] | None = None) -> int:
             _translate(args)
             return 0
         if args.command == "tour":
-            from .tour import tour
-
             if args.minutes is not None and args.minutes <= 0:
                 raise ConfigError(f"--minutes must be > 0, got {args.minutes:g}")
             tour(data_root=args.data, minutes=args.minutes, output_dir=args.output, seed=args.seed,
@@ -177,16 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             _compare(args)
             return 0
-        from .config import load_config
-
         cfg = load_config(args.config, args.overrides)
         if args.command == "train":
-            from .train import fit
-
             fit(cfg, resume=args.resume, overwrite=args.overwrite, command=shlex.join(["milestones", *argv]))
         elif args.command == "eval":
-            from .train import evaluate_checkpoint
-
             m = evaluate_checkpoint(cfg, args.checkpoint)
             extra = {k: v for k, v in m.items() if k not in ("loss", "acc")}  # translation: BLEU, perplexity
             print(json.dumps({"checkpoint": args.checkpoint, "test_loss": m["loss"], "test_acc": m["acc"], **extra}))
@@ -199,8 +186,6 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     finally:
-        from .distributed import cleanup
-
         cleanup()
 
 

@@ -30,6 +30,15 @@ from typing import Any, Literal, Optional
 import yaml
 
 from .errors import ConfigError
+from .models import check_model_args
+from .tasks import TASKS, task_of_data
+from .typecheck import check_type
+
+# Field metadata for the keys that may differ between a run and its resumption. NO_RESULT: where things live and
+# how they are shown, saved or scored, which changes no trained number: left out of `Config.hash`. RESUMABLE: how
+# long and on what, which does change the numbers (and the hash) but may change when a run is continued.
+NO_RESULT = {"changes_result": False}
+RESUMABLE = {"resumable": True}
 
 
 @dataclass
@@ -41,9 +50,11 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     name: Literal["mnist", "fashion_mnist", "cifar10", "adding", "small_parallel_enja", "multi30k"] = "mnist"
-    root: Optional[str] = None  # else $MILESTONES_DATA, else ./data; never written to
-    cache_dir: Optional[str] = None  # else $MILESTONES_CACHE, else ~/.cache/milestones
-    download: bool = True  # try torchvision's download when the files are missing
+    # where the data lives: data.root, else $MILESTONES_DATA, else ./data (never written to); where decoded
+    # class-folder images are cached: else $MILESTONES_CACHE, else ~/.cache/milestones
+    root: Optional[str] = field(default=None, metadata=NO_RESULT)
+    cache_dir: Optional[str] = field(default=None, metadata=NO_RESULT)
+    download: bool = field(default=True, metadata=NO_RESULT)  # try torchvision's download when the files are missing
     val_size: int = 0  # images held out of the training set for validation (He et al.: 5000 of CIFAR-10)
     train_size: Optional[int] = None  # use a random subset of the (remaining) training set; adding: sequences/epoch
     test_size: Optional[int] = None  # use a fixed random N of the test images / pairs / sequences (quick checks)
@@ -79,31 +90,34 @@ class ScheduleConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 1  # the length of the schedule
-    stop_epoch: Optional[int] = None  # end this invocation after this epoch (the schedule still spans `epochs`)
+    epochs: int = field(default=1, metadata=RESUMABLE)  # the length of the schedule
+    # end this invocation after this epoch (the schedule still spans `epochs`)
+    stop_epoch: Optional[int] = field(default=None, metadata=RESUMABLE)
     batch_size: int = 128
     eval_batch_size: int = 1000
-    eval_every: int = 1  # evaluate after every N-th epoch and after the last (time-budgeted CPU runs skip some)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # evaluate after every N-th epoch and after the last (time-budgeted CPU runs skip some)
+    eval_every: int = field(default=1, metadata=NO_RESULT)
+    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata=RESUMABLE)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16: autocast; fp16 (CUDA only) adds a grad scaler
     channels_last: bool = False  # NHWC memory layout for convnets
     compile: bool = False  # torch.compile the model (falls back to eager, with a message, where it cannot)
     label_smoothing: float = 0.0
     test_flip: bool = False  # classification: evaluate on the mean logits of each image and its mirror
     test_shift: int = 0  # classification: also on those views moved diagonally by +-N pixels (black borders)
-    beam: int = 1  # seq2seq: also score the final test BLEU with beam search of this size (Vaswani et al.: 4)
+    # seq2seq: also score the final test BLEU with beam search of this size (Vaswani et al.: 4)
+    beam: int = field(default=1, metadata=NO_RESULT)
     grad_clip: Optional[float] = None  # max global gradient norm
-    threads: Optional[int] = None  # torch.set_num_threads on CPU
-    progress: bool = True  # tqdm bars
-    checkpoint: bool = True  # write <run>/checkpoint.pt every epoch
+    threads: Optional[int] = field(default=None, metadata=RESUMABLE)  # torch.set_num_threads on CPU
+    progress: bool = field(default=True, metadata=NO_RESULT)  # tqdm bars
+    checkpoint: bool = field(default=True, metadata=NO_RESULT)  # write <run>/checkpoint.pt every epoch
 
 
 @dataclass
 class Config:
-    name: str = ""  # run name; defaults to the config file's stem
-    task: Literal["classification", "regression", "seq2seq"] = "classification"
+    name: str = field(default="", metadata=NO_RESULT)  # run name; defaults to the config file's stem
+    task: str = "classification"  # a key of milestones.tasks.TASKS
     seed: int = 0
-    output_dir: str = "runs"  # runs go to <output_dir>/<name>
+    output_dir: str = field(default="runs", metadata=NO_RESULT)  # runs go to <output_dir>/<name>
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -121,15 +135,31 @@ class Config:
         return json.loads(json.dumps(d))  # tuples -> lists, so that yaml.safe_dump and torch.load(weights_only) take it
 
     def hash(self) -> str:
-        """Short hash of what determines the result (not the run name, output folder, progress bars or how often
-        it is evaluated)."""
+        """Short hash of what determines the result: every key but the NO_RESULT ones (the run name, output
+        folder, data paths, progress bars, how often it is evaluated and saved, the extra beam score)."""
         d = self.to_dict()
-        for k in ("name", "output_dir"):
-            d.pop(k)
-        skip = ("progress", "checkpoint", "eval_every", "beam")  # how it is shown, saved and scored, not trained
-        d["trainer"] = {k: v for k, v in d["trainer"].items() if k not in skip}
-        d["data"] = {k: v for k, v in d["data"].items() if k not in ("root", "cache_dir", "download")}
+        for key in marked_keys(NO_RESULT):
+            *sections, last = key.split(".")
+            node = d
+            for s in sections:
+                node = node[s]
+            node.pop(last)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def marked_keys(*marks: dict) -> set[str]:
+    """The dotted names of the Config fields whose metadata is one of `marks` (e.g. {"trainer.beam", ...})."""
+    def walk(obj: Any, prefix: str) -> set[str]:
+        out = set()
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                out |= walk(value, f"{prefix}{f.name}.")
+            elif any(f.metadata == m for m in marks):
+                out.add(f"{prefix}{f.name}")
+        return out
+
+    return walk(Config(), "")
 
 
 # --- YAML with YAML 1.2 floats ------------------------------------------------------------------------------------
@@ -156,61 +186,6 @@ def parse_value(text: str) -> Any:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
         return text
-
-
-# --- type checking ------------------------------------------------------------------------------------------------
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin is typing.Union:
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin in (list, tuple):
-        args = typing.get_args(tp)
-        return f"a list of {_type_name(args[0])}" if args else "a list"
-    if tp is type(None):
-        return "null"
-    return getattr(tp, "__name__", str(tp))
-
-
-def check_type(value: Any, tp: Any) -> Any:
-    """Return `value` (ints widened to float, lists to tuples where asked) if it matches `tp`, else raise TypeError."""
-    if tp is Any or tp is typing.Any:
-        return value
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-    elif origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        for arg in typing.get_args(tp):
-            try:
-                return check_type(value, arg)
-            except TypeError:
-                pass
-    elif origin in (list, tuple):
-        if isinstance(value, (list, tuple)):
-            args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-            items = [check_type(v, args[0]) for v in value] if args else list(value)
-            return tuple(items) if origin is tuple else items
-    elif tp is type(None):
-        if value is None:
-            return None
-    elif tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp in (str, dict):
-        if isinstance(value, tp):
-            return value
-    else:
-        raise TypeError(f"unsupported annotation {tp}")
-    raise TypeError(f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
 
 
 def _unknown(key: str, prefix: str, known: list[str], where: str) -> ConfigError:
@@ -247,6 +222,8 @@ def _validate(cfg: Config, where: str) -> None:
             raise ConfigError(f"{where}: {key} must be {what}, got {value!r}")
 
     t, o, s, d = cfg.trainer, cfg.optim, cfg.schedule, cfg.data
+    if cfg.task not in TASKS:  # a plain str in the dataclass, so that adding a task is one entry in TASKS
+        raise ConfigError(f"{where}: task: expected one of {', '.join(map(repr, TASKS))}, got str {cfg.task!r}")
     need(bool(cfg.model.name), "model.name", "set (see `milestones list`)", cfg.model.name)
     need(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
     need(t.stop_epoch is None or 1 <= t.stop_epoch <= t.epochs, "trainer.stop_epoch", "in [1, epochs] or null",
@@ -274,14 +251,13 @@ def _validate(cfg: Config, where: str) -> None:
     need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
     need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)
     need(d.max_len >= 1, "data.max_len", ">= 1", d.max_len)
-    tasks = {"adding": "regression", "small_parallel_enja": "seq2seq", "multi30k": "seq2seq"}
-    need(cfg.task == tasks.get(d.name, "classification"), "task", f"'{tasks.get(d.name, 'classification')}' for "
-         f"data.name '{d.name}'", cfg.task)
-    need(t.beam == 1 or cfg.task == "seq2seq", "trainer.beam", "1 unless task is seq2seq", t.beam)
-    need(not t.test_flip or cfg.task == "classification", "trainer.test_flip", "false unless task is "
-         "classification", t.test_flip)
-    need(t.test_shift == 0 or cfg.task == "classification", "trainer.test_shift", "0 unless task is "
-         "classification", t.test_shift)
+    need(cfg.task == task_of_data(d.name), "task", f"'{task_of_data(d.name)}' for data.name '{d.name}'", cfg.task)
+    defaults = TrainerConfig()
+    for task in TASKS.values():  # a trainer option only one task reads stays at its default in the others
+        for key in task.options:
+            value, default = getattr(t, key), getattr(defaults, key)
+            need(value == default or cfg.task == task.name, f"trainer.{key}",
+                 f"{json.dumps(default)} unless task is {task.name}", value)
     need(t.test_shift >= 0, "trainer.test_shift", ">= 0", t.test_shift)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
 
@@ -323,8 +299,6 @@ def config_from_dict(raw: dict, where: str = "<dict>", name: str = "") -> Config
     if not cfg.name:
         cfg.name = name or cfg.model.name or "run"
     _validate(cfg, where)
-    from .models import check_model_args  # late import: models import torch
-
     try:
         cfg.model.args = check_model_args(cfg.model.name, cfg.model.args)
     except (KeyError, TypeError) as e:

@@ -8,7 +8,7 @@ Japanese-English sentence pairs; origin and license in its SOURCE.md) for a fixe
 to finish in under 5 minutes on 2 CPU cores. With `--data`, the image eras after the MLP move to CIFAR-10 photos,
 the translators to all 50,000 pairs, and each era trains for its share of `--minutes` (epochs from a measured
 speed). Each era prints one line of its story and one measured number; at the end come the comparison table
-(leaderboard.md, .csv) and the plots (milestones/compare.py) in the output folder.
+(leaderboard.md, .csv) and the plots (milestones/compare.py, milestones/plots.py) in the output folder.
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from typing import Any, Optional
 
 from tqdm import tqdm
 
-from .compare import RATE_UNIT, Entry, group, load_run, write_leaderboard, write_plots
+from .checkpoint import CHECKPOINT
+from .compare import write_leaderboard
 from .config import Config, config_from_dict
+from .experiments import epochs_for_budget
+from .models import MODELS
+from .plots import write_plots
+from .runs import Entry, group, load_run
+from .tasks import TASKS
+from .train import fit
+from .translate import load_translator, translate
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
 EXAMPLE = "彼は背が高い。"  # the running example: "he is tall ."
@@ -29,10 +37,9 @@ EXAMPLE = "彼は背が高い。"  # the running example: "he is tall ."
 
 @dataclass
 class Stop:
-    """One era of the tour: the model, its training recipe, and the sentence that says why it mattered."""
+    """One stop of the tour: the model's training recipe and the sentence that says why it mattered (its era and
+    year are the model's own, from milestones.models.MODELS)."""
 
-    era: str
-    year: int
     story: str
     config: dict[str, Any]  # a milestones config (the data root and run folder are filled in)
     epochs: int  # in the offline tour
@@ -62,43 +69,43 @@ def _translator(model: dict, **trainer) -> dict:
 
 
 STOPS = [
-    Stop("MLP", 1986, "The multilayer perceptron, trained by backpropagation (Rumelhart, Hinton & Williams): every "
+    Stop("The multilayer perceptron, trained by backpropagation (Rumelhart, Hinton & Williams): every "
          "pixel wired to every unit. Simple images are easy", _image(
              {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 15, 0.05),
-    Stop("MLP", 1986, "...but photos are not: the same MLP on CIFAR-10", _image(
+    Stop("...but photos are not: the same MLP on CIFAR-10", _image(
         {"name": "mlp", "in_features": 3072, "hidden": [1024, 1024], "dropout": 0.2}, ADAMW), 0, 0.10,
          {"data": {"name": "cifar10", "flip": True}}),
-    Stop("CNN 1998", 1998, "LeNet-5 (LeCun et al.): small local filters shared across the image, the design AlexNet "
+    Stop("LeNet-5 (LeCun et al.): small local filters shared across the image, the design AlexNet "
          "scaled up in 2012", _image({"name": "lenet5"}, {**ADAMW, "lr": 2e-3}), 10, 0.0),
-    Stop("CNN 2012", 2012, "AlexNet (Krizhevsky, Sutskever & Hinton), scaled to 32x32 photos: local filters beat "
+    Stop("AlexNet (Krizhevsky, Sutskever & Hinton), scaled to 32x32 photos: local filters beat "
          "the MLP on real images", _image({"name": "alexnet", "dropout": 0.5},
                                           {**SGD, "lr": 0.01, "nesterov": False}, precision="bf16",
                                           channels_last=True), 0, 0.15, {"data": CIFAR}),
-    Stop("ResNet 2015", 2015, "ResNet-20 (He et al.): identity shortcuts let deep nets train", _image(
+    Stop("ResNet-20 (He et al.): identity shortcuts let deep nets train", _image(
         {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 4, 0.20,
          {"data": CIFAR, "model": {"name": "resnet20"}}),
-    Stop("ViT 2020", 2020, "The Vision Transformer (Dosovitskiy et al.): 4x4 patches as words, attention only; "
+    Stop("The Vision Transformer (Dosovitskiy et al.): 4x4 patches as words, attention only; "
          "hungry for data, so expect it behind the convnets on a small set", _image(
              {"name": "vit", "image_size": 28, "in_channels": 1, "dim": 96, "depth": 4, "heads": 3, "mlp_dim": 192,
               "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 10, 0.15,
          {"data": CIFAR, "model": {"name": "vit_tiny", "dropout": 0.0}}),
-    Stop("RNN 1990", 1990, "A plain tanh RNN on the adding problem (T=50): it must carry two marked numbers across "
+    Stop("A plain tanh RNN on the adding problem (T=50): it must carry two marked numbers across "
          "the sequence, and its gradient fades", {
              "task": "regression", "model": {"name": "rnn", "hidden_size": 32}, "data": ADDING,
              "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
              "trainer": ADDING_TRAINER}, 8, 0.025),
-    Stop("RNN 1997", 1997, "The LSTM (Hochreiter & Schmidhuber): gated memory cells keep the numbers; solved = "
+    Stop("The LSTM (Hochreiter & Schmidhuber): gated memory cells keep the numbers; solved = "
          "absolute error < 0.04", {
              "task": "regression", "model": {"name": "lstm", "hidden_size": 32, "forget_bias": 4.0}, "data": ADDING,
              "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
              "trainer": ADDING_TRAINER}, 8, 0.025),
-    Stop("RNN 1997", 2014, "Sequence to sequence (Sutskever, Vinyals & Le): an LSTM reads the Japanese, one vector "
+    Stop("Sequence to sequence (Sutskever, Vinyals & Le): an LSTM reads the Japanese, one vector "
          "carries it to the English decoder", _translator(
              {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 8, 0.1),
-    Stop("RNN+attention 2015", 2015, "RNNsearch (Bahdanau, Cho & Bengio): the decoder looks back at every source "
+    Stop("RNNsearch (Bahdanau, Cho & Bengio): the decoder looks back at every source "
          "position", _translator({"name": "rnnsearch", "embed_dim": 128, "hidden_size": 128, "align_dim": 128,
                                   "maxout_dim": 128, "dropout": 0.1}), 6, 0.1),
-    Stop("Transformer 2017", 2017, "The Transformer (Vaswani et al.): attention only, every position at once", _translator(
+    Stop("The Transformer (Vaswani et al.): attention only, every position at once", _translator(
         {"name": "transformer", "d_model": 128, "heads": 4, "d_ff": 512, "encoder_layers": 2, "decoder_layers": 2,
          "dropout": 0.1}, label_smoothing=0.1), 12, 0.1),
 ]
@@ -117,20 +124,9 @@ def stop_config(stop: Stop, index: int, *, data_root: Optional[str], out: Path, 
     return config_from_dict({**d, "name": name, "output_dir": str(out), "seed": seed}, where=f"tour stop {name}")
 
 
-def _number(results: dict, task: str) -> str:
-    if task == "classification":
-        return f"test accuracy {100 * results['test_acc']:.2f}%"
-    if task == "regression":
-        return f"{100 * results['test_acc']:.1f}% of test sequences solved, MSE {results['test_loss']:.4f}"
-    return f"test BLEU {results['test_bleu']:.2f} (perplexity {results['test_ppl']:.1f})"
-
-
 def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, output_dir: str = "runs/tour",
          seed: int = 0, progress: bool = True) -> Path:
     """Run the tour; return the leaderboard's path."""
-    from .experiments import epochs_for_budget
-    from .train import fit
-
     out = Path(output_dir)
     start = time.perf_counter()
     sample = data_root is None
@@ -150,12 +146,15 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
         if minutes is not None or not sample:
             epochs, _ = epochs_for_budget(cfg, (minutes or 30.0) * shares[id(stop)])
             cfg = stop_config(stop, i, epochs=epochs, **where_to)
-        tqdm.write(f"[{i}/{len(stops)}] {stop.year} · {stop.era} · {cfg.model.name} on {cfg.data.name}: {stop.story}.")
+        model = MODELS[cfg.model.name]
+        tqdm.write(f"[{i}/{len(stops)}] {model.year} · {model.era} · {cfg.model.name} on {cfg.data.name}: "
+                   f"{stop.story}.")
         results = fit(cfg, overwrite=True, command="milestones tour")
         run = load_run(cfg.run_dir)
         rate = Entry([run]).rate()
-        tqdm.write(f"      -> {_number(results, cfg.task)}  ({cfg.trainer.epochs} epochs, "
-                   f"{results['train_seconds']:.0f} s, {rate:,.0f} {RATE_UNIT[cfg.task]})\n")
+        headline = TASKS[cfg.task].headline
+        tqdm.write(f"      -> {headline.summary(results)}  ({cfg.trainer.epochs} epochs, "
+                   f"{results['train_seconds']:.0f} s, {rate:,.0f} {headline.rate_unit})\n")
         runs.append(run)
 
     entries = group(runs)
@@ -167,8 +166,8 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     for e in entries:
         mean = e.mean_std()[0]
         paper = f"{e.paper['value']:g}" if e.paper and e.paper.get("value") is not None else "-"
-        unit = "BLEU" if e.task == "seq2seq" else "%"
-        lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {unit:<4}   {paper}")
+        lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {e.task.headline.unit:<4}   "
+                     f"{paper}")
     tqdm.write("\n".join(lines))
     if example:
         tqdm.write(f"\n{EXAMPLE} -> {example}   (the Transformer above; reference: he is tall .)")
@@ -176,11 +175,9 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     return table
 
 
-def _translate_example(out: Path, entries) -> Optional[str]:
-    from .translate import load_translator, translate
-
+def _translate_example(out: Path, entries: list[Entry]) -> Optional[str]:
     for e in entries:
         if e.model == "transformer":
-            model, meta = load_translator(e.first.path / "checkpoint.pt")
+            model, meta = load_translator(e.first.path / CHECKPOINT)
             return translate(model, meta, [EXAMPLE])[0].text
     return None

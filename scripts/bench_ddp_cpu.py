@@ -9,12 +9,13 @@ each gets cores/P threads, so on a 2-core machine this asks whether 2 x 1 thread
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from milestones.checkpoint import read_history, read_results
 
 
 def main() -> None:
@@ -41,8 +42,7 @@ def main() -> None:
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if r.returncode:
                 sys.exit(f"run with {n} processes failed:\n{r.stderr[-2000:]}")
-            metrics = [json.loads(l) for l in (Path(out) / f"p{n}" / "metrics.jsonl").read_text().splitlines()]
-            res = json.loads((Path(out) / f"p{n}" / "results.json").read_text())
+            metrics, res = read_history(Path(out) / f"p{n}"), read_results(Path(out) / f"p{n}")
             rows.append((n, threads, metrics[-1]["samples_per_s"], res["test_acc"]))
     print(f"{args.config}, {args.train_size} images x {args.epochs} epochs, {cores} CPU cores, gloo; "
           f"samples/s of the last epoch")

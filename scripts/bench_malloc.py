@@ -1,4 +1,4 @@
-"""Does keeping freed memory (train.keep_freed_memory: glibc mallopt) speed up CPU training? An A/B on the real trainer.
+"""Does keeping freed memory (runtime.keep_freed_memory: glibc mallopt) speed up CPU training? An A/B on the real trainer.
 
     python scripts/bench_malloc.py --config configs/resnet20_cifar10_cpu.yaml --images 12800 --rounds 3
 
@@ -20,14 +20,15 @@ import tempfile
 CHILD = """
 import json, resource, sys
 import milestones.train as train
+from milestones.checkpoint import read_history
 from milestones.config import load_config
 if sys.argv[1] == "default":
-    train.keep_freed_memory = lambda: False  # fit() calls it on CPU; here it does nothing
+    train.keep_freed_memory = lambda: False  # fit() calls it on CPU (train.py imports it); here it does nothing
 cfg = load_config(sys.argv[2], [f"data.train_size={sys.argv[3]}", "trainer.epochs=1", "trainer.eval_every=1",
                                 "data.test_size=128", f"output_dir={sys.argv[4]}", "name=" + sys.argv[1],
                                 "trainer.device=cpu"])
 train.fit(cfg, overwrite=True)
-history = [json.loads(line) for line in open(cfg.run_dir / "metrics.jsonl")]
+history = read_history(cfg.run_dir)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"img_s": history[-1]["samples_per_s"], "sys_s": usage.ru_stime, "user_s": usage.ru_utime}))
 """

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from milestones import count_parameters, create_model
 from milestones.models import MODELS
-from milestones.train import compile_model
+from milestones.runtime import compile_model
 
 # Input shape (C, H, W) and constructor arguments of each model for its usual data set.
 INPUTS = {"mlp": ((1, 28, 28), {}), "lenet5": ((1, 28, 28), {})}

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from milestones import create_model
 from milestones.data import BatchLoader, load_image_data
-from milestones.train import classification_step, train_one_epoch
+from milestones.tasks.classification import classification_step
+from milestones.train import train_one_epoch
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 
 from milestones import load_config
-from milestones.experiments import experiment_dir, markdown_table, plot_error_curves, run, with_overrides, write_outputs
+from milestones.experiments import experiment_dir, markdown_table, run, with_overrides, write_outputs
+from milestones.plots import plot_error_curves
 
 NETS = ["plain20", "plain56", "resnet20", "resnet56"]
 

@@ -13,8 +13,9 @@ import argparse
 import itertools
 
 from milestones import load_config
-from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, plot_lines, run,
-                                    with_overrides, write_outputs)
+from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, run, with_overrides,
+                                    write_outputs)
+from milestones.plots import plot_lines
 
 CONFIGS = ["configs/mlp_cifar10.yaml", "configs/alexnet_cifar10_cpu.yaml"]
 

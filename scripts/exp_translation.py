@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from milestones.compare import Entry, load_run
+from milestones.checkpoint import CHECKPOINT
 from milestones.data.text import CORPORA
-from milestones.experiments import experiment_dir, markdown_table, plot_lines, with_overrides, write_outputs
+from milestones.experiments import experiment_dir, markdown_table, with_overrides, write_outputs
+from milestones.plots import plot_lines
+from milestones.runs import Entry, load_run
 from milestones.train import evaluate_checkpoint
 from milestones.tour import EXAMPLE
 from milestones.translate import load_translator, translate
@@ -39,10 +41,10 @@ def main() -> None:
         if run is None:
             raise SystemExit(f"exp_translation: {folder} is not a finished run (results.json, config.yaml)")
         cfg, finished = run.config, run.results
-        m = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": args.beam}), folder / "checkpoint.pt")
+        m = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": args.beam}), folder / CHECKPOINT)
         example = "-"
         if CORPORA[cfg.data.name][0] == "ja":  # the running example is Japanese
-            model, meta = load_translator(folder / "checkpoint.pt")
+            model, meta = load_translator(folder / CHECKPOINT)
             example = translate(model, meta, [EXAMPLE])[0].text
         results.append({
             "run": str(folder), "model": cfg.model.name, "data": cfg.data.name, "params": finished["params"],

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 
 from milestones import load_config
-from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, plot_lines, run,
-                                    with_overrides, write_outputs)
+from milestones.experiments import (epochs_for_budget, experiment_dir, markdown_table, run, with_overrides,
+                                    write_outputs)
+from milestones.plots import plot_lines
 
 CONFIGS = {"vit_tiny": "configs/vit_tiny_cifar10_cpu.yaml", "resnet20": "configs/resnet20_cifar10_cpu.yaml"}
 VAL = 1000

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from milestones.train import CHECKPOINT, read_checkpoint
+from milestones.checkpoint import CHECKPOINT, read_checkpoint, read_results
 
 TIMING_KEYS = {"seconds", "samples_per_s"}
 
@@ -85,7 +85,7 @@ def compare(reference: Path, run: Path) -> list[str]:
     strip = lambda h: [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in h]  # noqa: E731
     if strip(a["history"]) != strip(b["history"]):
         diffs.append("history")
-    ra, rb = (json.loads((d / "results.json").read_text()) for d in (reference, run))
+    ra, rb = read_results(reference), read_results(run)
     if ra["test_acc"] != rb["test_acc"]:
         diffs.append("test_acc")
     return diffs

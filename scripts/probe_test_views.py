@@ -16,14 +16,16 @@ import torch
 import torch.nn.functional as F
 
 from milestones import create_model, load_config
-from milestones.data import translate
-from milestones.train import TASKS, autocast, load_state, read_checkpoint
+from milestones.checkpoint import CHECKPOINT, load_weights, read_checkpoint
+from milestones.data import shift
+from milestones.runtime import autocast
+from milestones.tasks import TASKS
 
 SHIFTS = [(1, 1), (-1, -1), (1, -1), (-1, 1), (1, 0), (-1, 0), (0, 1), (0, -1), (2, 2), (-2, -2)]  # (dy, dx)
 
 
 def reflect_shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Like translate(), but the uncovered border mirrors the image (airbench's padding) instead of being black."""
+    """Like data.shift(), but the uncovered border mirrors the image (airbench's padding) instead of being black."""
     p = max(abs(dy), abs(dx))
     H, W = x.shape[2:]
     return F.pad(x, (p, p, p, p), mode="reflect")[:, :, p - dy:p - dy + H, p - dx:p - dx + W]  # (B, C, H, W)
@@ -36,7 +38,7 @@ def probe(run: str) -> None:
     loader = loaders.test or loaders.eval
     black = -torch.tensor(loaders.meta["mean"]) / torch.tensor(loaders.meta["std"])  # (C,)
     model = create_model(cfg.model.name)
-    load_state(model, read_checkpoint(f"{run}/checkpoint.pt")["model"], run)
+    load_weights(model, read_checkpoint(f"{run}/{CHECKPOINT}"), run)
     model = model.to(memory_format=torch.channels_last).eval()
     t = time.time()
     logits: dict = {}  # (view, mirrored) -> list of (B, classes)
@@ -46,7 +48,7 @@ def probe(run: str) -> None:
             ys.append(y)
             views = {"id": x}
             for s in SHIFTS:
-                views[("black", s)] = translate(x, *s, black)
+                views[("black", s)] = shift(x, *s, black)
                 views[("reflect", s)] = reflect_shift(x, *s)
             for k, v in views.items():
                 for mirrored in (False, True):

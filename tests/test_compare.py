@@ -11,6 +11,10 @@ import pytest
 from conftest import REPO
 from milestones import compare as cmp
 from milestones import fit, tour
+from milestones.data.images import load_image_data
+from milestones.data.text import load_translation_data
+from milestones.plots import write_plots
+from milestones.runs import experiment_key, find_runs, group, load_papers, load_run
 from milestones.__main__ import main
 from milestones.config import config_from_dict
 
@@ -25,7 +29,7 @@ def test_runs_differing_only_by_seed_are_one_row_with_mean_and_std(tiny_config, 
     other = {**tiny_config, "name": "other", "optim": {"name": "adamw", "lr": 1e-3}}
     fit(config_from_dict(other))
     papers = [{"model": "mlp", "data": "mnist", "metric": "test_acc", "value": 98.4, "source": "Somebody 1998, T. 1"}]
-    entries = cmp.group(cmp.find_runs(tmp_path / "runs"), papers)
+    entries = group(find_runs(tmp_path / "runs"), papers)
     assert sorted(len(e.runs) for e in entries) == [1, 3]
     three = next(e for e in entries if len(e.runs) == 3)
     accs = [100 * r.results["test_acc"] for r in three.runs]
@@ -39,13 +43,13 @@ def test_runs_differing_only_by_seed_are_one_row_with_mean_and_std(tiny_config, 
     assert f"{mean:.2f} ± {std:.2f}" in text and "98.4 (Somebody 1998)" in text and "Sources:" in text
     rows = list(csv.reader(open(out / "leaderboard.csv")))
     assert rows[0] == cmp.COLUMNS and len(rows) == 3
-    plots = cmp.write_plots(entries, out)
+    plots = write_plots(entries, out)
     assert out / "accuracy_by_era.png" in plots and out / "throughput_by_era.png" in plots
     assert all(p.stat().st_size > 1000 for p in plots)
 
 
 def test_the_papers_file_has_a_source_for_every_number():
-    papers = cmp.load_papers()
+    papers = load_papers()
     assert len(papers) >= 10
     for p in papers:
         assert {"model", "data", "metric", "source"} <= set(p), p
@@ -59,7 +63,7 @@ def test_suites_name_real_configs_with_seeds(tmp_path):
         cfgs = cmp.suite_configs(suite, 3, tmp_path, [])
         assert len(cfgs) == 3 * len(cmp.SUITES[suite])
         assert {c.seed for c in cfgs} == {0, 1, 2}
-        keys = {cmp.experiment_key(c) for c in cfgs}
+        keys = {experiment_key(c) for c in cfgs}
         assert len(keys) == len(cmp.SUITES[suite])  # seeds share a row, configs do not
 
 
@@ -108,15 +112,12 @@ def test_tour_with_a_data_folder_sizes_each_stop_from_the_minutes(tmp_path, data
     said = capsys.readouterr()
     assert f"on {data_root}" in said.out + said.err
     for name in ("01_mlp_mnist", "02_lstm_adding"):
-        run = cmp.load_run(tmp_path / "tour" / name)
+        run = load_run(tmp_path / "tour" / name)
         assert run is not None and run.results["epochs"] >= 1  # at least one epoch, however short the budget
-    assert cmp.load_run(tmp_path / "tour" / "01_mlp_mnist").results["params"] > 0
+    assert load_run(tmp_path / "tour" / "01_mlp_mnist").results["params"] > 0
 
 
 def test_the_shipped_samples_load_with_the_ordinary_readers():
-    from milestones.data.images import load_image_data
-    from milestones.data.text import load_translation_data
-
     digits = load_image_data("mnist", root=str(tour.SAMPLES), download=False)
     assert digits.train_x.shape == (5000, 1, 28, 28) and digits.test_x.shape == (1000, 1, 28, 28)
     pairs = load_translation_data("small_parallel_enja", root=str(tour.SAMPLES), min_freq=2)

@@ -1,10 +1,14 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
-from milestones.config import Config, apply_override, config_from_dict, load_config, parse_value, save_config
+from milestones import create_model
+from milestones.config import (NO_RESULT, RESUMABLE, Config, apply_override, config_from_dict, load_config,
+                               marked_keys, parse_value, save_config)
 from milestones.errors import ConfigError
+from milestones.tasks import TASKS
 
 from conftest import REPO
 
@@ -19,8 +23,6 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_shipped_config_loads_and_builds_its_model(path):
-    from milestones import create_model
-
     cfg = load_config(path)
     assert cfg.name == path.stem
     model = create_model(cfg.model.name, **cfg.model.args)
@@ -101,3 +103,54 @@ def test_hash_ignores_where_runs_live_but_not_what_they_do():
     assert a.hash() == config_from_dict({**base, "output_dir": "elsewhere", "name": "x"}).hash()
     assert a.hash() == config_from_dict({**base, "trainer": {"eval_every": 5}}).hash()  # same weights, same numbers
     assert a.hash() != config_from_dict({**base, "optim": {"lr": 0.5}}).hash()
+
+
+def _changed(value):
+    """Another value of the same type, valid where the original is."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 + 0.01
+    if value is None:
+        return 1
+    return value + "x" if isinstance(value, str) else value
+
+
+def test_result_neutral_keys_come_from_the_fields_and_are_exactly_what_the_hash_ignores():
+    """One list, on the dataclass fields: NO_RESULT keys leave the hash alone; every other key changes it."""
+    assert marked_keys(NO_RESULT) == {"name", "output_dir", "data.root", "data.cache_dir", "data.download",
+                                      "trainer.progress", "trainer.checkpoint", "trainer.eval_every", "trainer.beam"}
+    assert marked_keys(RESUMABLE) == {"trainer.epochs", "trainer.stop_epoch", "trainer.device", "trainer.threads"}
+    base = Config()
+    for section in ("", "data.", "trainer.", "optim.", "schedule."):
+        obj = getattr(base, section[:-1]) if section else base
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value) or isinstance(value, (list, dict)) or f.name == "task":
+                continue
+            other = dataclasses.replace(obj, **{f.name: _changed(value)})
+            cfg = dataclasses.replace(base, **{section[:-1]: other}) if section else other
+            key = section + f.name
+            if key == "trainer.stop_epoch":
+                cfg.trainer.epochs = 2  # stop_epoch must lie within the schedule
+                unstopped = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, stop_epoch=None))
+                assert cfg.hash() != unstopped.hash()
+                continue
+            assert (cfg.hash() == base.hash()) == (key in marked_keys(NO_RESULT)), key
+
+
+def test_a_task_is_one_entry_the_config_checks_ask():
+    assert set(TASKS) == {"classification", "regression", "seq2seq"}
+    for task in TASKS.values():
+        for data_name in task.data_sets:
+            cfg = config_from_dict({"task": task.name, "model": {"name": "mlp"}, "data": {"name": data_name}})
+            assert cfg.task == task.name
+    with pytest.raises(ConfigError, match="task: expected one of 'classification', 'regression', 'seq2seq'"):
+        config_from_dict({"task": "reinforcement", "model": {"name": "mlp"}})
+    with pytest.raises(ConfigError, match="trainer.beam must be 1 unless task is seq2seq, got 4"):
+        config_from_dict({"model": {"name": "mlp"}, "trainer": {"beam": 4}})
+    with pytest.raises(ConfigError, match="trainer.test_flip must be false unless task is classification"):
+        config_from_dict({"task": "regression", "model": {"name": "lstm"}, "data": {"name": "adding"},
+                          "trainer": {"test_flip": True}})

@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from milestones.data import BatchLoader, load_image_data, read_class_folders, read_idx, translate
-from milestones.data.images import load_cifar10, random_crop, random_flip
+from milestones.data import BatchLoader, load_image_data, read_class_folders, read_idx, shift
+from milestones.data.batches import random_crop, random_flip
+from milestones.data.images import load_cifar10
 from milestones.errors import DataError
 
 
@@ -165,9 +166,9 @@ def test_translate_shows_the_training_crop_at_that_offset(dy, dx):
     # test-time shifts (trainer.test_shift) must be views that training showed: random_crop at offset (p-dy, p-dx)
     x = torch.randint(1, 256, (5, 3, 32, 32), dtype=torch.uint8)
     crop = random_crop(x, 4, torch.tensor([[4 - dy, 4 - dx]] * 5))
-    assert torch.equal(translate(x, dy, dx, torch.zeros(3, dtype=torch.uint8)), crop)
+    assert torch.equal(shift(x, dy, dx, torch.zeros(3, dtype=torch.uint8)), crop)
     xf = x.float().contiguous(memory_format=torch.channels_last)
-    out = translate(xf, dy, dx, torch.tensor([-1.0, -2.0, -3.0]))
+    out = shift(xf, dy, dx, torch.tensor([-1.0, -2.0, -3.0]))
     assert out.is_contiguous(memory_format=torch.channels_last)
     border = crop == 0  # where the crop shows padding, the shifted float image shows the fill
     assert torch.equal(out[border], torch.tensor([-1.0, -2.0, -3.0]).view(1, 3, 1, 1).expand_as(out)[border])

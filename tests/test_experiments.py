@@ -1,6 +1,6 @@
 from milestones.config import config_from_dict
-from milestones.experiments import (epochs_for_budget, markdown_table, plot_error_curves, plot_lines, run,
-                                    with_overrides)
+from milestones.experiments import epochs_for_budget, markdown_table, run, with_overrides
+from milestones.plots import plot_error_curves, plot_lines
 
 
 def test_with_overrides_copies_and_leaves_the_original(tiny_config):

@@ -11,7 +11,7 @@ from conftest import REPO, flip_a_weight_byte
 from milestones import fit, read_checkpoint
 from milestones.config import config_from_dict
 from milestones.errors import CheckpointError, ConfigError
-from milestones.train import CHECKPOINT, previous_checkpoint, save_checkpoint
+from milestones.checkpoint import CHECKPOINT, previous_checkpoint, save_checkpoint
 
 
 def test_sigkill_at_random_moments_then_resume_is_bitwise_equal(tmp_path, data_root):

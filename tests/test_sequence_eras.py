@@ -11,7 +11,7 @@ from milestones.config import config_from_dict
 from milestones.data.synthetic import AddingLoader, adding_problem
 from milestones.errors import ConfigError
 from milestones.models.lstm import AddingRNN, LSTMCell
-from milestones.train import regression_step
+from milestones.tasks.regression import regression_step
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread

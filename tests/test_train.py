@@ -6,18 +6,22 @@ import sys
 import pytest
 import torch
 
-from milestones import fit, load_checkpoint, read_checkpoint
+import milestones.train as train_module
+from milestones import create_model, fit, load_checkpoint, read_checkpoint
+from milestones.checkpoint import CHECKPOINT, save_checkpoint
 from milestones.config import config_from_dict
+from milestones.data.batches import random_crop
 from milestones.errors import CheckpointError, ConfigError, DivergenceError
-from milestones.train import (CHECKPOINT, build_classification_data, build_optimizer, classification_step,
-                              evaluate, lr_factor, save_checkpoint, train_one_epoch)
+from milestones.optim import build_optimizer, lr_factor
+from milestones.tasks import TASKS
+from milestones.tasks.classification import build_data as build_classification_data
+from milestones.tasks.classification import classification_step
+from milestones.train import evaluate, train_one_epoch
 
 
 def test_a_few_steps_lower_the_loss(tiny_config):
     cfg = config_from_dict(tiny_config)
     torch.manual_seed(0)
-    from milestones import create_model
-
     model = create_model(cfg.model.name, **cfg.model.args)
     loaders = build_classification_data(cfg, torch.device("cpu"))
     train, test = loaders.train, loaders.eval
@@ -70,16 +74,12 @@ def test_eval_every_skips_epochs_but_always_evaluates_the_last(tiny_config):
 
 def test_test_time_views_are_the_training_crops_mirrored_and_averaged(tiny_config):
     # trainer.test_flip + test_shift=2: the mean logits of 6 views, each a view training showed (crop + flip)
-    from milestones import create_model
-    from milestones.data.images import random_crop
-    from milestones.train import TASKS, eval_step
-
     tiny_config["trainer"].update(test_flip=True, test_shift=2)
     cfg = config_from_dict(tiny_config)
     loaders = build_classification_data(cfg, torch.device("cpu"))
     torch.manual_seed(0)
     model = create_model("mlp", in_features=784, hidden=[64]).eval()
-    got = evaluate(model, loaders.eval, step_fn=eval_step(cfg, TASKS["classification"], loaders.meta),
+    got = evaluate(model, loaders.eval, step_fn=TASKS["classification"].eval_step_for(cfg, loaders.meta),
                    device=torch.device("cpu"))
 
     x, y = loaders.eval.x, loaders.eval.y  # uint8 (N, 1, 28, 28): crop first, then normalise, as training does
@@ -101,7 +101,6 @@ def test_resume_after_epoch_one_equals_an_uninterrupted_run(tiny_config, monkeyp
     fit(whole)
 
     # The same run, interrupted (Ctrl-C) as epoch 2 starts, then resumed in a fresh fit().
-    import milestones.train as train_module
 
     real = train_module.train_one_epoch
 
@@ -147,6 +146,27 @@ def test_load_checkpoint_rebuilds_the_trained_model(tiny_config):
     test = build_classification_data(cfg, torch.device("cpu")).eval
     m = evaluate(model, test, step_fn=classification_step, device=torch.device("cpu"))
     assert m["acc"] == pytest.approx(json.loads((cfg.run_dir / "results.json").read_text())["test_acc"])
+
+
+def test_checkpoints_carry_the_models_arguments_and_old_ones_without_them_still_load(tiny_config, tmp_path):
+    cfg = config_from_dict(tiny_config)
+    fit(cfg)
+    ckpt = read_checkpoint(cfg.run_dir / CHECKPOINT)
+    assert ckpt["model_args"] == {"hidden": [64], "dropout": 0.1, "input_dropout": 0.0}
+    x = torch.rand(3, 1, 28, 28)
+    expected = load_checkpoint(cfg.run_dir / CHECKPOINT)(x)
+    # The model is rebuilt from its arguments alone: a config that no longer loads does not matter...
+    unreadable = {**ckpt, "config": {**ckpt["config"], "trainer": {"no_such_key": 1}}}
+    save_checkpoint(unreadable, tmp_path / "new.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "new.pt")(x), expected)
+    # ...and a checkpoint written before model_args existed is rebuilt from its config and data meta.
+    old = {k: v for k, v in ckpt.items() if k not in ("model_args", "digest")}
+    save_checkpoint(old, tmp_path / "old.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "old.pt")(x), expected)
+    broken_old = {**old, "config": unreadable["config"]}
+    save_checkpoint(broken_old, tmp_path / "old_broken.pt")
+    with pytest.raises(CheckpointError, match="its config no longer loads"):
+        load_checkpoint(tmp_path / "old_broken.pt")
 
 
 def test_bad_checkpoints_are_refused(tmp_path, tiny_config):
@@ -227,7 +247,7 @@ def test_stop_epoch_then_resume_continues_the_same_schedule(tiny_config):
 
 _REALLOCATE = """
 import resource, sys, torch
-from milestones.train import keep_freed_memory
+from milestones.runtime import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else None
 def cycle():  # a training step's pattern: the same few-MiB buffers allocated, written and freed again
     buffers = [torch.empty(n).fill_(1.0) for n in (1 << 20, 3 << 20, 1 << 19, 2 << 20, 5 << 18)]

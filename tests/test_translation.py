@@ -21,9 +21,11 @@ from milestones.data.text import (BOS, EOS, PAD, SPECIALS, Split, TranslationLoa
 from milestones.errors import ConfigError, InputError
 from milestones.experiments import with_overrides
 from milestones.models import list_models
-from milestones.train import CHECKPOINT, evaluate_checkpoint, save_checkpoint, seq2seq_step
-from milestones.translate import (beam_search, corpus_bleu, decode_split, greedy_decode, load_translator,
-                                  translate)
+from milestones.checkpoint import CHECKPOINT, save_checkpoint
+from milestones.models.decoding import beam_search, greedy_decode
+from milestones.tasks.seq2seq import bleu_by_length, corpus_bleu, decode_split, seq2seq_step
+from milestones.train import evaluate_checkpoint
+from milestones.translate import load_translator, translate
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
@@ -246,7 +248,6 @@ def test_bleu_is_sacrebleu_on_the_tokenised_text():
 
 
 def test_bleu_by_length_buckets_cover_every_sentence_in_length_order(tiny):
-    from milestones.translate import bleu_by_length
 
     split = tiny.train
     perfect = bleu_by_length([list(r) for r in split.refs], split, buckets=3)

@@ -1,5 +1,8 @@
-"""Data sets and batch loaders: images (images.py), translation text (text.py), the adding problem (synthetic.py)."""
+"""Data sets and batch loaders: images (images.py read them, batches.py batches and augments them), translation
+text (text.py), the adding problem (synthetic.py)."""
 
-from .images import BatchLoader, ImageData, load_image_data, read_class_folders, read_idx, translate
+from .batches import BatchLoader, random_crop, random_flip, shift
+from .images import ImageData, load_image_data, read_class_folders, read_idx
 
-__all__ = ["BatchLoader", "ImageData", "load_image_data", "read_class_folders", "read_idx", "translate"]
+__all__ = ["BatchLoader", "ImageData", "load_image_data", "random_crop", "random_flip", "read_class_folders",
+           "read_idx", "shift"]

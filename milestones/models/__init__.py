@@ -14,7 +14,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .alexnet import AlexNet, LeNet5
+from ..typecheck import check_type  # the same checker the config sections use
+from .alexnet import AlexNet
+from .lenet import LeNet5
 from .lstm import adding_lstm, adding_rnn
 from .mlp import MLP
 from .resnet import (ResNet, plain20, plain32, plain44, plain56, plain110, resnet20, resnet32, resnet44, resnet56,
@@ -74,7 +76,7 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo("lstm", adding_lstm, "RNN 1997", 1997,
                   "Hochreiter & Schmidhuber 1997, Long Short-Term Memory (Neural Computation), with the forget "
                   "gate of Gers et al. 2000; adding problem, Sec. 5.4"),
-        ModelInfo("rnn", adding_rnn, "RNN 1997", 1990,
+        ModelInfo("rnn", adding_rnn, "RNN 1997", 1990,  # the 1997 era's baseline; Elman's paper is of 1990
                   "Elman 1990, Finding Structure in Time: the tanh RNN baseline of Hochreiter & Schmidhuber 1997"),
         ModelInfo("seq2seq", Seq2Seq, "RNN 1997", 2014,
                   "Sutskever, Vinyals & Le 2014, Sequence to Sequence Learning (arXiv:1409.3215): 384M params"),
@@ -99,8 +101,6 @@ def check_model_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
     Raises KeyError for an unknown model and TypeError (with a one-line message naming `model.<key>`) for an
     unknown argument or a wrong type.
     """
-    from ..config import check_type  # the same checker the config sections use
-
     builder = _info(name).builder
     target = builder.__init__ if inspect.isclass(builder) else builder
     params = inspect.signature(target).parameters

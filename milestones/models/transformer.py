@@ -4,7 +4,7 @@ Reference
 - A. Vaswani, N. Shazeer, N. Parmar, J. Uszkoreit, L. Jones, A. N. Gomez, L. Kaiser, I. Polosukhin, "Attention Is
   All You Need", NeurIPS 2017, arXiv:1706.03762. Sec. 3 the model (Fig. 1), Eq. 1 scaled dot-product attention,
   Sec. 3.2.2 multi-head attention, Eq. 2 the feed-forward layer, Sec. 3.4 embeddings, Sec. 3.5 positional
-  encoding, Eq. 3 the learning-rate schedule (`schedule.name: inverse_sqrt` in milestones/train.py), Sec. 5.4
+  encoding, Eq. 3 the learning-rate schedule (`schedule.name: inverse_sqrt` in milestones/optim.py), Sec. 5.4
   dropout and label smoothing; Table 3 the sizes (base: d_model 512, 6+6 layers, 8 heads, d_ff 2048, dropout
   0.1: the defaults here) and Table 2 its BLEU (base: 27.3 En->De, 38.1 En->Fr).
 
@@ -22,7 +22,7 @@ in configs/transformer_*_cpu.yaml); no dropout on the attention weights (the pap
 residual and embedding dropout). Initialisation, which the paper does not give: Xavier-uniform for every matrix
 (the choice of the authors' tensor2tensor code and of the Annotated Transformer), embeddings N(0, d_model^-1) so
 that the sqrt(d_model) scaling gives them unit variance (tensor2tensor), biases zero, LayerNorm the identity.
-Decoding (milestones/translate.py) reruns the decoder over the whole prefix at each step: simple, and fast enough
+Decoding (milestones/models/decoding.py) reruns the decoder over the whole prefix at each step: simple, and fast enough
 for sentences of tens of tokens.
 
 Shapes: B batch, S source length, T target length, D d_model, h heads, d_k = D / h, V vocabulary.

@@ -1,0 +1,343 @@
+"""The run folder and the checkpoint format: every file name, every key, written and read here and nowhere else.
+
+Run folder `<output_dir>/<name>/`:
+    config.yaml        the resolved config (loads back with load_config)
+    metrics.jsonl      one JSON line per epoch
+    checkpoint.pt      after every epoch; the one it replaced as checkpoint.prev.pt
+    results.json       final test metrics, time, hardware, the command
+
+A checkpoint is a dict saved with torch.save and read with torch.load(weights_only=True): model, optimizer,
+scheduler and grad-scaler states, the RNG states of Python, numpy and torch, epoch and history, the config (as
+a dict) and its hash, the model's name and constructor arguments, the data meta (class names, vocabularies: what
+using the model on its own needs), versions, and a digest of all of it.
+
+Checkpoints are crash-safe: written to a temporary file, fsynced, renamed; the one replaced is kept as
+checkpoint.prev.pt, and the digest is checked on loading, so a damaged checkpoint.pt is reported and --resume
+falls back to the previous one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys, save_config
+from .errors import CheckpointError, ConfigError
+from .models import create_model
+from .tasks import model_arguments
+from .version import __version__
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+RESULTS_FILE = "results.json"
+
+
+# --- the run folder ------------------------------------------------------------------------------------------------
+
+def previous_checkpoint(path: str | Path) -> Path:
+    """Where save_checkpoint keeps the checkpoint it replaced: checkpoint.pt -> checkpoint.prev.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def prepare_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bool = True) -> Path:
+    """Check that a run may start (or continue) in `run_dir`, create it, and return its checkpoint's path.
+
+    A folder holding a run needs --resume or --overwrite; --resume needs a checkpoint. The main process also
+    checks the folder is writable and removes temporary files left by a process killed while saving.
+    """
+    ckpt_path = run_dir / CHECKPOINT
+    has_run = ckpt_path.is_file() or previous_checkpoint(ckpt_path).is_file()
+    if resume and not has_run:
+        raise CheckpointError(f"{ckpt_path}: nothing to resume (no checkpoint in the run folder)")
+    if not resume and not overwrite and has_run:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start it "
+                          f"again, or --set name=<new name>")
+    if main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / f".write_test{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
+        for stale in run_dir.glob(f".{CHECKPOINT}.tmp*"):  # left by a process killed while writing
+            stale.unlink(missing_ok=True)
+    return ckpt_path
+
+
+def start_logs(run_dir: Path, cfg: Config, history: list[dict]) -> None:
+    """Write config.yaml, and metrics.jsonl afresh from the checkpoint's history, so that it never holds epochs
+    the checkpoint lacks."""
+    save_config(cfg, run_dir / CONFIG_FILE)
+    with open(run_dir / METRICS_FILE, "w") as f:
+        f.writelines(json.dumps(h) + "\n" for h in history)
+
+
+def log_epoch(run_dir: Path, row: dict) -> None:
+    with open(run_dir / METRICS_FILE, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """metrics.jsonl: one dict per epoch."""
+    return [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line.strip()]
+
+
+def read_results(run_dir: Path) -> dict:
+    return json.loads((run_dir / RESULTS_FILE).read_text())
+
+
+# --- writing and reading, crash-safe and checked -------------------------------------------------------------------
+
+def _digest(obj: Any, h: Optional[Any] = None) -> str:
+    """SHA-256 over everything a checkpoint holds (tensor bytes, numbers, strings, in order), so that a flipped or
+    zeroed byte anywhere is caught on loading: torch.load itself checks no sums and would load such a file."""
+    top = h is None
+    h = h or hashlib.sha256()
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(b"{")
+        for k, v in obj.items():
+            if k != "digest":
+                h.update(repr(k).encode())
+                _digest(v, h)
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"[")
+        for v in obj:
+            _digest(v, h)
+        h.update(b"]")
+    else:
+        h.update(repr(obj).encode())
+    return h.hexdigest() if top else ""
+
+
+def save_checkpoint(state: dict, path: str | Path, *, keep_previous: bool = False) -> None:
+    """Crash-safe write: to a temporary file in the same folder, flushed and fsynced, then renamed over `path`.
+
+    A reader sees the old file or the new one, never half of one. With `keep_previous` the file being replaced is
+    first renamed to checkpoint.prev.pt (only once the new one is complete on disk), so a checkpoint damaged later
+    still leaves one good one behind. A digest of the contents is stored inside (see read_checkpoint).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({**state, "digest": _digest(state)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if keep_previous and path.is_file():
+            os.replace(path, previous_checkpoint(path))  # a crash right here leaves .prev and the temporary file
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """Load a checkpoint safely and check it is whole.
+
+    `torch.load(weights_only=True)` unpickles tensors and plain containers only: a file crafted to run code when
+    unpickled is refused, and nothing in it runs. The stored digest is then recomputed, so a truncated, zeroed or
+    bit-flipped file is reported as corrupt instead of training on damaged weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, wrong format, or a pickle asking for code
+        text = str(e)
+        code = re.search(r"GLOBAL ([\w.]+)", text)
+        if code:  # the unpickler was asked to import something: a checkpoint holds tensors and containers only
+            raise CheckpointError(f"{path}: refused: unpickling it would import and call {code.group(1)}, which a "
+                                  f"checkpoint never needs (nothing was run)") from None
+        if "PytorchStreamReader" in text or isinstance(e, EOFError):
+            why = "truncated or damaged: its zip archive cannot be read"
+        else:
+            lines = [l.strip() for l in text.splitlines() if l.strip()] or [type(e).__name__]
+            why = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0])[:200]
+        raise CheckpointError(f"{path}: not a loadable milestones checkpoint ({why})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path}: not a milestones checkpoint (no model weights and config inside)")
+    if "digest" in ckpt and ckpt["digest"] != _digest(ckpt):
+        raise CheckpointError(f"{path}: corrupt checkpoint (its contents do not match the digest written with it)")
+    return ckpt
+
+
+def read_resume_checkpoint(path: Path, map_location: Any = "cpu", *, tidy: bool = True) -> dict:
+    """The run's checkpoint; where it is missing or damaged, the one it replaced (checkpoint.prev.pt), with a message.
+
+    With `tidy` (the main process) a damaged checkpoint.pt is renamed checkpoint.corrupt.pt, kept for inspection
+    and out of the way of the next save.
+    """
+    prev = previous_checkpoint(path)
+    try:
+        return read_checkpoint(path, map_location)
+    except CheckpointError as first:
+        if not prev.is_file():
+            raise
+        try:
+            ckpt = read_checkpoint(prev, map_location)
+        except CheckpointError:
+            raise CheckpointError(f"{first}; the previous one, {prev.name}, is unusable too") from None
+        if tidy and path.is_file():
+            os.replace(path, path.with_name(f"{path.stem}.corrupt{path.suffix}"))
+        tqdm.write(f"milestones: {first}; resuming from the previous checkpoint {prev.name} (epoch {ckpt['epoch']})")
+        return ckpt
+
+
+# --- the training state: one writer, one reader --------------------------------------------------------------------
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(s: dict) -> None:
+    # A checkpoint read with map_location=cuda holds these tensors on the GPU; the RNG setters take CPU bytes.
+    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
+    np.random.set_state((s["numpy"][0], s["numpy"][1].cpu().numpy(), *s["numpy"][2:]))
+    torch.set_rng_state(s["torch"].cpu())
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([t.cpu() for t in s["cuda"]])
+
+
+def save_training_state(path: Path, *, model: nn.Module, model_args: dict, optimizer: torch.optim.Optimizer,
+                        scheduler: Any, scaler: Optional[torch.amp.GradScaler], epoch: int, history: list[dict],
+                        cfg: Config, data_meta: dict, keep_previous: bool) -> None:
+    """The checkpoint after `epoch`: everything `restore_training_state` and `load_checkpoint` read back."""
+    save_checkpoint({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+        "epoch": epoch, "history": history, "rng": _rng_state(),
+        "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name, "model_args": model_args,
+        "data_meta": data_meta, "milestones_version": __version__, "torch_version": str(torch.__version__),
+    }, path, keep_previous=keep_previous)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "model":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_resumable(ckpt: dict, cfg: Config, path: Path) -> None:
+    """A run continues only under the config it started with, up to the keys marked NO_RESULT or RESUMABLE."""
+    a, b = _flatten(ckpt["config"]), _flatten(cfg.to_dict())
+    free = marked_keys(NO_RESULT, RESUMABLE)
+    diff = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
+    if diff:
+        k = diff[0]
+        raise CheckpointError(f"{path}: made with a different config ({k}: {a.get(k)!r} there, {b.get(k)!r} now); "
+                              f"resume with the same config or start a new run with --set name=...")
+
+
+def restore_training_state(ckpt: dict, path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                           scheduler: Any, scaler: Optional[torch.amp.GradScaler]) -> tuple[int, list[dict]]:
+    """Put the weights, optimizer, schedule, grad scaler and RNG states back; return (last epoch, history)."""
+    load_weights(model, ckpt, path)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    _set_rng_state(ckpt["rng"])
+    return ckpt["epoch"], list(ckpt["history"])
+
+
+# --- the model inside ----------------------------------------------------------------------------------------------
+
+def data_meta(ckpt: dict) -> dict:
+    """What the data told the model: class names and normalisation, or vocabularies and languages."""
+    return ckpt.get("data_meta") or {}
+
+
+def model_name(ckpt: dict) -> Optional[str]:
+    return ckpt.get("model_name")
+
+
+def saved_task(ckpt: dict) -> Optional[str]:
+    return ckpt["config"].get("task", "classification") if isinstance(ckpt["config"], dict) else None
+
+
+def load_state(model: nn.Module, state: dict, path: str | Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise CheckpointError(f"{path}: weights do not fit this model ({detail[:200]})") from None
+
+
+def load_weights(model: nn.Module, ckpt: dict, path: str | Path) -> None:
+    """Load a checkpoint's weights into `model`, or say in one line why they do not fit."""
+    load_state(model, ckpt["model"], path)
+
+
+def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:
+    """The model a checkpoint was trained as, with its weights, in eval mode.
+
+    Checkpoints store the constructor's arguments; older ones (without `model_args`) are rebuilt from their
+    config and data meta, as the trainer built them.
+    """
+    args = ckpt.get("model_args")
+    if args is None:
+        try:
+            cfg = config_from_dict(ckpt["config"], where=str(path))
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: its config no longer loads ({e})") from None
+        args = model_arguments(cfg, data_meta(ckpt))
+    try:
+        model = create_model(model_name(ckpt), **args)
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: its model no longer builds ({str(e).splitlines()[0]})") from None
+    load_weights(model, ckpt, path)
+    return model.eval()
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> nn.Module:
+    """Rebuild the model a checkpoint was trained as, load its weights, return it in eval mode."""
+    return model_from_checkpoint(read_checkpoint(path, map_location), path)

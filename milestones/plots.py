@@ -1,0 +1,216 @@
+"""Every figure the project draws: the leaderboard's plots, the experiments' curves, attention heat maps.
+
+matplotlib is an optional extra (`pip install 'milestones[plot]'`), imported on first use by `pyplot()`, so that
+training, tables and tests run without it. Leaderboard plots (written by `write_plots` when their runs exist):
+  accuracy_by_era.png       test accuracy per image model, ordered by year (MLP -> CNN -> ResNet -> ViT)
+  throughput_by_era.png     training throughput per model (images/s, sequences/s, target tokens/s)
+  adding_curves.png         adding problem: fraction solved per epoch, RNN against LSTM, per length T
+  degradation.png           plain and residual nets: training/test error per epoch (He et al. Fig. 6)
+  bleu_by_length.png        translators: test BLEU by source-sentence length (Bahdanau et al. Fig. 2)
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import MilestonesError
+from .runs import Entry
+from .tasks import TASKS
+
+NO_MATPLOTLIB = "plots need matplotlib: pip install 'milestones[plot]' (tables were still written)"
+
+
+def pyplot(missing: str = NO_MATPLOTLIB) -> Any:
+    """matplotlib.pyplot on a file-only backend, or a one-line error (`missing`) saying how to get it."""
+    try:
+        import matplotlib  # here, not at the top: an optional extra
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MilestonesError(missing) from None
+    return plt
+
+
+# --- curves of the experiments -------------------------------------------------------------------------------------
+
+def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, title: str,
+                      eval_key: str = "test_acc") -> None:
+    """Fig. 6 style: one panel per group, training error dashed and test error solid, per epoch."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False)
+    for ax, (panel, runs) in zip(axes[0], panels.items()):
+        for (label, history), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+            epochs = [h["epoch"] for h in history]
+            ax.plot(epochs, [100 * (1 - h["train_acc"]) for h in history], "--", color=color, label=f"{label} train")
+            evaluated = [h for h in history if eval_key in h]  # trainer.eval_every can skip epochs
+            ax.plot([h["epoch"] for h in evaluated], [100 * (1 - h[eval_key]) for h in evaluated], "-", color=color,
+                    lw=2, label=f"{label} test")
+        ax.set_title(panel)
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("error (%)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_lines(series: dict[str, list[tuple[float, float]]], path: Path, *, xlabel: str, ylabel: str, title: str,
+               xlog: bool = False) -> None:
+    """One line with markers per named series of (x, y) points."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in series.items():
+        ax.plot(*zip(*points), "o-", label=label)
+    if xlog:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def attention_heatmap(weights: torch.Tensor, cols: list[str], rows: list[str], path: str | Path, *, title: str = "",
+                      missing: str = NO_MATPLOTLIB) -> bool:
+    """Heat map of attention weights (rows x cols): source tokens across, output tokens down.
+
+    Returns False when the labels hold non-Latin characters (Japanese) but no CJK font is installed, so that
+    matplotlib draws them as boxes (a font such as fonts-noto-cjk fixes it); True otherwise."""
+    plt = pyplot(missing)
+    from matplotlib import font_manager  # pyplot() has just imported matplotlib
+
+    # A font with Japanese glyphs where one is installed; otherwise the labels show boxes (and no warning spam).
+    cjk = [f.name for f in font_manager.fontManager.ttflist
+           if any(k in f.name for k in ("CJK", "IPA", "Gothic", "Mincho", "Hiragino", "Noto Sans JP"))]
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(cols) + 2), max(3, 0.35 * len(rows) + 1.5)))
+    ax.imshow(weights[:len(rows), :len(cols)].float().numpy(), cmap="viridis", aspect="auto", vmin=0.0)
+    ax.set_xticks(range(len(cols)), cols, rotation=90, fontfamily=cjk[:1] or None)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    if title:
+        ax.set_title(title if len(title) <= 60 else title[:57] + "...")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Glyph ... missing from font" for CJK labels without a CJK font
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return bool(cjk) or all(ord(c) < 0x2E80 for c in "".join(cols))
+
+
+# --- the leaderboard's plots ---------------------------------------------------------------------------------------
+
+def _label(e: Entry) -> str:
+    return f"{e.model}\n{e.year}"
+
+
+def plot_accuracy_by_era(entries: list[Entry], path: Path) -> bool:
+    image = [e for e in entries if e.task.name == "classification" and e.values]
+    if not image:
+        return False
+    plt = pyplot()
+    datasets = sorted({e.data for e in image}, key=lambda d: (d != "cifar10", d))  # the photos first
+    fig, axes = plt.subplots(1, len(datasets), figsize=(1.3 * max(4, max(sum(e.data == d for e in image)
+                                                                     for d in datasets)) * len(datasets) + 1, 4.2),
+                             squeeze=False)
+    for ax, d in zip(axes[0], datasets):
+        es = [e for e in image if e.data == d]  # already in the order of history
+        means = [e.mean_std()[0] for e in es]
+        ax.bar(range(len(es)), means, yerr=[e.mean_std()[1] for e in es], capsize=4, color="#4c72b0", label="ours")
+        papers = [(i, e.paper["value"]) for i, e in enumerate(es) if e.paper and e.paper.get("value") is not None]
+        if papers:
+            ax.plot(*zip(*papers), "r_", markersize=22, mew=2, linestyle="none", label="paper")
+        for i, m in enumerate(means):
+            ax.text(i, m + 1, f"{m:.1f}", ha="center", fontsize=8)
+        ax.set_xticks(range(len(es)), [_label(e) for e in es], fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(d)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Accuracy by era (red: the paper's number)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def plot_throughput(entries: list[Entry], path: Path) -> bool:
+    tasks = [t for t in TASKS.values() if any(e.task is t for e in entries)]
+    if not tasks:
+        return False
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
+    for ax, t in zip(axes[0], tasks):
+        es = [e for e in entries if e.task is t]
+        ax.bar(range(len(es)), [e.rate() for e in es], color="#55a868")
+        ax.set_xticks(range(len(es)), [f"{_label(e)}\n{e.data}" for e in es], fontsize=7)
+        ax.set_ylabel(t.headline.rate_unit)
+        ax.set_title(f"training throughput ({t.name})")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def plot_adding(entries: list[Entry], path: Path) -> bool:
+    es = [e for e in entries if e.task.name == "regression"]
+    if not es:
+        return False
+    series = {f"{e.model} ({e.data})": [(h["epoch"], 100 * h["test_acc"]) for h in e.first.history
+                                           if "test_acc" in h] for e in es}  # trainer.eval_every skips some
+    plot_lines(series, path, xlabel="epoch", ylabel="test sequences solved (%)",
+               title="Adding problem: LSTM vs plain RNN")
+    return True
+
+
+def plot_degradation(entries: list[Entry], path: Path) -> bool:
+    es = [e for e in entries if e.model.startswith(("plain", "resnet")) and e.model[-1].isdigit()]
+    panels = {"plain": {e.model: e.first.history for e in es if e.model.startswith("plain")},
+              "residual": {e.model: e.first.history for e in es if e.model.startswith("resnet")}}
+    if not any(len(p) > 1 for p in panels.values()):
+        return False
+    eval_key = "val_acc" if any("val_acc" in h for h in es[0].first.history) else "test_acc"
+    plot_error_curves({k: v for k, v in panels.items() if v}, path, eval_key=eval_key,
+                      title="Plain vs residual nets (He et al. 2015, Fig. 6): training dashed, test solid")
+    return True
+
+
+def plot_bleu_by_length(entries: list[Entry], path: Path) -> bool:
+    es = [e for e in entries if e.task.name == "seq2seq" and e.first.results.get("bleu_by_length")]
+    if not es:
+        return False
+    series = {}
+    for e in es:
+        buckets = e.first.results["bleu_by_length"]  # {"4-7": {"max_len": 7, "bleu": ..}, ...}
+        series[f"{e.model} ({e.data})"] = [(b["max_len"], b["bleu"]) for b in buckets.values()]
+    plot_lines(series, path, xlabel="source sentence length (tokens, bucket's upper end)", ylabel="test BLEU",
+               title="BLEU by sentence length (cf. Bahdanau et al. 2015, Fig. 2)")
+    return True
+
+
+PLOTS = {"accuracy_by_era.png": plot_accuracy_by_era, "throughput_by_era.png": plot_throughput,
+         "adding_curves.png": plot_adding, "degradation.png": plot_degradation,
+         "bleu_by_length.png": plot_bleu_by_length}
+
+
+def write_plots(entries: list[Entry], out: Path) -> list[Path]:
+    """Every plot its runs allow; without matplotlib, a note on stdout and none."""
+    try:
+        pyplot()
+    except MilestonesError as e:
+        print(f"milestones: {e}")
+        return []
+    return [out / name for name, fn in PLOTS.items() if fn(entries, out / name)]

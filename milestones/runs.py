@@ -1,0 +1,125 @@
+"""Finished runs, found on disk and grouped: the runs of one config that differ only by seed are one `Entry`.
+
+    runs = find_runs("runs/")                  every folder below with results.json, config.yaml, metrics.jsonl
+    entries = group(runs)                      one Entry per experiment, the paper's number beside it
+
+The paper's numbers come from milestones/papers.yaml (every number with its source); which one an entry gets is
+decided by model, data set and the task's metric name (its `Headline.paper_metric`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .checkpoint import CONFIG_FILE, RESULTS_FILE, read_history, read_results
+from .config import Config, config_from_dict
+from .errors import ConfigError, MilestonesError
+from .models import MODELS
+from .tasks import TASKS, Task
+
+PAPERS = Path(__file__).with_name("papers.yaml")
+
+
+@dataclass
+class Run:
+    path: Path
+    config: Config
+    results: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+@dataclass
+class Entry:
+    """One leaderboard row: the runs of one config that differ only by their seed."""
+
+    runs: list[Run]
+    paper: Optional[dict[str, Any]] = None
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def first(self) -> Run:
+        return self.runs[0]
+
+    @property
+    def task(self) -> Task:
+        return TASKS[self.first.config.task]
+
+    @property
+    def model(self) -> str:
+        return self.first.config.model.name
+
+    @property
+    def data(self) -> str:
+        d = self.first.config.data
+        return f"adding T={d.seq_len}" if d.name == "adding" else d.name
+
+    @property
+    def era(self) -> str:
+        return MODELS[self.model].era if self.model in MODELS else "?"
+
+    @property
+    def year(self) -> int:
+        return MODELS[self.model].year if self.model in MODELS else 0
+
+    def mean_std(self) -> tuple[float, float]:
+        return statistics.fmean(self.values), (statistics.stdev(self.values) if len(self.values) > 1 else 0.0)
+
+    def rate(self) -> float:
+        """Mean training throughput over every epoch of every seed (unit: the task's `headline.rate_unit`)."""
+        rates = [h["samples_per_s"] for r in self.runs for h in r.history if "samples_per_s" in h]
+        return statistics.fmean(rates) if rates else float("nan")
+
+
+def load_run(folder: Path) -> Optional[Run]:
+    """A finished run folder (results.json, config.yaml, metrics.jsonl), or None if it is not one."""
+    try:
+        results = read_results(folder)
+        config = config_from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()), where=str(folder))
+        history = read_history(folder)
+    except (OSError, ValueError, ConfigError, yaml.YAMLError):
+        return None
+    return Run(folder, config, results, history)
+
+
+def find_runs(root: str | Path) -> list[Run]:
+    root = Path(root)
+    if not root.is_dir():
+        raise MilestonesError(f"{root}: no such folder of runs")
+    runs = [r for p in sorted(root.rglob(RESULTS_FILE)) if (r := load_run(p.parent)) is not None]
+    if not runs:
+        raise MilestonesError(f"{root}: no finished runs inside (a run folder holds results.json and config.yaml)")
+    return runs
+
+
+def experiment_key(cfg: Config) -> str:
+    """The config's hash with the seed left out: runs that differ only by seed share it."""
+    return dataclasses.replace(cfg, seed=0).hash()
+
+
+def load_papers(path: Path = PAPERS) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or []
+
+
+def group(runs: list[Run], papers: Optional[list[dict]] = None) -> list[Entry]:
+    """Leaderboard entries, in the order of history (year, then model name, then data set)."""
+    papers = load_papers() if papers is None else papers
+    by_key: dict[str, Entry] = {}
+    for r in runs:
+        by_key.setdefault(experiment_key(r.config), Entry([])).runs.append(r)
+    entries = list(by_key.values())
+    for e in entries:
+        h = e.task.headline
+        e.values = [h.scale * r.results[h.key] for r in e.runs if r.results.get(h.key) is not None]
+        d = e.first.config.data
+        e.paper = next((p for p in papers if p.get("model") == e.model and p.get("data") == d.name
+                        and p.get("metric") == h.paper_metric and not p.get("context")
+                        and p.get("seq_len", d.seq_len) == d.seq_len), None)  # adding problem: same T
+    return sorted(entries, key=lambda e: (e.year, e.model, e.data))

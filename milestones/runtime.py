@@ -1,0 +1,110 @@
+"""Where and how the tensors run: device, hardware name, threads and malloc, seeding, autocast, torch.compile.
+
+Nothing here knows about tasks, configs or checkpoints; the trainer, the evaluation helpers and the experiment
+scripts all set up the process through these functions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import random
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device is 'cuda' but no CUDA GPU is available (use 'auto' or 'cpu')")
+    return torch.device(name)
+
+
+def set_threads(device: torch.device, threads: Optional[int]) -> None:
+    """`trainer.threads`: torch's intra-op thread count on CPU (None: torch's default)."""
+    if threads and device.type == "cpu":
+        torch.set_num_threads(threads)
+
+
+def hardware(device: torch.device) -> str:
+    """A short description of what ran: GPU name, or CPU model and thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for the next step instead of giving it back to the OS (Linux only).
+
+    By default glibc serves large blocks (over a threshold between 128 KiB and 32 MiB that it adapts) with mmap
+    and returns them with munmap, and trims the heap top above 128 KiB. A CPU training step frees and re-allocates
+    the same few-MiB activations every time (one 32x32 ResNet-20 activation at batch 128 is 4 MiB in bf16), so
+    each step page-faults them in afresh. Fixing the mmap threshold at its 32 MiB maximum and raising the trim
+    threshold and top pad keeps those pages. Measured on 2 cores (RESULTS.md): whole ResNet-20 CPU runs spent
+    about 0.17 s of system time an epoch instead of 2.2 s (4% of a 54 s epoch); a 100-step A/B gains under 1%
+    (scripts/bench_malloc.py). PyTorch's CPU performance guide gets the same from jemalloc or tcmalloc via
+    LD_PRELOAD; this needs nothing installed. Memory freed by training stays with the process until it exits.
+    Returns False where it does not apply (not glibc).
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # <malloc.h>
+    return all(libc.mallopt(option, value) == 1 for option, value in
+               ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 256 << 20)))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 or fp16 autocast (Micikevicius et al. 2017, arXiv:1710.03740); a no-op context for fp32."""
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run `model` in eval mode without gradients for the block, then put its training mode back as it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def compile_model(model: nn.Module) -> nn.Module:
+    """torch.compile with a clean fallback: where compiling is impossible the model runs eagerly, with a message."""
+    import torch._dynamo  # here, not at the top: importing it costs every command ~1 s, and few runs compile
+
+    torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly instead of crashing
+    try:
+        return torch.compile(model)
+    except Exception as e:  # e.g. a Python version or platform torch.compile does not support
+        tqdm.write(f"milestones: torch.compile unavailable ({str(e).splitlines()[0][:120]}); running eagerly")
+        return model

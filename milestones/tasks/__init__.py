@@ -1,0 +1,60 @@
+"""The tasks, one module each, and the one table that names them (`cfg.task` picks the entry).
+
+    classification   images -> class (classification.py)
+    regression       the adding problem's sequences -> a number (regression.py)
+    seq2seq          a sentence -> its translation (seq2seq.py)
+
+`build_model` is the one way a model is built for a config and its data: the config's model arguments completed
+by what only the data knows (a translator's vocabulary sizes), on the device, channels-last where asked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..models import check_model_args, create_model
+from .base import Headline, Loaders, StepFn, StepOut, Task
+from .classification import CLASSIFICATION
+from .regression import REGRESSION
+from .seq2seq import SEQ2SEQ
+
+if TYPE_CHECKING:  # annotations only (see base.py)
+    from ..config import Config
+
+TASKS: dict[str, Task] = {t.name: t for t in (CLASSIFICATION, REGRESSION, SEQ2SEQ)}
+
+__all__ = ["TASKS", "Headline", "Loaders", "StepFn", "StepOut", "Task", "build_model", "model_arguments",
+           "task_of_data"]
+
+
+def task_of_data(data_name: str) -> str:
+    """The task whose data sets include `data_name`."""
+    return next(t.name for t in TASKS.values() if data_name in t.data_sets)
+
+
+def model_arguments(cfg: Config, meta: dict) -> dict:
+    """The model's keyword arguments: the config's, completed by what only the data knows.
+
+    A translator's vocabulary sizes are known once the vocabularies are built from the training text, so no
+    config states them: the task's `model_args(meta)` gives them. A value the config does give wins, and the
+    task's check_model reports it if it does not fit the data. A model that takes no such argument (a wrong
+    model for the task) is built as configured, and check_model says what is wrong.
+    """
+    try:
+        from_data = check_model_args(cfg.model.name, TASKS[cfg.task].model_args(meta))
+    except (KeyError, TypeError):
+        from_data = {}
+    return {**from_data, **cfg.model.args}
+
+
+def build_model(cfg: Config, meta: dict, device: torch.device) -> tuple[nn.Module, dict]:
+    """The model `cfg` describes for data with this meta, on `device` (channels-last with trainer.channels_last),
+    and the keyword arguments it was built with (what a checkpoint stores to rebuild it)."""
+    args = model_arguments(cfg, meta)
+    model = create_model(cfg.model.name, **args).to(device)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, args

@@ -1,0 +1,103 @@
+"""Image classification (MNIST, Fashion-MNIST, CIFAR-10): softmax cross-entropy, accuracy, test-time views.
+
+Data: milestones/data/images.py (whole splits as uint8 tensors on the device, augmented in batches).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.batches import BatchLoader, shift
+from ..data.images import STATS, load_image_data
+from ..distributed import Dist
+from ..errors import ConfigError
+from ..runtime import evaluating
+from .base import Headline, Loaders, StepFn, StepOut, Task, probe_error
+
+if TYPE_CHECKING:  # annotations only (see base.py)
+    from ..config import Config
+
+
+def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
+    """Image classification loaders for `cfg.data`.
+
+    Under DDP each loader yields this rank's share of every global batch; the training loader drops a final
+    partial batch so that the shares are equal and DDP's gradient average is the global batch's mean.
+    """
+    d, t = cfg.data, cfg.trainer
+    data = load_image_data(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download, val_size=d.val_size,
+                           train_size=d.train_size, test_size=d.test_size, device=device)
+    common = dict(mean=data.mean, std=data.std, channels_last=t.channels_last, rank=ddp.rank,
+                  world_size=ddp.world_size)
+    train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
+                        crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
+                        drop_last=ddp.enabled, **common)
+    test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
+    meta = {"classes": data.classes, "mean": list(data.mean), "std": list(data.std)}
+    if data.val_x is None:
+        return Loaders(train, test, None, meta)
+    val = BatchLoader(data.val_x, data.val_y, batch_size=t.eval_batch_size, **common)
+    return Loaders(train, val, test, meta)
+
+
+def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+                        label_smoothing: float = 0.0) -> StepOut:
+    x, y = batch
+    logits = model(x)  # (B, num_classes)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    correct = (logits.argmax(-1) == y).sum()
+    return StepOut(loss, correct, len(y))
+
+
+def tta_classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+                            label_smoothing: float = 0.0, *, flip: bool = False, shift_by: int = 0,
+                            fill: Optional[torch.Tensor] = None) -> StepOut:
+    """Evaluation with test-time augmentation: the mean logits over views of each image. `flip`
+    (`trainer.test_flip`): the image and its mirror (airbench's evaluation, Jordan 2024, arXiv:2404.00498).
+    `shift_by` (`trainer.test_shift`): also those views moved diagonally by +shift_by and -shift_by pixels,
+    borders filled with `fill` (C,), the normalised black that the training crops pad with; airbench moves by 1
+    pixel with reflected borders, and we measured black borders better here (RESULTS.md)."""
+    def views(x: torch.Tensor) -> torch.Tensor:
+        xs = [x] if not shift_by else [x, shift(x, shift_by, shift_by, fill), shift(x, -shift_by, -shift_by, fill)]
+        if flip:
+            xs += [v.flip(3) for v in xs]
+        return torch.stack([model(v) for v in xs]).mean(0)  # (views, B, num_classes) -> (B, num_classes)
+
+    return classification_step(views, batch, label_smoothing)
+
+
+def make_eval_step(cfg: Config, meta: dict) -> StepFn:
+    """The plain step, or with `trainer.test_flip` / `test_shift` its test-time-augmented version."""
+    t = cfg.trainer
+    if not (t.test_flip or t.test_shift):
+        return classification_step
+    black = -torch.tensor(meta["mean"]) / torch.tensor(meta["std"])  # (C,) what 0/255 becomes after normalising
+    return functools.partial(tta_classification_step, flip=t.test_flip, shift_by=t.test_shift, fill=black)
+
+
+def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
+    """One forward pass on a real batch before training, so a model/data mismatch is a one-line config error."""
+    x, _ = next(iter(loaders.eval))
+    num_classes = len(loaders.meta["classes"])
+    try:
+        with evaluating(model):
+            out = model(x[:2])
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(probe_error(cfg.model.name, f"take {cfg.data.name} images of shape {tuple(x.shape[1:])}",
+                                      e)) from None
+    if out.shape[-1] != num_classes:
+        raise ConfigError(f"model '{cfg.model.name}' has {out.shape[-1]} outputs but {cfg.data.name} has "
+                          f"{num_classes} classes (set model.num_classes)")
+
+
+CLASSIFICATION = Task(
+    name="classification", data_sets=tuple(STATS), build_data=build_data, step=classification_step,
+    check_model=check_classifier, make_eval_step=make_eval_step, options=("test_flip", "test_shift"),
+    headline=Headline(key="test_acc", label="test accuracy (%)", scale=100.0, unit="%", paper_metric="test_acc",
+                      rate_unit="images/s", summary=lambda r: f"test accuracy {100 * r['test_acc']:.2f}%"),
+)

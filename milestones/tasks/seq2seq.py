@@ -1,0 +1,167 @@
+"""Translation (small_parallel_enja ja->en, Multi30k de->en): teacher-forced cross-entropy, then BLEU.
+
+Training: predict tgt[1:] from tgt[:-1], loss and accuracy over real target tokens only (milestones/data/text.py
+builds the batches and the vocabularies, which every checkpoint carries in its data meta).
+
+Final numbers (`translation_report`, in results.json): test BLEU of greedy decoding, perplexity, BLEU by source
+length, and with `trainer.beam` > 1 the BLEU of beam search too (milestones/models/decoding.py). BLEU: sacrebleu's
+corpus BLEU with tokenize='none' on the lower-cased, tokenised text of milestones/data/text.py (hypothesis words
+joined by spaces against the reference's tokens joined by spaces), i.e. "tokenised BLEU" on the corpus's own
+tokenisation, the number most papers on these sets report; it is not comparable with sacreBLEU's detokenised 13a
+signature on raw text. The signature is returned beside the score. Perplexity is exp of the token-level
+cross-entropy (without label smoothing) that the trainer's evaluation reports as the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.text import CORPORA, PAD, Split, TranslationLoader, Vocab, load_translation_data, pad_batch
+from ..distributed import Dist
+from ..errors import CheckpointError, ConfigError
+from ..models.decoding import GNMT_ALPHA, beam_search, greedy_decode
+from ..runtime import evaluating
+from .base import Headline, Loaders, StepOut, Task, probe_error
+
+if TYPE_CHECKING:  # annotations only (see base.py)
+    from ..config import Config
+
+
+def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
+    """Length-bucketed translation batches; meta holds the vocabularies (and so every checkpoint does)."""
+    d, t = cfg.data, cfg.trainer
+    data = load_translation_data(d.name, root=d.root, min_freq=d.min_freq, max_len=d.max_len,
+                                 train_size=d.train_size, test_size=d.test_size)
+    common = dict(device=device, rank=ddp.rank, world_size=ddp.world_size)
+    train = TranslationLoader(data.train, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
+                              drop_last=ddp.enabled, **common)
+    val = TranslationLoader(data.val, batch_size=t.eval_batch_size, **common)
+    test = TranslationLoader(data.test, batch_size=t.eval_batch_size, **common)
+    return Loaders(train, val, test, data.meta)
+
+
+def translation_model_args(meta: dict) -> dict:
+    """What a translator needs from the data: the sizes of the vocabularies built from the training text."""
+    return {"src_vocab_size": len(meta["src_vocab"]), "tgt_vocab_size": len(meta["tgt_vocab"])}
+
+
+def seq2seq_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], label_smoothing: float = 0.0) -> StepOut:
+    """Teacher forcing: predict tgt[1:] from tgt[:-1]; loss and accuracy over real target tokens only.
+
+    Under DDP each rank's loss is its own tokens' mean and DDP averages the ranks: the global batch's token mean
+    up to how evenly the (length-bucketed) shares split the tokens.
+    """
+    src, tgt = batch
+    tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]  # (B, T): <bos> y_1 .. y_n, and y_1 .. y_n <eos>
+    logits, _ = model(src, tgt_in)  # (B, T, V)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
+                           label_smoothing=label_smoothing)
+    real = tgt_out != PAD  # (B, T)
+    correct = ((logits.argmax(-1) == tgt_out) & real).sum()
+    return StepOut(loss, correct, int(real.sum()))
+
+
+def check_translator(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
+    name = cfg.model.name
+    for side, words in (("src", "source"), ("tgt", "target")):
+        have, need = getattr(model, f"{side}_vocab_size", None), len(loaders.meta[f"{side}_vocab"])
+        if have is None:
+            raise ConfigError(f"model '{name}' is not a translation model (task seq2seq needs seq2seq, rnnsearch "
+                              f"or transformer)")
+        if have != need:
+            raise ConfigError(f"model.{side}_vocab_size is {have} but the {words} vocabulary of {cfg.data.name} "
+                              f"has {need} tokens (leave it out of the config: the trainer takes it from the data)")
+    src, tgt = next(iter(loaders.eval))
+    try:
+        with evaluating(model):
+            model(src[:2], tgt[:2, :-1])
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise ConfigError(probe_error(name, f"translate {cfg.data.name}", e)) from None
+
+
+def check_vocabularies(saved: dict, built: dict, path: str) -> None:
+    """A checkpoint's weights index its own vocabularies: the data a config builds must give the same ones."""
+    if any(saved.get(k) != built[k] for k in ("src_vocab", "tgt_vocab")):
+        raise CheckpointError(f"{path}: its vocabulary differs from the one this config builds (other data "
+                              f"settings?); evaluate it with the config it was trained with")
+
+
+# --- BLEU ----------------------------------------------------------------------------------------------------------
+
+def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tuple[float, str]:
+    """sacrebleu corpus BLEU on already-tokenised text (tokenize='none'): (score, signature)."""
+    from sacrebleu.metrics import BLEU  # here: sacrebleu is only needed once a translator is scored
+
+    bleu = BLEU(tokenize="none", force=True)  # force: the text IS tokenised, on purpose (no "detokenize" warning)
+    result = bleu.corpus_score([" ".join(h) for h in hypotheses], [[" ".join(r) for r in references]])
+    return result.score, str(bleu.get_signature())
+
+
+def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100, beam: int = 1,
+                 alpha: float = GNMT_ALPHA) -> list[list[str]]:
+    """Decode every source of `split`: the output tokens, in the split's order. Greedy runs batched (by length);
+    beam search (beam > 1) one sentence at a time."""
+    tgt_vocab = Vocab(meta["tgt_vocab"])
+    device = next(model.parameters()).device
+    hyps: list[list[str]] = [[] for _ in split.src]
+    with evaluating(model):
+        if beam > 1:
+            for i, src in enumerate(split.src):
+                hyps[i] = tgt_vocab.decode(beam_search(model, torch.tensor([src], device=device), beam, alpha)[0])
+        else:
+            order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                batch = pad_batch([split.src[i] for i in chunk], device)
+                for i, (ids, _) in zip(chunk, greedy_decode(model, batch)):
+                    hyps[i] = tgt_vocab.decode(ids)
+    return hyps
+
+
+def bleu_by_length(hyps: list[list[str]], split: Split, buckets: int = 4) -> dict[str, dict[str, Any]]:
+    """Corpus BLEU of the sentences in each source-length bucket (quantiles of the source length in tokens,
+    <eos> not counted): the question of Bahdanau et al. 2015, Fig. 2 -- do long sentences collapse?"""
+    lengths = [len(s) - 1 for s in split.src]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out = {}
+    for b in range(buckets):
+        idx = order[b * len(order) // buckets:(b + 1) * len(order) // buckets]
+        if not idx:
+            continue
+        lo, hi = lengths[idx[0]], lengths[idx[-1]]
+        score, _ = corpus_bleu([hyps[i] for i in idx], [split.refs[i] for i in idx])
+        out[f"{lo}-{hi}"] = {"min_len": lo, "max_len": hi, "sentences": len(idx), "bleu": score}
+    return out
+
+
+def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Config) -> dict:
+    """The extra numbers of a translation run's results.json: test BLEU (greedy), perplexity, BLEU by length, and
+    with `trainer.beam` > 1 the test BLEU of beam search too (`test_bleu_beam`; length penalty alpha = GNMT_ALPHA)."""
+    split = (loaders.test or loaders.eval).split
+    hyps = decode_split(model, split, loaders.meta)
+    bleu, signature = corpus_bleu(hyps, split.refs)
+    out = {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "bleu_decoding": "greedy",
+           "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
+    beam = cfg.trainer.beam
+    if beam > 1:
+        out["test_bleu_beam"] = corpus_bleu(decode_split(model, split, loaders.meta, beam=beam), split.refs)[0]
+        out["beam"] = {"size": beam, "alpha": GNMT_ALPHA}
+    return out
+
+
+def summary(results: dict) -> str:
+    return f"test BLEU {results['test_bleu']:.2f} (perplexity {results['test_ppl']:.1f})"
+
+
+SEQ2SEQ = Task(
+    name="seq2seq", data_sets=tuple(CORPORA), build_data=build_data, step=seq2seq_step,
+    check_model=check_translator, model_args=translation_model_args, report=translation_report,
+    check_meta=check_vocabularies, options=("beam",),
+    headline=Headline(key="test_bleu", label="test BLEU", scale=1.0, unit="BLEU", paper_metric="test_bleu",
+                      rate_unit="target tokens/s", summary=summary),
+)

@@ -4,7 +4,9 @@
     python scripts/behaviour_snapshot.py check SNAPSHOT_DIR        # after it: the same runs again, compared
 
 What is compared, bit for bit (floats as JSON prints them), each through the command line as a user runs it:
-  (a) the offline tour's printed numbers: each stop's result line and the final table (timings and speeds left out)
+  (a) the offline tour's printed numbers: each stop's result line, the final table and the translated example
+      (timings and speeds left out); each stop in fp32 and for TOUR_EPOCHS epochs instead of its own (default 1:
+      on a CPU without native bf16 the tour's bf16 stops are ~20x slower or fail; TOUR_EPOCHS=0 keeps the tour's)
   (b) metrics.jsonl and results.json of short fixed runs of every task (times, speeds, hardware, command and the
       run folder left out): MNIST MLP 2 epochs; ResNet-20 on 1,000 CIFAR-10 images with six test-time views;
       the adding problem T=50 with the LSTM; a tiny ja->en Transformer (1 epoch, beam 2) and RNNsearch (1 epoch)
@@ -38,6 +40,7 @@ RUNS = {  # name: (config, overrides)
                                                        "model.encoder_layers=1", "model.decoder_layers=1",
                                                        "trainer.beam=2", "schedule.warmup_epochs=0.5"]),
     "rnnsearch_enja": ("rnnsearch_enja_cpu.yaml", ["trainer.epochs=1", "data.train_size=2000", "data.test_size=100",
+                                                   "trainer.precision=fp32",
                                                    "model.embed_dim=32", "model.hidden_size=32",
                                                    "model.align_dim=32", "model.maxout_dim=32",
                                                    "schedule.warmup_epochs=0.5"]),
@@ -45,11 +48,26 @@ RUNS = {  # name: (config, overrides)
 SENTENCES = ["彼は背が高い。", "私は学生です。"]
 
 
-def cli(*args: str, cwd: Path) -> str:
+# The tour as `milestones tour --no-progress` runs it, with every stop shortened to at most N epochs and in fp32
+# (bf16 autocast on a CPU without native bf16 is ~20x slower, and oneDNN's bf16 LSTM refuses to run there).
+TOUR = """
+import dataclasses, sys
+from milestones import tour
+n = int(sys.argv[2])
+def fp32(config):
+    return {**config, "trainer": {**config["trainer"], "precision": "fp32"}}
+tour.STOPS = [dataclasses.replace(s, epochs=min(s.epochs, n) if n else s.epochs, config=fp32(s.config))
+              for s in tour.STOPS]
+tour.tour(output_dir=sys.argv[1], progress=False)
+"""
+TOUR_EPOCHS = int(os.environ.get("TOUR_EPOCHS", "1"))
+
+
+def cli(*args: str, cwd: Path, python: tuple[str, ...] = ("-m", "milestones")) -> str:
     env = {**os.environ, "MILESTONES_DATA": DATA, "PYTHONHASHSEED": "0"}
-    p = subprocess.run([sys.executable, "-m", "milestones", *args], capture_output=True, text=True, cwd=cwd, env=env)
+    p = subprocess.run([sys.executable, *python, *args], capture_output=True, text=True, cwd=cwd, env=env)
     if p.returncode != 0:
-        raise SystemExit(f"`milestones {' '.join(args)}` failed ({p.returncode}):\n{p.stderr[-2000:]}")
+        raise SystemExit(f"`{' '.join(python + args)}` failed ({p.returncode}):\n{p.stderr[-2000:]}")
     return p.stdout
 
 
@@ -75,7 +93,8 @@ def tour_numbers(stdout: str) -> list[str]:
 def snapshot(work: Path, old_checkpoints: Path | None) -> dict:
     """Everything compared, made by the code installed now (runs are written under `work`)."""
     work.mkdir(parents=True, exist_ok=True)
-    snap: dict = {"tour": tour_numbers(cli("tour", "--no-progress", "--output", str(work / "tour"), cwd=work))}
+    tour_out = cli(str(work / "tour"), str(TOUR_EPOCHS), cwd=work, python=("-c", TOUR))
+    snap: dict = {"tour_epochs": TOUR_EPOCHS, "tour": tour_numbers(tour_out)}
     for name, (config, overrides) in RUNS.items():
         cli("train", str(REPO / "configs" / config), "--set", *overrides, f"name={name}", f"output_dir={work}",
             "trainer.progress=false", "--overwrite", cwd=work)

@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--suite", choices=["quick", "full"], help="quick: sized for 2 CPU cores; full: the papers' "
                      "schedules (GPU)")
     c.add_argument("--seeds", type=int, default=3, help="seeds per config in a suite (default 3)")
+    c.add_argument("--strict", action="store_true", help="a run folder that cannot be read is an error (default: a "
+                   "warning, and a line in the leaderboard)")
     c.add_argument("--output", metavar="DIR", help="default: DIR/compare, or runs/compare_<suite>")
     c.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override every suite config, e.g. --set trainer.device=cuda")
@@ -136,7 +138,7 @@ def _compare(args: argparse.Namespace) -> None:
     else:
         runs = Path(args.runs)
         out, title = Path(args.output or runs / "compare"), f"Leaderboard: runs in {runs}"
-    table, plots = compare(runs, out, title)
+    table, plots = compare(runs, out, title, strict=args.strict)
     print(table.read_text(encoding="utf-8"))
     print(f"written: {table}, {table.with_suffix('.csv')}" + "".join(f", {p}" for p in plots))
 

@@ -5,6 +5,7 @@ Run folder `<output_dir>/<name>/`:
     metrics.jsonl      one JSON line per epoch
     checkpoint.pt      after every epoch; the one it replaced as checkpoint.prev.pt
     results.json       final test metrics, time, hardware, the command
+    .lock              locked by the process that is writing the run, so that no second one does
 
 A checkpoint is a dict saved with torch.save and read with torch.load(weights_only=True): model, optimizer,
 scheduler and grad-scaler states, the RNG states of Python, numpy and torch, epoch and history, the config (as
@@ -23,8 +24,14 @@ import json
 import os
 import random
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
+
+try:
+    import fcntl  # POSIX file locks (not on Windows)
+except ImportError:
+    fcntl = None
 
 import numpy as np
 import torch
@@ -32,7 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys, save_config
-from .errors import CheckpointError, ConfigError
+from .errors import BusyError, CheckpointError, ConfigError
 from .models import create_model
 from .tasks import model_arguments
 from .version import __version__
@@ -41,6 +48,7 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
+LOCK_FILE = ".lock"  # held by the process writing the run (open_run_folder)
 
 
 # --- the run folder ------------------------------------------------------------------------------------------------
@@ -51,11 +59,15 @@ def previous_checkpoint(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
-def prepare_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bool = True) -> Path:
-    """Check that a run may start (or continue) in `run_dir`, create it, and return its checkpoint's path.
+@contextmanager
+def open_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bool = True) -> Iterator[Path]:
+    """Check that a run may start (or continue) in `run_dir`, create it, hold it, and give its checkpoint's path.
 
-    A folder holding a run needs --resume or --overwrite; --resume needs a checkpoint. The main process also
-    checks the folder is writable and removes temporary files left by a process killed while saving.
+    A folder holding a run needs --resume or --overwrite; --resume needs a checkpoint. The main process (rank 0
+    under torchrun) then checks the folder is writable and holds an exclusive lock on <run>/.lock for the block:
+    a second process that would write into the same folder stops with a one-line error naming the holder's PID,
+    before it touches anything. The operating system drops the lock when its holder exits, however it exits, so
+    a killed run leaves no stale lock. Only then are temporary files of a process killed while saving removed.
     """
     ckpt_path = run_dir / CHECKPOINT
     has_run = ckpt_path.is_file() or previous_checkpoint(ckpt_path).is_file()
@@ -64,17 +76,32 @@ def prepare_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bo
     if not resume and not overwrite and has_run:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start it "
                           f"again, or --set name=<new name>")
-    if main:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            probe = run_dir / f".write_test{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as e:
-            raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
+    if not main:
+        yield ckpt_path
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write_test{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+        lock = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
+    try:
+        if fcntl is not None:  # POSIX; elsewhere runs are not locked
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(lock, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise BusyError(f"{run_dir} is being written by another run (PID {holder}); wait for it to end, "
+                                f"or train into another folder with --set name=<new name>") from None
+            os.ftruncate(lock, 0)
+            os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
         for stale in run_dir.glob(f".{CHECKPOINT}.tmp*"):  # left by a process killed while writing
             stale.unlink(missing_ok=True)
-    return ckpt_path
+        yield ckpt_path
+    finally:
+        os.close(lock)  # and with it the lock
 
 
 def start_logs(run_dir: Path, cfg: Config, history: list[dict]) -> None:

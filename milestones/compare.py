@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import csv
 import statistics
+import sys
 from pathlib import Path
+from typing import Sequence
 
 from .config import Config, load_config
-from .errors import ConfigError
+from .errors import ConfigError, MilestonesError
 from .plots import write_plots
 from .runs import Entry, experiment_key, find_runs, group, load_run
 from .train import fit
@@ -85,12 +87,15 @@ def rows(entries: list[Entry]) -> list[list[str]]:
     return out
 
 
-def markdown(entries: list[Entry], title: str = "Leaderboard") -> str:
+def markdown(entries: list[Entry], title: str = "Leaderboard", unreadable: Sequence[str] = ()) -> str:
     body = rows(entries)
     lines = [f"# {title}", "",
              "Ours: mean ± sample standard deviation over seeds. Paper: the published number for the same model and "
-             "data set (sources in milestones/papers.yaml), usually after a far longer schedule: see the epochs.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+             "data set (sources in milestones/papers.yaml), usually after a far longer schedule: see the epochs.", ""]
+    if unreadable:
+        lines += [f"**{len(unreadable)} run folder(s) could not be read and are left out:**", ""]
+        lines += [f"- {why}" for why in unreadable] + [""]
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
     sources = [e.paper for e in entries if e.paper and e.paper.get("value") is not None]
     if sources:
@@ -99,9 +104,10 @@ def markdown(entries: list[Entry], title: str = "Leaderboard") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard") -> Path:
+def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard",
+                      unreadable: Sequence[str] = ()) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "leaderboard.md").write_text(markdown(entries, title), encoding="utf-8")
+    (out / "leaderboard.md").write_text(markdown(entries, title, unreadable), encoding="utf-8")
     with open(out / "leaderboard.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
@@ -138,7 +144,15 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str]) ->
         fit(cfg, overwrite=True, command=f"milestones compare --suite {suite} --seeds {seeds}")
 
 
-def compare(runs_dir: Path, out: Path, title: str) -> tuple[Path, list[Path]]:
-    entries = group(find_runs(runs_dir))
-    table = write_leaderboard(entries, out, title)
+def compare(runs_dir: Path, out: Path, title: str, *, strict: bool = False) -> tuple[Path, list[Path]]:
+    """Gather the finished runs under `runs_dir` and write the leaderboard and plots into `out`. A run folder that
+    cannot be read is named in a warning and in the leaderboard's header; with `strict` it is an error instead."""
+    runs, unreadable = find_runs(runs_dir)
+    if unreadable and strict:
+        raise MilestonesError(f"{len(unreadable)} run folder(s) under {runs_dir} cannot be read (--strict); the "
+                              f"first: {unreadable[0]}")
+    for why in unreadable:
+        print(f"milestones: warning: left out: {why}", file=sys.stderr)
+    entries = group(runs)
+    table = write_leaderboard(entries, out, title, unreadable)
     return table, write_plots(entries, out)

@@ -11,6 +11,10 @@ One YAML file describes one experiment. Its sections map one-to-one onto code:
 
 Anything wrong (a missing file, malformed YAML, an unknown key, a wrong type, an impossible value) raises
 `ConfigError` with one line that names the file and the key; the CLI prints it and exits with status 2.
+Limits that keep a hostile file harmless: configs are at most 1 MiB, YAML aliases (`*name`) are refused (a few
+hundred bytes of nested aliases expand to gigabytes), an error repeats at most 80 characters of a value, every
+float must be finite, every int at most 1e9 (the seed: numpy's 2**32 - 1), and the run name must be one folder
+name, so that a run never writes outside `output_dir`.
 `--set key.sub=value` overrides are parsed as YAML values, with `1e-3` read as a float (plain PyYAML follows
 YAML 1.1 and would read it as a string).
 """
@@ -21,6 +25,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -32,7 +37,7 @@ import yaml
 from .errors import ConfigError
 from .models import check_model_args
 from .tasks import TASKS, task_of_data
-from .typecheck import check_type
+from .typecheck import check_type, shown
 
 # Field metadata for the keys that may differ between a run and its resumption. NO_RESULT: where things live and
 # how they are shown, saved or scored, which changes no trained number: left out of `Config.hash`. RESUMABLE: how
@@ -126,7 +131,8 @@ class Config:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
+        """<output_dir>/<name>, resolved to an absolute path (messages and logs name it in full)."""
+        return (Path(self.output_dir).expanduser() / self.name).resolve()
 
     def to_dict(self) -> dict:
         """Plain dict in the YAML file's shape (model args flattened beside `name`)."""
@@ -164,8 +170,24 @@ def marked_keys(*marks: dict) -> set[str]:
 
 # --- YAML with YAML 1.2 floats ------------------------------------------------------------------------------------
 
+MAX_CONFIG_BYTES = 1 << 20
+MAX_INT = 10 ** 9  # sizes, epochs, lengths: far beyond any real run, far inside what torch and numpy accept
+MAX_SEED = 2 ** 32 - 1  # numpy.random.seed's limit
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, name: str, line: int) -> None:
+        super().__init__(f"*{name} at line {line}")
+        self.name, self.line = name, line
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):  # refused before it is expanded: aliases can nest exponentially
+            event = self.peek_event()
+            raise _AliasRefused(str(event.anchor), event.start_mark.line + 1)
+        return super().compose_node(parent, index)
 
 
 # PyYAML's float pattern needs a dot ("1.0e-3"); YAML 1.2 and every user also mean 1e-3 as a float.
@@ -184,19 +206,19 @@ def parse_value(text: str) -> Any:
     """Parse one `--set` value as YAML ('5' -> 5, '1e-3' -> 0.001, 'true' -> True, '[1, 2]' -> [1, 2])."""
     try:
         return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return text
 
 
 def _unknown(key: str, prefix: str, known: list[str], where: str) -> ConfigError:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
-    return ConfigError(f"{where}: unknown key '{prefix}{key}'{hint}")
+    return ConfigError(f"{where}: unknown key '{prefix}{shown(key)[1:-1]}'{hint}")
 
 
 def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'top level'}' must be a mapping, got {raw!r}")
+        raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'top level'}' must be a mapping, got {shown(raw)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -216,15 +238,42 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
 
 # --- value checks (types are right; are the values possible?) ----------------------------------------------------
 
+def _numbers(cfg: Config) -> list[tuple[str, int | float]]:
+    """Every number of the config with its dotted key, list items included ("optim.betas[1]")."""
+    out = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.append((f"{prefix}{f.name}", value))
+            elif isinstance(value, (list, tuple)):
+                out.extend((f"{prefix}{f.name}[{i}]", v) for i, v in enumerate(value)
+                           if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    walk(cfg, "")
+    return out
+
+
 def _validate(cfg: Config, where: str) -> None:
     def need(ok: bool, key: str, what: str, value: Any) -> None:
         if not ok:
-            raise ConfigError(f"{where}: {key} must be {what}, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be {what}, got {shown(value)}")
 
     t, o, s, d = cfg.trainer, cfg.optim, cfg.schedule, cfg.data
     if cfg.task not in TASKS:  # a plain str in the dataclass, so that adding a task is one entry in TASKS
-        raise ConfigError(f"{where}: task: expected one of {', '.join(map(repr, TASKS))}, got str {cfg.task!r}")
+        raise ConfigError(f"{where}: task: expected one of {', '.join(map(repr, TASKS))}, got str {shown(cfg.task)}")
     need(bool(cfg.model.name), "model.name", "set (see `milestones list`)", cfg.model.name)
+    need(bool(RUN_NAME.fullmatch(cfg.name)) and cfg.name not in (".", ".."), "name",
+         "one folder name of letters, digits and . _ - (the run goes to <output_dir>/<name>)", cfg.name)
+    need(0 <= cfg.seed <= MAX_SEED, "seed", f"in [0, {MAX_SEED}]", cfg.seed)
+    for key, value in _numbers(cfg):
+        if isinstance(value, float):
+            need(math.isfinite(value), key, "a finite number", value)
+        elif key != "seed":
+            need(abs(value) <= MAX_INT, key, f"at most {MAX_INT:,} in size", value)
     need(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
     need(t.stop_epoch is None or 1 <= t.stop_epoch <= t.epochs, "trainer.stop_epoch", "in [1, epochs] or null",
          t.stop_epoch)
@@ -267,11 +316,11 @@ def _validate(cfg: Config, where: str) -> None:
 def apply_override(raw: dict, item: str, where: str = "--set") -> None:
     """Apply one `key.sub=value` override to the raw YAML dict in place."""
     if "=" not in item:
-        raise ConfigError(f"{where}: expected key=value, got {item!r}")
+        raise ConfigError(f"{where}: expected key=value, got {shown(item)}")
     key, text = item.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
-        raise ConfigError(f"{where}: bad key {key!r} in {item!r}")
+        raise ConfigError(f"{where}: bad key {shown(key)} in {shown(item)}")
     node = raw
     for p in parts[:-1]:
         child = node.get(p)
@@ -289,11 +338,11 @@ def config_from_dict(raw: dict, where: str = "<dict>", name: str = "") -> Config
     model = raw.get("model")
     if model is not None:
         if not isinstance(model, dict):
-            raise ConfigError(f"{where}: 'model' must be a mapping with a 'name', got {model!r}")
+            raise ConfigError(f"{where}: 'model' must be a mapping with a 'name', got {shown(model)}")
         model = dict(model)
         model_name = model.pop("name", "")
         if not isinstance(model_name, str):
-            raise ConfigError(f"{where}: model.name: expected str, got {model_name!r}")
+            raise ConfigError(f"{where}: model.name: expected str, got {shown(model_name)}")
         raw["model"] = {"name": model_name, "args": model}
     cfg = _build(Config, raw, "", where)
     if not cfg.name:
@@ -311,8 +360,16 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes is not a config (the limit is {MAX_CONFIG_BYTES:,})")
     try:
         raw = yaml.load(path.read_text(), Loader=_Loader)
+    except _AliasRefused as e:
+        raise ConfigError(f"{path}: YAML aliases are not allowed in configs (*{shown(e.name)[1:-1]} at line "
+                          f"{e.line}); write the value out") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -21,6 +21,10 @@ class CheckpointError(MilestonesError):
     """A checkpoint is missing, corrupt, unsafe or belongs to another model."""
 
 
+class BusyError(MilestonesError):
+    """Another process is writing the run folder this one would write."""
+
+
 class DivergenceError(MilestonesError):
     """The loss became NaN or infinite."""
 

@@ -1,6 +1,6 @@
 """Finished runs, found on disk and grouped: the runs of one config that differ only by seed are one `Entry`.
 
-    runs = find_runs("runs/")                  every folder below with results.json, config.yaml, metrics.jsonl
+    runs, unreadable = find_runs("runs/")      every folder below with results.json, config.yaml, metrics.jsonl
     entries = group(runs)                      one Entry per experiment, the paper's number beside it
 
 The paper's numbers come from milestones/papers.yaml (every number with its source); which one an entry gets is
@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .checkpoint import CONFIG_FILE, RESULTS_FILE, read_history, read_results
+from .checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, read_history, read_results
 from .config import Config, config_from_dict
 from .errors import ConfigError, MilestonesError
 from .models import MODELS
@@ -76,25 +76,61 @@ class Entry:
         return statistics.fmean(rates) if rates else float("nan")
 
 
-def load_run(folder: Path) -> Optional[Run]:
-    """A finished run folder (results.json, config.yaml, metrics.jsonl), or None if it is not one."""
+def read_run(folder: Path) -> Run:
+    """A finished run folder (results.json, config.yaml, metrics.jsonl), or a MilestonesError saying what is wrong."""
+    def fail(name: str, why: str) -> MilestonesError:
+        return MilestonesError(f"{folder / name}: {why}")
+
     try:
         results = read_results(folder)
-        config = config_from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()), where=str(folder))
+        if not isinstance(results, dict):
+            raise fail(RESULTS_FILE, "not a results file (no JSON object inside)")
+    except OSError as e:
+        raise fail(RESULTS_FILE, f"cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise fail(RESULTS_FILE, f"not valid JSON, truncated? ({e})") from None
+    try:
+        config = config_from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}, where=str(folder))
+    except OSError as e:
+        raise fail(CONFIG_FILE, f"cannot read ({e.strerror})") from None
+    except yaml.YAMLError:
+        raise fail(CONFIG_FILE, "not valid YAML") from None
+    except ConfigError as e:
+        raise fail(CONFIG_FILE, f"no longer a valid config ({e})") from None
+    try:
         history = read_history(folder)
-    except (OSError, ValueError, ConfigError, yaml.YAMLError):
-        return None
+    except OSError as e:
+        raise fail(METRICS_FILE, f"cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise fail(METRICS_FILE, f"a line is not valid JSON, truncated? ({e})") from None
     return Run(folder, config, results, history)
 
 
-def find_runs(root: str | Path) -> list[Run]:
+def load_run(folder: Path) -> Optional[Run]:
+    """A finished run folder, or None if it is not one (see read_run for why)."""
+    try:
+        return read_run(folder)
+    except MilestonesError:
+        return None
+
+
+def find_runs(root: str | Path) -> tuple[list[Run], list[str]]:
+    """Every finished run below `root` (any depth), and a one-line reason for each run folder (a folder with a
+    results.json) that cannot be read."""
     root = Path(root)
     if not root.is_dir():
         raise MilestonesError(f"{root}: no such folder of runs")
-    runs = [r for p in sorted(root.rglob(RESULTS_FILE)) if (r := load_run(p.parent)) is not None]
+    runs, unreadable = [], []
+    for p in sorted(root.rglob(RESULTS_FILE)):
+        try:
+            runs.append(read_run(p.parent))
+        except MilestonesError as e:
+            unreadable.append(str(e))
     if not runs:
-        raise MilestonesError(f"{root}: no finished runs inside (a run folder holds results.json and config.yaml)")
-    return runs
+        also = f"; {len(unreadable)} cannot be read, the first: {unreadable[0]}" if unreadable else ""
+        raise MilestonesError(f"{root}: no finished runs inside (a run folder holds results.json and config.yaml)"
+                              f"{also}")
+    return runs, unreadable
 
 
 def experiment_key(cfg: Config) -> str:

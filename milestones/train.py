@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import (check_resumable, data_meta, load_weights, log_epoch, model_name, prepare_run_folder,
+from .checkpoint import (check_resumable, data_meta, load_weights, log_epoch, model_name, open_run_folder,
                          previous_checkpoint, read_checkpoint, read_resume_checkpoint, restore_training_state,
                          save_training_state, start_logs, write_results)
 from .config import Config
@@ -127,7 +127,8 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
 
     Started by torchrun, it trains with DistributedDataParallel (see milestones/distributed.py). `command` (the
     CLI line that started the run) is recorded in results.json beside the numbers. On CPU it first sets glibc's
-    malloc to keep freed memory (`runtime.keep_freed_memory`), for the rest of the process.
+    malloc to keep freed memory (`runtime.keep_freed_memory`), for the rest of the process. The run folder is
+    locked for the whole run: a second process that would write into it stops with a one-line error.
     """
     t = cfg.trainer
     device = resolve_device(t.device)
@@ -143,9 +144,14 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
     set_threads(device, t.threads)
     if device.type == "cpu":
         keep_freed_memory()
-    run_dir = cfg.run_dir
-    ckpt_path = prepare_run_folder(run_dir, resume=resume, overwrite=overwrite, main=ddp.is_main)
+    with open_run_folder(cfg.run_dir, resume=resume, overwrite=overwrite, main=ddp.is_main) as ckpt_path:
+        return _train_and_test(cfg, device, ddp, ckpt_path, resume=resume, overwrite=overwrite, command=command)
 
+
+def _train_and_test(cfg: Config, device: torch.device, ddp: distributed.Dist, ckpt_path: Path, *, resume: bool,
+                    overwrite: bool, command: Optional[str]) -> dict[str, Any]:
+    """fit's epochs and final test, inside the run folder it holds."""
+    t, run_dir = cfg.trainer, cfg.run_dir
     seed_everything(cfg.seed)  # the same seed on every rank: same initial weights, same data order
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, ddp)

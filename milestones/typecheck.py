@@ -11,6 +11,15 @@ import typing
 from typing import Any, Literal
 
 
+SHOWN_CHARS = 80  # the most of a value an error message repeats
+
+
+def shown(value: Any) -> str:
+    """repr(value) for an error message, cut to SHOWN_CHARS: a value can be megabytes of YAML."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS - 20]}... ({len(text):,} characters)"
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -55,10 +64,13 @@ def check_type(value: Any, tp: Any) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int of hundreds of digits
+                raise TypeError(f"expected a float, got an int too large for one: {shown(value)}") from None
     elif tp in (str, dict):
         if isinstance(value, tp):
             return value
     else:
         raise TypeError(f"unsupported annotation {tp}")
-    raise TypeError(f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    raise TypeError(f"expected {_type_name(tp)}, got {type(value).__name__} {shown(value)}")

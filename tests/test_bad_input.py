@@ -11,6 +11,7 @@ Paths in the messages are written as <tmp> (the test's temporary folder) and <da
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
 import re
@@ -154,6 +155,33 @@ def _plain_state_dict(env: Env) -> list[str]:
     return ["eval", env.config(), "--checkpoint", str(env.tmp / "weights.pt")]
 
 
+def _huge_config(env: Env) -> list[str]:
+    return ["train", env.config("model: {name: mlp}\n" + "# padding\n" * 200_000)]
+
+
+HELD: list = []  # lock files held by this process until the test session ends
+
+
+def _run_busy(env: Env) -> list[str]:
+    """The run folder's lock held (here, by this process, as another run would hold it) while a run starts."""
+    run = env.tmp / "runs" / "case"
+    run.mkdir(parents=True)
+    lock = open(run / ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock.write("4242\n")  # the PID the holder writes
+    lock.flush()
+    HELD.append(lock)
+    return ["train", env.config()]
+
+
+def _truncated_results(env: Env) -> list[str]:
+    env.trained()
+    shutil.copytree(env.tmp / "runs" / "case", env.tmp / "runs" / "case2")
+    results = env.tmp / "runs" / "case2" / "results.json"
+    results.write_text(results.read_text()[:40])
+    return ["compare", "--runs", str(env.tmp / "runs"), "--strict"]
+
+
 def _blank_file(env: Env) -> list[str]:
     (env.tmp / "blank.txt").write_text("\n \n")
     return ["translate", "--checkpoint", env.translator(), "--file", str(env.tmp / "blank.txt")]
@@ -210,6 +238,9 @@ CASES = [
          "task must be 'regression' for data.name 'adding'"),
     Case("model_vs_data", "a model that cannot take the images", lambda e: ["train", e.config(model={"in_features": 3072})],
          "model 'mlp' cannot take mnist images of shape (1, 28, 28)", quotes_torch=True),
+    Case("model_huge", "a model size off by orders of magnitude",
+         lambda e: ["train", e.config(), "--set", "model.hidden=[100000000]"],
+         "parameters (over 2,000,000,000); check the sizes"),
     Case("classes", "a model with the wrong number of outputs", lambda e: ["train", e.config(model={"num_classes": 7})],
          "has 7 outputs but mnist has 10 classes"),
     Case("cuda", "`device: cuda` with no GPU", lambda e: ["train", e.config(), "--set", "trainer.device=cuda"],
@@ -229,6 +260,22 @@ CASES = [
     Case("alternate_flip", "alternating flips without flips",
          lambda e: ["train", e.config(data={"alternate_flip": True})],
          "data.alternate_flip must be false unless data.flip is true"),
+    Case("name_escape", "a run name that leaves the output folder",
+         lambda e: ["train", e.config(), "--set", "name=../../escaped"], "name must be one folder name"),
+    Case("yaml_alias", "YAML aliases (nested ones expand exponentially)",
+         lambda e: ["train", e.config("a: &a [1, 1, 1]\nb: &b [*a, *a, *a]\nmodel: {name: mlp}\n")],
+         "YAML aliases are not allowed in configs (*a at line 2)"),
+    Case("seed_range", "a seed outside numpy's range",
+         lambda e: ["train", e.config(), "--set", "seed=100000000000000000000000000000"],
+         "seed must be in [0, 4294967295]"),
+    Case("lr_infinite", "an infinite learning rate", lambda e: ["train", e.config(), "--set", "optim.lr=.inf"],
+         "optim.lr must be a finite number, got inf"),
+    Case("size_huge", "a size no run could have",
+         lambda e: ["train", e.config(), "--set", "data.train_size=1000000000000"],
+         "data.train_size must be at most 1,000,000,000 in size"),
+    Case("value_huge", "a 100 kB value (an error repeats 80 characters of it)",
+         lambda e: ["train", e.config(trainer={"batch_size": "x" * 100_000})], "... (100,002 characters)"),
+    Case("config_huge", "a config file of 2 MB", _huge_config, "is not a config (the limit is 1,048,576)"),
     # --- data ---
     Case("no_data", "missing data root", lambda e: ["train", e.config(data={"root": str(e.tmp / "empty"), "download": False})],
          "missing train-images-idx3-ubyte.gz"),
@@ -254,6 +301,10 @@ CASES = [
     Case("resume_changed", "`--resume` with a changed config", _resume_other_config,
          "made with a different config (optim.lr:"),
     Case("unwritable", "an output folder that is not writable", _unwritable, "is not writable"),
+    Case("run_busy", "a second run into a folder another run is writing", _run_busy,
+         "is being written by another run (PID 4242)"),
+    Case("compare_strict", "`compare --strict` with a truncated results.json", _truncated_results,
+         "1 run folder(s) under <tmp>/runs cannot be read (--strict)"),
     Case("ckpt_missing", "eval of a checkpoint that does not exist",
          lambda e: ["eval", e.config(), "--checkpoint", str(e.tmp / "nope.pt")], "nope.pt: checkpoint not found"),
     Case("ckpt_other_model", "a checkpoint of another model", _other_model, "holds a 'mlp' model, the config asks for 'lenet5'"),

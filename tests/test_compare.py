@@ -29,7 +29,7 @@ def test_runs_differing_only_by_seed_are_one_row_with_mean_and_std(tiny_config, 
     other = {**tiny_config, "name": "other", "optim": {"name": "adamw", "lr": 1e-3}}
     fit(config_from_dict(other))
     papers = [{"model": "mlp", "data": "mnist", "metric": "test_acc", "value": 98.4, "source": "Somebody 1998, T. 1"}]
-    entries = group(find_runs(tmp_path / "runs"), papers)
+    entries = group(find_runs(tmp_path / "runs")[0], papers)
     assert sorted(len(e.runs) for e in entries) == [1, 3]
     three = next(e for e in entries if len(e.runs) == 3)
     accs = [100 * r.results["test_acc"] for r in three.runs]
@@ -82,6 +82,19 @@ def test_compare_cli_gathers_runs(tiny_config, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| MLP |" in out and "leaderboard.csv" in out
     assert (tmp_path / "runs" / "compare" / "leaderboard.md").is_file()
+
+
+def test_a_run_folder_that_cannot_be_read_is_named_not_dropped(tiny_config, tmp_path, capsys):
+    _seeds(tiny_config, seeds=(0, 1))
+    results = tmp_path / "runs" / "tiny_seed1" / "results.json"
+    results.write_text(results.read_text()[:30])  # truncated, as by a full disk
+    assert main(["compare", "--runs", str(tmp_path / "runs")]) == 0
+    said = capsys.readouterr()
+    warnings = [l for l in said.err.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "tiny_seed1/results.json: not valid JSON, truncated?" in warnings[0]
+    board = (tmp_path / "runs" / "compare" / "leaderboard.md").read_text()
+    assert "1 run folder(s) could not be read and are left out" in board and "| 1 |" in board  # one seed left
+    assert main(["compare", "--runs", str(tmp_path / "runs"), "--strict"]) == 2
 
 
 def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path, monkeypatch, capsys, one_thread):

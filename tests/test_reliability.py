@@ -10,7 +10,7 @@ import torch
 from conftest import REPO, flip_a_weight_byte
 from milestones import fit, read_checkpoint
 from milestones.config import config_from_dict
-from milestones.errors import CheckpointError, ConfigError
+from milestones.errors import BusyError, CheckpointError, ConfigError
 from milestones.checkpoint import CHECKPOINT, previous_checkpoint, save_checkpoint
 
 
@@ -124,3 +124,30 @@ def test_checkpoint_crafted_to_run_code_is_refused_and_nothing_runs(tmp_path):
     with pytest.raises(CheckpointError, match=r"evil.pt: refused: unpickling it would import and call .*system"):
         read_checkpoint(evil)
     assert not marker.exists()
+
+
+HOLD_THE_FOLDER = """
+import sys, time
+from pathlib import Path
+from milestones.checkpoint import open_run_folder
+with open_run_folder(Path(sys.argv[1]), resume=False, overwrite=True):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_one_writer_per_run_folder_and_a_killed_writer_leaves_no_stale_lock(tiny_config):
+    cfg = config_from_dict(tiny_config)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_FOLDER, str(cfg.run_dir)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(BusyError, match=rf"is being written by another run \(PID {holder.pid}\)"):
+            fit(cfg, overwrite=True)
+        assert not (cfg.run_dir / CHECKPOINT).exists()  # the refused run wrote nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    fit(cfg)  # the killed holder's lock went with its process
+    fit(cfg, overwrite=True)  # and fit lets go of the folder when it returns
+    assert read_checkpoint(cfg.run_dir / CHECKPOINT)["epoch"] == cfg.trainer.epochs

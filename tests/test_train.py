@@ -152,7 +152,7 @@ def test_checkpoints_carry_the_models_arguments_and_old_ones_without_them_still_
     cfg = config_from_dict(tiny_config)
     fit(cfg)
     ckpt = read_checkpoint(cfg.run_dir / CHECKPOINT)
-    assert ckpt["model_args"] == {"hidden": [64], "dropout": 0.1, "input_dropout": 0.0}
+    assert ckpt["model_args"] == {"hidden": (64,), "dropout": 0.1, "input_dropout": 0.0}
     x = torch.rand(3, 1, 28, 28)
     expected = load_checkpoint(cfg.run_dir / CHECKPOINT)(x)
     # The model is rebuilt from its arguments alone: a config that no longer loads does not matter...
@@ -184,7 +184,7 @@ def test_bad_checkpoints_are_refused(tmp_path, tiny_config):
         read_checkpoint(tmp_path / "other.pt")
     # weights of a different shape: the same model name with other arguments
     ckpt = read_checkpoint(cfg.run_dir / CHECKPOINT)
-    ckpt["config"]["model"]["hidden"] = [32]
+    ckpt["model_args"]["hidden"] = (32,)
     save_checkpoint(ckpt, tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match="weights do not fit this model"):
         load_checkpoint(tmp_path / "mismatch.pt")

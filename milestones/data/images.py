@@ -44,13 +44,13 @@ CIFAR10_FOLDERS = ("cifar10_jpeg", "cifar10", "CIFAR10")
 
 
 def data_root(root: Optional[str] = None) -> Path:
-    """The data root: the config's value, else $MILESTONES_DATA, else ./data."""
-    return Path(root or os.environ.get("MILESTONES_DATA") or "data").expanduser()
+    """The data root: the config's value, else $MILESTONES_DATA, else ./data; resolved, so messages name it in full."""
+    return Path(root or os.environ.get("MILESTONES_DATA") or "data").expanduser().resolve()
 
 
 def cache_root(cache_dir: Optional[str] = None) -> Path:
     """Writable folder for decoded data sets: the config's value, else $MILESTONES_CACHE, else ~/.cache/milestones."""
-    return Path(cache_dir or os.environ.get("MILESTONES_CACHE") or "~/.cache/milestones").expanduser()
+    return Path(cache_dir or os.environ.get("MILESTONES_CACHE") or "~/.cache/milestones").expanduser().resolve()
 
 
 # --- IDX (MNIST, Fashion-MNIST) ------------------------------------------------------------------------------------

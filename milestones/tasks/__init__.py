@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..models import check_model_args, create_model
+from ..errors import ConfigError
+from ..models import check_model_args, count_parameters, create_model
+from ..typecheck import shown
 from .base import Headline, Loaders, StepFn, StepOut, Task
 from .classification import CLASSIFICATION
 from .regression import REGRESSION
@@ -50,11 +52,27 @@ def model_arguments(cfg: Config, meta: dict) -> dict:
     return {**from_data, **cfg.model.args}
 
 
+MAX_PARAMETERS = 2 * 10 ** 9  # 8 GB of fp32 weights: beyond every era here, and a typo's size (hidden: [1e11])
+
+
 def build_model(cfg: Config, meta: dict, device: torch.device) -> tuple[nn.Module, dict]:
     """The model `cfg` describes for data with this meta, on `device` (channels-last with trainer.channels_last),
-    and the keyword arguments it was built with (what a checkpoint stores to rebuild it)."""
+    and the keyword arguments it was built with (what a checkpoint stores to rebuild it).
+
+    Arguments the builder refuses, or sizes past MAX_PARAMETERS (counted on the meta device first, without
+    allocating), are a one-line ConfigError instead of a traceback or an allocation that takes the machine down.
+    """
     args = model_arguments(cfg, meta)
-    model = create_model(cfg.model.name, **args).to(device)
+    name = cfg.model.name
+    try:
+        with torch.device("meta"):
+            params = count_parameters(create_model(name, **args))
+    except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+        raise ConfigError(f"model '{name}' cannot be built with {shown(args)}: {str(e).splitlines()[0]}") from None
+    if params > MAX_PARAMETERS:
+        raise ConfigError(f"model '{name}' would have {params:,} parameters (over {MAX_PARAMETERS:,}); check the "
+                          f"sizes in {shown(args)}")
+    model = create_model(name, **args).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model, args

@@ -20,7 +20,7 @@ from . import distributed
 from .checkpoint import read_history
 from .config import Config
 from .optim import build_optimizer
-from .runtime import resolve_device, seed_everything, set_threads
+from .runtime import resolve_device, run_precision, seed_everything, set_threads
 from .tasks import TASKS, build_model
 from .train import fit, train_one_epoch
 
@@ -64,7 +64,8 @@ def _timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
     model, _ = build_model(cfg, loaders.meta, device)
     opt = build_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    kwargs = dict(step_fn=task.step, device=device, precision=cfg.trainer.precision, progress=False)
+    kwargs = dict(step_fn=task.step, device=device, precision=run_precision(device, cfg.trainer.precision),
+                  progress=False)
     train_one_epoch(model, batches, opt, sched, **kwargs)
     return train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train)
 

@@ -37,8 +37,8 @@ from .config import Config
 from .errors import CheckpointError, ConfigError, DivergenceError
 from .models import count_parameters
 from .optim import build_optimizer, build_scheduler
-from .runtime import (autocast, compile_model, hardware, keep_freed_memory, resolve_device, seed_everything,
-                      set_threads)
+from .runtime import (autocast, compile_model, hardware, keep_freed_memory, resolve_device, run_precision,
+                      seed_everything, set_threads)
 from .tasks import TASKS, StepFn, build_model
 
 LOG_EVERY = 25  # steps between progress-bar refreshes (each one is a device sync)
@@ -144,12 +144,17 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
     set_threads(device, t.threads)
     if device.type == "cpu":
         keep_freed_memory()
+    precision = run_precision(device, t.precision)
+    if precision != t.precision and ddp.is_main:
+        tqdm.write(f"milestones: trainer.precision {t.precision} runs as {precision}: this CPU has no native bf16 "
+                   f"(emulated bf16 is ~20x slower here, and has no LSTM)")
     with open_run_folder(cfg.run_dir, resume=resume, overwrite=overwrite, main=ddp.is_main) as ckpt_path:
-        return _train_and_test(cfg, device, ddp, ckpt_path, resume=resume, overwrite=overwrite, command=command)
+        return _train_and_test(cfg, device, precision, ddp, ckpt_path, resume=resume, overwrite=overwrite,
+                               command=command)
 
 
-def _train_and_test(cfg: Config, device: torch.device, ddp: distributed.Dist, ckpt_path: Path, *, resume: bool,
-                    overwrite: bool, command: Optional[str]) -> dict[str, Any]:
+def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: distributed.Dist, ckpt_path: Path, *,
+                    resume: bool, overwrite: bool, command: Optional[str]) -> dict[str, Any]:
     """fit's epochs and final test, inside the run folder it holds."""
     t, run_dir = cfg.trainer, cfg.run_dir
     seed_everything(cfg.seed)  # the same seed on every rank: same initial weights, same data order
@@ -191,13 +196,13 @@ def _train_and_test(cfg: Config, device: torch.device, ddp: distributed.Dist, ck
         train_loader.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         tr = train_one_epoch(runner, train_loader, optimizer, scheduler, step_fn=task.step, device=device,
-                             precision=t.precision, scaler=scaler, label_smoothing=t.label_smoothing,
+                             precision=precision, scaler=scaler, label_smoothing=t.label_smoothing,
                              grad_clip=t.grad_clip, first_step=(epoch - 1) * len(train_loader),
                              desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main)
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
         ev = None
         if epoch % t.eval_every == 0 or epoch == last_epoch:  # skipped epochs have no eval keys in their row
-            ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
+            ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=precision)
             if not math.isfinite(ev["loss"]):  # the last update of the epoch broke the weights: do not save them
                 raise DivergenceError(f"{eval_name} loss became {ev['loss']} after epoch {epoch} (step "
                                       f"{epoch * len(train_loader)}); the last good checkpoint is kept; lower "
@@ -222,13 +227,14 @@ def _train_and_test(cfg: Config, device: torch.device, ddp: distributed.Dist, ck
     if test_loader is None and start_epoch <= last_epoch:
         final = ev  # the last epoch was just evaluated on the test split: the same numbers, not computed twice
     else:
-        final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=t.precision)
+        final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=precision)
     results = {
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
         "schedule_epochs": t.epochs, "seed": cfg.seed,
         "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
-        "processes": ddp.world_size, "torch": str(torch.__version__), "config_hash": cfg.hash(), "command": command,
+        "processes": ddp.world_size, "precision": precision, "torch": str(torch.__version__),
+        "config_hash": cfg.hash(), "command": command,
     }
     extra = task.report(model, loaders, final, cfg) if ddp.is_main and task.report is not None else {}
     results.update(extra)
@@ -255,5 +261,5 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     load_weights(model, ckpt, path)
     eval_fn = task.eval_step_for(cfg, loaders.meta)
     final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device,
-                     precision=cfg.trainer.precision)
+                     precision=run_precision(device, cfg.trainer.precision))
     return {**final, **(task.report(model, loaders, final, cfg) if task.report else {})}

@@ -33,12 +33,15 @@ VARIANTS = {
     "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, []),
     "spin-10k": ({"GOMP_SPINCOUNT": "10000"}, []),
     "spin-1k": ({"GOMP_SPINCOUNT": "1000"}, []),
+    "spin-2k": ({"GOMP_SPINCOUNT": "2000"}, []),
+    "spin-300": ({"GOMP_SPINCOUNT": "300"}, []),
+    "spin-100": ({"GOMP_SPINCOUNT": "100"}, []),
     "threads-1": ({}, ["trainer.threads=1"]),
 }
 
 
-def start(out: Path, name: str, env: dict, sets: list[str], epochs: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "milestones", "train", str(REPO / "configs" / "lstm_adding_t50.yaml"), "--overwrite",
+def start(out: Path, name: str, env: dict, sets: list[str], epochs: int, config: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "milestones", "train", config, "--overwrite",
            "--set", f"output_dir={out}", f"name={name}", f"trainer.epochs={epochs}", "trainer.progress=false",
            "data.train_size=20000", *sets]
     clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
@@ -57,9 +60,11 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--runs", type=int, default=1, help="repeats of each measurement (the median is shown)")
+    ap.add_argument("--config", default=str(REPO / "configs" / "lstm_adding_t50.yaml"))
+    ap.add_argument("--alone-only", action="store_true", help="time each variant alone only")
     args = ap.parse_args()
-    print(f"lstm_adding_t50, {args.epochs} epochs of 20,000 sequences; {os.cpu_count()} cores; wall seconds per run "
-          f"(startup included); median of {args.runs}\n")
+    print(f"{Path(args.config).stem}, {args.epochs} epochs of 20,000 samples; {os.cpu_count()} cores; wall seconds "
+          f"per run (startup included); median of {args.runs}\n")
     print("| variant | alone (s) | two at once (s, each) | slowdown |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,11 +74,13 @@ def main() -> None:
             alone, pair = [], []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                alone.append(wait(start(out, "alone", env, sets, args.epochs), t0))
+                alone.append(wait(start(out, "alone", env, sets, args.epochs, args.config), t0))
+                if args.alone_only:
+                    continue
                 t0 = time.perf_counter()
-                ps = [start(out, f"pair{i}", env, sets, args.epochs) for i in range(2)]
+                ps = [start(out, f"pair{i}", env, sets, args.epochs, args.config) for i in range(2)]
                 pair += [wait(p, t0) for p in ps]
-            a, b = statistics.median(alone), statistics.median(pair)
+            a, b = statistics.median(alone), statistics.median(pair or [float("nan")])
             print(f"| {name} | {a:.1f} | {b:.1f} | {b / a:.1f}x |", flush=True)
 
 

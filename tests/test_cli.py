@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -54,3 +57,14 @@ def test_cli_list_shows_every_model():
     rows = json.loads(r.stdout)
     assert {"name", "era", "year", "paper", "params"} <= set(rows[0])
     assert any(row["name"] == "mlp" for row in rows)
+
+
+def test_importing_milestones_first_makes_openmp_spin_briefly_unless_told_otherwise():
+    # libgomp reads GOMP_SPINCOUNT when torch loads it: the package sets it before importing torch (see __init__.py)
+    probe = "import milestones, os; print(os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "1000"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env={**env, "GOMP_SPINCOUNT": "50000"}, check=True)
+    assert out.stdout.strip() == "50000"

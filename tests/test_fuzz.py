@@ -16,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +28,8 @@ from hypothesis import strategies as st
 from conftest import REPO
 from milestones import create_model, load_checkpoint
 from milestones.checkpoint import read_checkpoint, save_checkpoint
-from milestones.config import Config, config_from_dict, load_config, save_config
+from milestones.config import (DataConfig, OptimConfig, ScheduleConfig, TrainerConfig, config_from_dict,
+                               load_config, save_config)
 from milestones.data.text import load_translation_data
 from milestones.errors import CheckpointError, InputError, MilestonesError
 from milestones.models import MODELS
@@ -39,6 +42,7 @@ settings.register_profile("milestones", deadline=None, derandomize=SCALE is None
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("milestones")
 OUT = Path(tempfile.mkdtemp(prefix="milestones-fuzz-"))  # where accepted configs would write
+ACCEPTED: list[int] = []  # generated configs that passed, so that the test can tell it reached past validation
 
 
 def examples(n: int):
@@ -55,6 +59,7 @@ def one_line(e: MilestonesError) -> None:
 LEAF = st.one_of(
     st.none(), st.booleans(),
     st.integers(min_value=-2 ** 70, max_value=2 ** 70), st.integers(min_value=-3, max_value=300),
+    st.integers(min_value=10 ** 300, max_value=10 ** 400),
     st.floats(allow_nan=True, allow_infinity=True), st.floats(min_value=-2.0, max_value=2.0),
     st.text(max_size=30), st.sampled_from(["", "..", "../x", "a/b", "runs", "ümlaut", "🙂", "1e-3", "null"]),
 )
@@ -62,28 +67,43 @@ ANY = st.recursive(LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictiona
                                                                                      max_size=3), max_leaves=12)
 
 
-def section(obj) -> st.SearchStrategy[dict]:
-    """Some of a config section's own keys (plus now and then an unknown one), each with its default or any value."""
-    fields = [f.name for f in dataclasses.fields(obj)]
-    value = {name: st.one_of(st.just(getattr(obj, name)), ANY) for name in fields}
-    keys = st.lists(st.sampled_from(fields) | st.text(max_size=10), max_size=6, unique=True)
+def plausible(tp) -> st.SearchStrategy:
+    """Values of an annotation's own type, near the sizes configs use (so that many generated configs pass)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin is typing.Union:
+        return st.one_of(*(plausible(a) for a in args))
+    if origin in (list, tuple):
+        return st.lists(plausible(args[0]) if args else LEAF, max_size=3)
+    return {type(None): st.none(), bool: st.booleans(), int: st.integers(min_value=-2, max_value=300),
+            float: st.floats(min_value=-0.5, max_value=2.0), str: st.text(max_size=12), dict: st.just({})}[tp]
+
+
+def section(cls) -> st.SearchStrategy[dict]:
+    """Some of a config section's own keys (now and then an unknown one), each with a value of its type (mostly
+    near the usual sizes), or any value at all."""
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    value = {name: st.one_of(plausible(hints[name]), plausible(hints[name]), plausible(hints[name]), ANY)
+             for name in fields}
+    keys = st.lists(st.one_of(*[st.sampled_from(fields)] * 6, st.text(max_size=10)), max_size=5, unique=True)
     return keys.flatmap(lambda ks: st.fixed_dictionaries({k: value.get(k, ANY) for k in ks}))
 
 
-DEFAULT = Config()
-MODEL = st.fixed_dictionaries({"name": st.sampled_from(sorted(MODELS)) | ANY},
-                              optional={k: ANY for k in ("hidden", "dropout", "in_features", "num_classes", "depth",
-                                                         "hidden_size", "d_model", "heads", "widht")})
+MODEL = st.fixed_dictionaries({"name": st.one_of(*[st.sampled_from(["mlp", "lenet5", "alexnet", "resnet20"])] * 4,
+                                                  st.sampled_from(sorted(MODELS)), ANY)},
+                              optional={"dropout": st.floats(0.0, 0.9) | ANY})
 CONFIG = st.fixed_dictionaries(
     {"model": MODEL, "output_dir": st.just(str(OUT))},
     optional={"name": st.sampled_from(["run", "a.b-c_1", "../../escaped", "/abs", ".", "", "x" * 300]) | ANY,
               "seed": st.integers(min_value=-10, max_value=2 ** 40) | ANY,
-              "task": st.sampled_from(sorted(TASKS)) | ANY,
-              "data": section(DEFAULT.data), "optim": section(DEFAULT.optim), "schedule": section(DEFAULT.schedule),
-              "trainer": section(DEFAULT.trainer), "junk": ANY})
+              "data": section(DataConfig), "optim": section(OptimConfig), "schedule": section(ScheduleConfig),
+              "trainer": section(TrainerConfig)}).flatmap(
+    lambda c: st.just(c) | st.builds(lambda t: {**c, "task": t}, st.sampled_from(sorted(TASKS)) | ANY))
 
 
-@examples(1500)
+@examples(1000)
 @given(raw=CONFIG)
 def test_any_config_is_accepted_or_refused_in_one_line(raw):
     try:
@@ -93,6 +113,16 @@ def test_any_config_is_accepted_or_refused_in_one_line(raw):
         return
     assert cfg.run_dir.parent == OUT.resolve()  # the run can only write inside its output folder
     assert cfg.hash() == config_from_dict(cfg.to_dict()).hash()  # what it saves loads back the same
+    np.random.RandomState(cfg.seed)  # what the libraries would refuse later, they accept
+    torch.Generator().manual_seed(cfg.seed * 1_000_003 + cfg.trainer.epochs)  # the loaders' per-epoch seed
+    ACCEPTED.append(1)
+
+
+def test_the_generated_configs_reach_past_validation():
+    """Run after the property above (pytest keeps the file's order): a fuzzer that only ever fails validation
+    would test nothing beyond it."""
+    print(f"{len(ACCEPTED)} generated configs were accepted")
+    assert len(ACCEPTED) >= 60 or SCALE is not None
 
 
 BASE = REPO / "configs" / "mlp_mnist.yaml"
@@ -118,7 +148,7 @@ def test_any_set_override_is_accepted_or_refused_in_one_line(items):
 
 
 YAML_TEXT = st.text(alphabet=st.sampled_from(list("model:name trainer epochs {}[],&*!|>-'\"\n#0123456789.e:")),
-                    max_size=120)
+                    max_size=120) | st.sampled_from(["model: " + "[" * 3000 + "]" * 3000, "a: &a [1]\nb: *a\n"])
 
 
 @examples(600)

@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+import milestones.runtime as runtime
 import milestones.train as train_module
 from milestones import create_model, fit, load_checkpoint, read_checkpoint
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
@@ -271,3 +272,12 @@ def test_keep_freed_memory_stops_page_faults_on_reallocation():
             assert applied == "True"
     # measured here: 9,110 page faults by default, 1,280 with the memory kept
     assert int(faults["keep"]) * 3 < int(faults["default"]), faults
+
+
+def test_bf16_on_a_cpu_without_native_bf16_runs_in_fp32_and_says_so(tiny_config, monkeypatch, capsys):
+    # Such a CPU emulates bf16 ~20x slower than fp32 and has no bf16 LSTM at all (oneDNN refuses the primitive)
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+    tiny_config["trainer"]["precision"] = "bf16"
+    results = fit(config_from_dict(tiny_config))
+    assert results["precision"] == "fp32" and "runs as fp32: this CPU has no native bf16" in capsys.readouterr().out
+    assert runtime.run_precision(torch.device("cpu"), "fp32") == "fp32"

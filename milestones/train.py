@@ -208,6 +208,9 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                                       f"{epoch * len(train_loader)}); the last good checkpoint is kept; lower "
                                       f"optim.lr or set trainer.grad_clip")
             row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
+            for name, step in task.diagnostics.items():
+                row[f"{eval_name}_loss_{name}"] = evaluate(runner, eval_loader, step_fn=step, device=device,
+                                                           precision=precision)["loss"]
         row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
         history.append(row)
         if ddp.is_main:
@@ -236,6 +239,9 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         "processes": ddp.world_size, "precision": precision, "torch": str(torch.__version__),
         "config_hash": cfg.hash(), "command": command,
     }
+    for name, step in task.diagnostics.items():
+        results[f"test_loss_{name}"] = evaluate(runner, test_loader or eval_loader, step_fn=step, device=device,
+                                                precision=precision)["loss"]
     extra = task.report(model, loaders, final, cfg) if ddp.is_main and task.report is not None else {}
     results.update(extra)
     if ddp.is_main:
@@ -259,7 +265,8 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
         task.check_meta(data_meta(ckpt), loaders.meta, str(path))
     model, _ = build_model(cfg, loaders.meta, device)
     load_weights(model, ckpt, path)
-    eval_fn = task.eval_step_for(cfg, loaders.meta)
-    final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device,
-                     precision=run_precision(device, cfg.trainer.precision))
-    return {**final, **(task.report(model, loaders, final, cfg) if task.report else {})}
+    eval_fn, precision = task.eval_step_for(cfg, loaders.meta), run_precision(device, cfg.trainer.precision)
+    final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device, precision=precision)
+    diagnostics = {f"test_loss_{name}": evaluate(model, loaders.test or loaders.eval, step_fn=step, device=device,
+                                            precision=precision)["loss"] for name, step in task.diagnostics.items()}
+    return {**final, **diagnostics, **(task.report(model, loaders, final, cfg) if task.report else {})}

@@ -23,7 +23,9 @@ from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
 from milestones.models.decoding import beam_search, greedy_decode
-from milestones.tasks.seq2seq import bleu_by_length, corpus_bleu, decode_split, seq2seq_step
+from milestones.tasks import TASKS
+from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, seq2seq_step,
+                                        shuffled_source_step)
 from milestones.train import evaluate_checkpoint
 from milestones.translate import load_translator, translate
 
@@ -386,3 +388,45 @@ def test_multi30k_counts_and_first_pair(shared_root):
     src = Vocab(d.meta["src_vocab"]).decode(d.train.src[0])
     assert src == "zwei junge weiße männer sind im freien in der nähe vieler büsche .".split()
     assert d.train.refs[0] == "two young , white males are outside near many bushes .".split()
+
+
+class TargetsOnly(torch.nn.Module):
+    """A 'translator' that never reads its source: a bigram language model of the targets."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.table = torch.nn.Embedding(vocab, vocab)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor):
+        return self.table(tgt_in), None  # (B, T, V)
+
+
+def _memorise(model: torch.nn.Module, batch, steps: int = 300) -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = seq2seq_step(model, batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_the_source_use_diagnostic_tells_a_translator_from_a_language_model(tiny):
+    batch = whole_batch(tiny.train)  # six pairs, one batch: rolled, each target meets another sentence's source
+    translator = tiny_model("transformer", tiny.meta)
+    _memorise(translator, batch)
+    lm = TargetsOnly(len(tiny.meta["tgt_vocab"]))
+    _memorise(lm, batch)
+    with torch.no_grad():
+        real = seq2seq_step(translator, batch).loss.item()
+        shuffled = shuffled_source_step(translator, batch).loss.item()
+        lm_real, lm_shuffled = seq2seq_step(lm, batch).loss.item(), shuffled_source_step(lm, batch).loss.item()
+    assert real < 0.05 and shuffled - real > 2.0  # it reads its source: another source, another sentence
+    assert lm_shuffled == lm_real  # no source, no gap
+    assert TASKS["seq2seq"].diagnostics == {"shuffled_source": shuffled_source_step}
+
+
+def test_the_source_blind_bigram_baseline():
+    text = [[BOS, 5, 6, 7, EOS]] * 20 + [[BOS, 5, 8, EOS]] * 20  # after 5, half the time 6, half 8
+    ppl = bigram_perplexity(text, [[BOS, 5, 6, 7, EOS]], vocab_size=10)
+    assert 1.0 < ppl < 1.4  # only the choice after 5 is uncertain: about 2 ** (1 / 4)
+    assert bigram_perplexity(text, [[BOS, 9, 9, EOS]], vocab_size=10) > 5  # never seen: near uniform

@@ -73,6 +73,10 @@ class Task:
     report: Optional[Callable[[nn.Module, Loaders, dict, Config], dict]] = None  # extra final test numbers (BLEU)
     check_meta: Optional[Callable[[dict, dict, str], None]] = None  # (saved, built, path): same data as trained?
     options: tuple[str, ...] = field(default=())  # trainer.* keys only this task reads (others leave them default)
+    # Diagnostics: the evaluation loss under named variants of the step, logged beside the real loss at every
+    # evaluation (<split>_loss_<name>) and in results.json (test_loss_<name>); e.g. a translator's loss with each
+    # sentence given another sentence's source, which shows whether it reads its source at all.
+    diagnostics: dict[str, StepFn] = field(default_factory=dict)
 
     def eval_step_for(self, cfg: Config, meta: dict) -> StepFn:
         """The step that evaluation runs: the task's own, or e.g. a test-time-augmented version of it."""

@@ -10,11 +10,17 @@ joined by spaces against the reference's tokens joined by spaces), i.e. "tokenis
 tokenisation, the number most papers on these sets report; it is not comparable with sacreBLEU's detokenised 13a
 signature on raw text. The signature is returned beside the score. Perplexity is exp of the token-level
 cross-entropy (without label smoothing) that the trainer's evaluation reports as the loss.
+
+Does the model read its source? Two numbers say (issue #17: a seq2seq can settle into a language model of the
+targets that writes the same sentence for every input): the loss with each target given another sentence's
+source (`*_loss_shuffled_source`, at every evaluation), beside the real loss, and the perplexity of a
+Kneser-Ney bigram model of the training targets, which never sees a source (`test_ppl_source_blind`).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -64,6 +70,37 @@ def seq2seq_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], lab
     real = tgt_out != PAD  # (B, T)
     correct = ((logits.argmax(-1) == tgt_out) & real).sum()
     return StepOut(loss, correct, int(real.sum()))
+
+
+def shuffled_source_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+                         label_smoothing: float = 0.0) -> StepOut:
+    """seq2seq_step with every target paired with another sentence's source (the batch's sources rolled by one; the
+    batches are length-bucketed, so the stranger's source is about as long). A model that reads its source loses
+    much more here than on the real pairs; one that ignores it (a language model of the targets) loses the same."""
+    src, tgt = batch
+    return seq2seq_step(model, (src.roll(1, dims=0), tgt), label_smoothing)
+
+
+def bigram_perplexity(train: list[list[int]], test: list[list[int]], vocab_size: int, discount: float = 0.75) -> float:
+    """Perplexity on the test targets of an interpolated Kneser-Ney bigram model of the training targets (Kneser &
+    Ney 1995; Chen & Goodman 1998, Eq. 26), over the tokens a translator's loss counts: each word and <eos>, given
+    the token before it. What a model that never reads the source can reach with one token of context; the
+    continuation counts get add-one smoothing, so that a token never seen after another keeps some probability."""
+    pairs = Counter((a, b) for ids in train for a, b in zip(ids, ids[1:]))
+    context, followers, preceders = Counter(), Counter(), Counter()
+    for (a, b), n in pairs.items():
+        context[a] += n
+        followers[a] += 1  # N1+(a, .)
+        preceders[b] += 1  # N1+(., b)
+    nll, count = 0.0, 0
+    for ids in test:
+        for a, b in zip(ids, ids[1:]):
+            p = (preceders[b] + 1) / (len(pairs) + vocab_size)  # P_continuation(b)
+            if context[a]:
+                p = max(pairs[(a, b)] - discount, 0.0) / context[a] + discount * followers[a] / context[a] * p
+            nll -= math.log(p)
+            count += 1
+    return math.exp(nll / count)
 
 
 def check_translator(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
@@ -145,8 +182,9 @@ def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Con
     split = (loaders.test or loaders.eval).split
     hyps = decode_split(model, split, loaders.meta)
     bleu, signature = corpus_bleu(hyps, split.refs)
-    out = {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "bleu_decoding": "greedy",
-           "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
+    blind = bigram_perplexity(loaders.train.split.tgt, split.tgt, len(loaders.meta["tgt_vocab"]))
+    out = {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "test_ppl_source_blind": blind,
+           "bleu_decoding": "greedy", "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
     beam = cfg.trainer.beam
     if beam > 1:
         out["test_bleu_beam"] = corpus_bleu(decode_split(model, split, loaders.meta, beam=beam), split.refs)[0]
@@ -155,13 +193,15 @@ def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Con
 
 
 def summary(results: dict) -> str:
-    return f"test BLEU {results['test_bleu']:.2f} (perplexity {results['test_ppl']:.1f})"
+    shuffled = math.exp(min(results.get("test_loss_shuffled_source", math.nan), 50.0))
+    return (f"test BLEU {results['test_bleu']:.2f} (perplexity {results['test_ppl']:.1f}; {shuffled:.1f} with other "
+            f"sentences' sources; a source-blind bigram model: {results.get('test_ppl_source_blind', math.nan):.1f})")
 
 
 SEQ2SEQ = Task(
     name="seq2seq", data_sets=tuple(CORPORA), build_data=build_data, step=seq2seq_step,
     check_model=check_translator, model_args=translation_model_args, report=translation_report,
-    check_meta=check_vocabularies, options=("beam",),
+    check_meta=check_vocabularies, options=("beam",), diagnostics={"shuffled_source": shuffled_source_step},
     headline=Headline(key="test_bleu", label="test BLEU", scale=1.0, unit="BLEU", paper_metric="test_bleu",
                       rate_unit="target tokens/s", summary=summary),
 )

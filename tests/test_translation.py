@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from sacrebleu.metrics import BLEU
 
 from conftest import REPO, run_cli
 from milestones import create_model, fit, load_checkpoint
@@ -247,6 +248,10 @@ def test_bleu_is_sacrebleu_on_the_tokenised_text():
     assert corpus_bleu([ref, ref], [ref, ref])[0] == pytest.approx(100.0)
     score, signature = corpus_bleu([["a", "cat", "sat", "on", "mat", "."]], [ref])
     assert 0 < score < 100 and "tok:none" in signature
+    # the signature says the text is lower-cased (it is, by tokenize), and saying so changes no score
+    assert "case:lc" in signature
+    plain = BLEU(tokenize="none", force=True).corpus_score(["a cat sat on mat ."], [[" ".join(ref)]]).score
+    assert score == plain
 
 
 def test_bleu_by_length_buckets_cover_every_sentence_in_length_order(tiny):

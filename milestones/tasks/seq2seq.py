@@ -134,7 +134,9 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tup
     """sacrebleu corpus BLEU on already-tokenised text (tokenize='none'): (score, signature)."""
     from sacrebleu.metrics import BLEU  # here: sacrebleu is only needed once a translator is scored
 
-    bleu = BLEU(tokenize="none", force=True)  # force: the text IS tokenised, on purpose (no "detokenize" warning)
+    # force: the text IS tokenised, on purpose (no "detokenize" warning); lowercase: it is lower-cased already (by
+    # data.text.tokenize), so this changes no score, only makes the signature say so (case:lc, not case:mixed)
+    bleu = BLEU(tokenize="none", lowercase=True, force=True)
     result = bleu.corpus_score([" ".join(h) for h in hypotheses], [[" ".join(r) for r in references]])
     return result.score, str(bleu.get_signature())
 

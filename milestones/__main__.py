@@ -29,7 +29,7 @@ from .errors import ConfigError, InputError, MilestonesError
 from .models import list_models
 from .tour import tour
 from .train import evaluate_checkpoint, fit
-from .translate import load_translator, plot_attention, translate
+from .translate import NO_MATPLOTLIB, load_translator, plot_attention, translate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,7 +113,7 @@ def _translate(args: argparse.Namespace) -> None:
             raise ConfigError(f"--attention: this checkpoint's model ({name}) has no attention (the whole source "
                               f"passes through one vector); use an rnnsearch or transformer checkpoint")
         if importlib.util.find_spec("matplotlib") is None:  # say so before translating, not after
-            raise ConfigError("--attention needs matplotlib, an optional extra: pip install 'milestones[plot]'")
+            raise ConfigError(NO_MATPLOTLIB)
     results = translate(model, meta, sentences, beam=args.beam, alpha=args.alpha)
     for t in results:
         print(t.text)

@@ -330,18 +330,14 @@ def saved_task(ckpt: dict) -> Optional[str]:
     return ckpt["config"].get("task", "classification") if isinstance(ckpt["config"], dict) else None
 
 
-def load_state(model: nn.Module, state: dict, path: str | Path) -> None:
+def load_weights(model: nn.Module, ckpt: dict, path: str | Path) -> None:
+    """Load a checkpoint's weights into `model`, or say in one line why they do not fit."""
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         lines = [l.strip() for l in str(e).splitlines() if l.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]
         raise CheckpointError(f"{path}: weights do not fit this model ({detail[:200]})") from None
-
-
-def load_weights(model: nn.Module, ckpt: dict, path: str | Path) -> None:
-    """Load a checkpoint's weights into `model`, or say in one line why they do not fit."""
-    load_state(model, ckpt["model"], path)
 
 
 def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:

@@ -30,7 +30,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Iterator, Literal, Optional
 
 import yaml
 
@@ -153,19 +153,19 @@ class Config:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _leaves(obj: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(dotted key, field, value) of every field below the config's sections, e.g. ("trainer.beam", ..., 1)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaves(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, value
+
+
 def marked_keys(*marks: dict) -> set[str]:
     """The dotted names of the Config fields whose metadata is one of `marks` (e.g. {"trainer.beam", ...})."""
-    def walk(obj: Any, prefix: str) -> set[str]:
-        out = set()
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
-                out |= walk(value, f"{prefix}{f.name}.")
-            elif any(f.metadata == m for m in marks):
-                out.add(f"{prefix}{f.name}")
-        return out
-
-    return walk(Config(), "")
+    return {key for key, f, _ in _leaves(Config()) if any(f.metadata == m for m in marks)}
 
 
 # --- YAML with YAML 1.2 floats ------------------------------------------------------------------------------------
@@ -240,20 +240,15 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
 
 def _numbers(cfg: Config) -> list[tuple[str, int | float]]:
     """Every number of the config with its dotted key, list items included ("optim.betas[1]")."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
     out = []
-
-    def walk(obj: Any, prefix: str) -> None:
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
-                walk(value, f"{prefix}{f.name}.")
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                out.append((f"{prefix}{f.name}", value))
-            elif isinstance(value, (list, tuple)):
-                out.extend((f"{prefix}{f.name}[{i}]", v) for i, v in enumerate(value)
-                           if isinstance(v, (int, float)) and not isinstance(v, bool))
-
-    walk(cfg, "")
+    for key, _, value in _leaves(cfg):
+        if number(value):
+            out.append((key, value))
+        elif isinstance(value, (list, tuple)):
+            out.extend((f"{key}[{i}]", v) for i, v in enumerate(value) if number(v))
     return out
 
 

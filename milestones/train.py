@@ -39,7 +39,7 @@ from .models import count_parameters
 from .optim import build_optimizer, build_scheduler
 from .runtime import (autocast, compile_model, hardware, keep_freed_memory, resolve_device, run_precision,
                       seed_everything, set_threads)
-from .tasks import TASKS, StepFn, build_model
+from .tasks import TASKS, StepFn, Task, build_model
 
 LOG_EVERY = 25  # steps between progress-bar refreshes (each one is a device sync)
 
@@ -118,6 +118,13 @@ def evaluate(model: nn.Module, loader: Iterable, *, step_fn: StepFn, device: tor
     distributed.all_reduce_sum(totals)
     loss_sum, correct, seen = totals.tolist()
     return {"loss": loss_sum / seen, "acc": correct / seen}
+
+
+def diagnose(task: Task, model: nn.Module, loader: Iterable, *, device: torch.device,
+             precision: str) -> dict[str, float]:
+    """The task's diagnostic losses on `loader` (Task.diagnostics, e.g. a translator's with others' sources)."""
+    return {name: evaluate(model, loader, step_fn=step, device=device, precision=precision)["loss"]
+            for name, step in task.diagnostics.items()}
 
 
 # --- fit -----------------------------------------------------------------------------------------------------------
@@ -200,17 +207,16 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                              grad_clip=t.grad_clip, first_step=(epoch - 1) * len(train_loader),
                              desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main)
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
-        ev = None
+        ev, ev_diagnostics = None, {}
         if epoch % t.eval_every == 0 or epoch == last_epoch:  # skipped epochs have no eval keys in their row
             ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=precision)
             if not math.isfinite(ev["loss"]):  # the last update of the epoch broke the weights: do not save them
                 raise DivergenceError(f"{eval_name} loss became {ev['loss']} after epoch {epoch} (step "
                                       f"{epoch * len(train_loader)}); the last good checkpoint is kept; lower "
                                       f"optim.lr or set trainer.grad_clip")
+            ev_diagnostics = diagnose(task, runner, eval_loader, device=device, precision=precision)
             row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
-            for name, step in task.diagnostics.items():
-                row[f"{eval_name}_loss_{name}"] = evaluate(runner, eval_loader, step_fn=step, device=device,
-                                                           precision=precision)["loss"]
+            row.update({f"{eval_name}_loss_{name}": loss for name, loss in ev_diagnostics.items()})
         row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
         history.append(row)
         if ddp.is_main:
@@ -228,9 +234,10 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         distributed.barrier()  # no rank runs ahead of the checkpoint
 
     if test_loader is None and start_epoch <= last_epoch:
-        final = ev  # the last epoch was just evaluated on the test split: the same numbers, not computed twice
+        final, diagnostics = ev, ev_diagnostics  # the last epoch was just evaluated on the test split: not twice
     else:
         final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=precision)
+        diagnostics = diagnose(task, runner, test_loader or eval_loader, device=device, precision=precision)
     results = {
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
         "schedule_epochs": t.epochs, "seed": cfg.seed,
@@ -239,9 +246,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         "processes": ddp.world_size, "precision": precision, "torch": str(torch.__version__),
         "config_hash": cfg.hash(), "command": command,
     }
-    for name, step in task.diagnostics.items():
-        results[f"test_loss_{name}"] = evaluate(runner, test_loader or eval_loader, step_fn=step, device=device,
-                                                precision=precision)["loss"]
+    results.update({f"test_loss_{name}": loss for name, loss in diagnostics.items()})
     extra = task.report(model, loaders, final, cfg) if ddp.is_main and task.report is not None else {}
     results.update(extra)
     if ddp.is_main:
@@ -267,6 +272,6 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     load_weights(model, ckpt, path)
     eval_fn, precision = task.eval_step_for(cfg, loaders.meta), run_precision(device, cfg.trainer.precision)
     final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device, precision=precision)
-    diagnostics = {f"test_loss_{name}": evaluate(model, loaders.test or loaders.eval, step_fn=step, device=device,
-                                            precision=precision)["loss"] for name, step in task.diagnostics.items()}
-    return {**final, **diagnostics, **(task.report(model, loaders, final, cfg) if task.report else {})}
+    diagnostics = diagnose(task, model, loaders.test or loaders.eval, device=device, precision=precision)
+    return {**final, **{f"test_loss_{name}": loss for name, loss in diagnostics.items()},
+            **(task.report(model, loaders, final, cfg) if task.report else {})}

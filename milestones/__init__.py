@@ -1,7 +1,9 @@
 """milestones: the history of deep learning as small, faithful PyTorch models and one shared trainer.
 
-    from milestones import create_model, list_models, load_checkpoint, load_config
-    model = create_model("mlp", in_features=3072)
+    from milestones import create_model, list_models, load_checkpoint, load_config, load_weights
+    model = create_model("mlp", in_features=3072)                 # a fresh model, the paper's defaults
+    resnet = create_model("resnet20", weights="DEFAULT")          # trained weights shipped in the package
+    list_models("resnet*", pretrained=True)                       # with their entries (`milestones zoo`)
 """
 
 import os
@@ -16,11 +18,12 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 from .checkpoint import load_checkpoint, read_checkpoint  # noqa: E402
 from .config import Config, load_config  # noqa: E402
-from .models import count_parameters, create_model, list_models  # noqa: E402
+from .models import count_parameters, create_model, list_models, load_weights  # noqa: E402
+from .pretrained import get_weights, list_weights  # noqa: E402
 from .train import evaluate, fit, train_one_epoch  # noqa: E402
 from .version import __version__  # noqa: E402
 
 __all__ = [
-    "Config", "count_parameters", "create_model", "evaluate", "fit", "list_models", "load_checkpoint",
-    "load_config", "read_checkpoint", "train_one_epoch", "__version__",
+    "Config", "count_parameters", "create_model", "evaluate", "fit", "get_weights", "list_models", "list_weights",
+    "load_checkpoint", "load_config", "load_weights", "read_checkpoint", "train_one_epoch", "__version__",
 ]

@@ -1,12 +1,17 @@
-"""The command line: `milestones tour | train | eval | compare | list | translate` (also `python -m milestones ...`,
-and `torchrun --nproc_per_node=N -m milestones train CONFIG` for DistributedDataParallel).
+"""The command line: `milestones tour | train | eval | compare | list | configs | translate | zoo | predict | export`
+(also `python -m milestones ...`, and `torchrun --nproc_per_node=N -m milestones train CONFIG` for
+DistributedDataParallel).
 
     milestones tour                                   every era, briefly, offline (under 5 minutes on 2 CPU cores)
+    milestones train mlp_mnist                        a shipped config by name (`milestones configs` lists them)
     milestones compare --runs runs/                   leaderboard + plots of finished runs
 
-    milestones translate --checkpoint runs/transformer_enja_cpu/checkpoint.pt "彼は背が高い。"
-    milestones translate --checkpoint PATH --file sentences.txt --beam 4        (one sentence a line)
-    echo "彼は背が高い。" | milestones translate --checkpoint PATH --attention attention.png
+    milestones translate "彼は背が高い。"                the shipped ja->en Transformer (`milestones zoo` lists weights)
+    milestones translate --checkpoint runs/transformer_enja_cpu/checkpoint.pt --file sentences.txt --beam 4
+    echo "彼は背が高い。" | milestones translate --attention attention.png
+    milestones eval --weights resnet20_cifar10        re-measure shipped weights on your data
+    milestones predict --weights resnet20_cifar10 cat.jpg dog.png
+    milestones export --weights resnet20_cifar10 --format onnx --output resnet20.onnx
 
 A mistake of the user's (a bad config, a missing data set, a wrong checkpoint, a sentence that cannot be
 translated) prints one line `milestones: error: ...` and exits with status 2; Ctrl-C exits with 130 and keeps the
@@ -23,13 +28,17 @@ import sys
 from pathlib import Path
 
 from .compare import compare, run_suite
-from .config import load_config
+from .config import list_configs, load_config
 from .distributed import cleanup
 from .errors import ConfigError, InputError, MilestonesError
 from .models import list_models
+from .pretrained import get_weights
 from .tour import tour
 from .train import evaluate_checkpoint, fit
-from .translate import NO_MATPLOTLIB, load_translator, plot_attention, translate
+from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
+from .zoo import build, export_onnx, import_akamaster, measure, predict, publish, zoo_rows
+
+DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train the experiment a YAML config describes")
-    t.add_argument("config", help="configs/<experiment>.yaml")
+    t.add_argument("config", help="a YAML file, or the name of a shipped config (`milestones configs`)")
     t.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config values, e.g. --set trainer.epochs=5 optim.lr=1e-3 (repeatable; values "
                    "parsed as YAML)")
@@ -45,10 +54,59 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     g.add_argument("--overwrite", action="store_true", help="start the run again even if its folder holds one")
 
-    e = sub.add_parser("eval", help="test accuracy of a checkpoint")
-    e.add_argument("config")
-    e.add_argument("--checkpoint", required=True, metavar="PATH")
+    e = sub.add_parser("eval", help="test numbers of a checkpoint (CONFIG --checkpoint PATH) or of shipped weights "
+                       "(--weights NAME)")
+    e.add_argument("config", nargs="?", help="the config the checkpoint was trained with (not with --weights)")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="PATH")
+    src.add_argument("--weights", metavar="NAME", help="a zoo entry (`milestones zoo`): measured beside the "
+                     "registry's number")
+    e.add_argument("--data", metavar="DIR", help="with --weights: the data root holding the entry's test set")
+    e.add_argument("--views", action="store_true", help="with --weights: also the test-time views / beam search "
+                   "the registry records beside its single-view, greedy number")
     e.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+
+    cf = sub.add_parser("configs", help="the shipped configs, with a line on each (train one by name)")
+    cf.add_argument("--json", action="store_true")
+
+    z = sub.add_parser("zoo", help="trained weights: list them (default), rebuild one, publish or import one",
+                       description="The weights zoo (milestones/weights/zoo.yaml). Without a subcommand: every entry, "
+                       "its number, size and whether its file is shipped.")
+    zs = z.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND")
+    zl = zs.add_parser("list", help="every entry (the default)")
+    for q in (z, zl):
+        q.add_argument("--pattern", default="*", help="shell-style filter on entry names, e.g. 'resnet*'")
+        q.add_argument("--json", action="store_true")
+    zb = zs.add_parser("build", help="retrain an entry from its recorded config and compare with the registry")
+    zb.add_argument("name")
+    zb.add_argument("--data", metavar="DIR")
+    zb.add_argument("--output-dir", metavar="DIR", help="where the run goes (default: the config's, runs/)")
+    zb.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    zp = zs.add_parser("publish", help="(maintainers) a finished run -> weights file + registry entry")
+    zp.add_argument("run", metavar="RUN_DIR")
+    zp.add_argument("name")
+    zp.add_argument("--why", required=True, help="why the entry is worth its bytes (kept in the registry)")
+    zp.add_argument("--default", action="store_true", help="the entry weights='DEFAULT' picks for its model")
+    zp.add_argument("--dtype", choices=["auto", "float16", "float32"], default="auto")
+    zp.add_argument("--data", metavar="DIR")
+    zi = zs.add_parser("import", help="(maintainers) akamaster/pytorch_resnet_cifar10's resnet{20,32,44,56}-*.th "
+                       "-> a zoo entry")
+    zi.add_argument("file")
+    zi.add_argument("--depth", type=int, required=True, choices=[20, 32, 44, 56])
+    zi.add_argument("--name", help="default: resnet<depth>_akamaster")
+    zi.add_argument("--no-ship", action="store_true", help="record the entry, leave its file out")
+    zi.add_argument("--data", metavar="DIR")
+
+    pr = sub.add_parser("predict", help="classify image files with shipped weights (top-5 classes)")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/BMP files, any size (resized as the entry "
+                    "expects)")
+    pr.add_argument("--weights", required=True, metavar="NAME")
+    pr.add_argument("--top", type=int, default=5, metavar="K")
+
+    ex = sub.add_parser("export", help="an image model's shipped weights as ONNX")
+    ex.add_argument("--weights", required=True, metavar="NAME")
+    ex.add_argument("--format", choices=["onnx"], default="onnx")
+    ex.add_argument("--output", required=True, metavar="FILE")
 
     to = sub.add_parser("tour", help="train every era briefly, in the order of history, and compare them",
                         description="Train every era briefly, in the order of history, then print and write the "
@@ -75,15 +133,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override every suite config, e.g. --set trainer.device=cuda")
 
-    ls = sub.add_parser("list", help="every model: era, year, paper, parameter count")
+    ls = sub.add_parser("list", help="every model: era, year, paper, parameter count, shipped weights")
+    ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'resnet*'")
+    ls.add_argument("--pretrained", action="store_true", help="only models with shipped weights")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    tr = sub.add_parser("translate", help="translate sentences with a trained translation checkpoint",
-                        description="Translate with a translation checkpoint (it carries its vocabularies). An empty "
-                        "sentence, one the model knows no token of, or one longer than twice the longest training "
-                        "source is refused with a one-line error (exit 2), never silently truncated.")
+    tr = sub.add_parser("translate", help="translate sentences (the shipped ja->en Transformer, other weights, or "
+                        "a checkpoint of yours)",
+                        description="Translate with the shipped ja->en Transformer, another zoo entry (--weights) or "
+                        "a translation checkpoint (--checkpoint; it carries its vocabularies). An empty sentence, one "
+                        "the model knows no token of, or one longer than twice the longest training source is refused "
+                        "with a one-line error (exit 2), never silently truncated.")
     tr.add_argument("sentences", nargs="*", help="sentences to translate (else --file, else one a line on stdin)")
-    tr.add_argument("--checkpoint", required=True, metavar="PATH")
+    which = tr.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", metavar="PATH", help="a translation run's checkpoint.pt")
+    which.add_argument("--weights", metavar="NAME", help=f"a zoo entry (default: {DEFAULT_TRANSLATOR})")
     tr.add_argument("--file", metavar="PATH", help="read sentences from a file, one a line (blank lines skipped)")
     tr.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (1: greedy, the default)")
     tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty exponent for beam search")
@@ -106,7 +170,10 @@ def _translate(args: argparse.Namespace) -> None:
         raise InputError("no sentence to translate (give one as an argument, --file, or lines on stdin)")
     if args.beam < 1:
         raise InputError(f"--beam must be >= 1, got {args.beam}")
-    model, meta = load_translator(args.checkpoint)
+    if args.checkpoint:
+        model, meta = load_translator(args.checkpoint)
+    else:
+        model, meta = load_translator_weights(args.weights or DEFAULT_TRANSLATOR)
     if args.attention:
         if not getattr(model, "has_attention", False):
             name = type(model).__name__
@@ -143,14 +210,96 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"written: {table}, {table.with_suffix('.csv')}" + "".join(f", {p}" for p in plots))
 
 
-def _list(as_json: bool) -> None:
-    rows = list_models()
-    if as_json:
+def _list(args: argparse.Namespace) -> None:
+    rows = list_models(args.pattern, pretrained=args.pretrained)
+    if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'model':<16}{'era':<22}{'year':<6}{'params':>12}  paper")
+    print(f"{'model':<16}{'era':<22}{'year':<6}{'params':>12}  {'weights':<34}paper")
     for r in rows:
-        print(f"{r['name']:<16}{r['era']:<22}{r['year']:<6}{r['params']:>12,}  {r['paper']}")
+        shipped = ", ".join(w.removeprefix(r["name"] + "_") for w in r["weights"]) or "-"
+        print(f"{r['name']:<16}{r['era']:<22}{r['year']:<6}{r['params']:>12,}  {shipped:<34}{r['paper']}")
+
+
+def _configs(as_json: bool) -> None:
+    rows = list_configs()
+    if as_json:
+        print(json.dumps([{"name": n, "description": d} for n, d in rows], indent=2))
+        return
+    width = max(len(n) for n, _ in rows) + 2
+    for name, about in rows:
+        print(f"{name:<{width}}{about}")
+    print("\ntrain one by name: milestones train NAME [--set key=value ...]")
+
+
+def _number(value: float | None, metric: str) -> str:
+    return "-" if value is None else f"{value:.2f}{'%' if metric == 'test_acc' else ''}"
+
+
+def _zoo(args: argparse.Namespace) -> None:
+    cmd = args.zoo_command or "list"
+    if cmd == "list":
+        rows = zoo_rows(args.pattern)
+        if args.json:
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        print(f"{'weights':<22}{'data':<21}{'metric':<11}{'value':>8}{'views/beam':>11}{'size':>9}  {'file':<9}"
+              f"{'trained':>8}")
+        for r in rows:
+            size = f"{r['bytes'] / 1e6:.2f} MB" if r["bytes"] else "-"
+            beside = _number(r["views_value"] if r["views_value"] is not None else r["beam_value"], r["metric"])
+            minutes = f"{r['train_minutes']} min" if r["train_minutes"] is not None else "-"
+            print(f"{r['name'] + (' *' if r['default'] else ''):<22}{r['data']:<21}{r['metric']:<11}"
+                  f"{_number(r['value'], r['metric']):>8}{beside:>11}{size:>9}  "
+                  f"{'shipped' if r['shipped'] else 'absent':<9}{minutes:>8}")
+        print("\n* the model's DEFAULT weights; value: single view / greedy (the papers' protocol), views/beam "
+              "beside it;\nload: create_model(MODEL, weights=TAG) or load_weights(NAME); absent files: "
+              "`milestones zoo --json` names the command that trains them")
+    elif cmd == "build":
+        r = build(args.name, output_dir=args.output_dir, data_root=args.data, overrides=tuple(args.overrides))
+        verdict = "within" if r["ok"] else "OUTSIDE"
+        print(f"{r['name']}: rebuilt {r['value']:.2f}, registry {r['registry']:.2f}: {verdict} the tolerance "
+              f"{r['tolerance']} ({r['run_dir']})")
+        if not r["ok"]:
+            raise MilestonesError(f"{r['name']}: the rebuilt model is {abs(r['value'] - r['registry']):.2f} points "
+                                  f"from the registry's number (tolerance {r['tolerance']})")
+    elif cmd == "publish":
+        e = publish(args.run, args.name, why=args.why, default=args.default, dtype=args.dtype, data_root=args.data)
+        print(f"{args.name}: {e['value']} ({e['dtype']}, {e['bytes']:,} bytes) written to the registry")
+    elif cmd == "import":
+        e = import_akamaster(args.file, args.depth, name=args.name, data_root=args.data, ship=not args.no_ship)
+        print(f"{args.name or f'resnet{args.depth}_akamaster'}: {e['value']}% on this CIFAR-10 test set "
+              f"(published: {e['recipe']['published_value']}%)")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    if args.weights:
+        if args.config:
+            raise ConfigError("eval --weights takes no CONFIG: the entry records its own")
+        r = measure(get_weights(args.weights), data_root=args.data, overrides=tuple(args.overrides),
+                    views=args.views)
+        print(json.dumps(r))
+        got, want = r["measured"]["value"], r["registry"]
+        print(f"{args.weights}: {r['metric']} {got:.2f} measured, {want:.2f} in the registry "
+              f"(difference {got - want:+.2f})", file=sys.stderr)
+        return
+    if not args.config:
+        raise ConfigError("eval --checkpoint needs the CONFIG the checkpoint was trained with")
+    cfg = load_config(args.config, args.overrides)
+    m = evaluate_checkpoint(cfg, args.checkpoint)
+    extra = {k: v for k, v in m.items() if k not in ("loss", "acc")}  # translation: BLEU, perplexity
+    print(json.dumps({"checkpoint": args.checkpoint, "test_loss": m["loss"], "test_acc": m["acc"], **extra}))
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise ConfigError(f"--top must be >= 1, got {args.top}")
+    preds, errors = predict(get_weights(args.weights), args.images, k=args.top)
+    for p in preds:
+        print(f"{p.path}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in p.top))
+    for e in errors:
+        print(f"milestones: error: {e}", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +307,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
-            _list(args.json)
+            _list(args)
+            return 0
+        if args.command == "configs":
+            _configs(args.json)
+            return 0
+        if args.command == "zoo":
+            _zoo(args)
+            return 0
+        if args.command == "eval":
+            _eval(args)
+            return 0
+        if args.command == "predict":
+            return _predict(args)
+        if args.command == "export":
+            print(f"written: {export_onnx(get_weights(args.weights), args.output)}")
             return 0
         if args.command == "translate":
             _translate(args)
@@ -175,10 +338,6 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         if args.command == "train":
             fit(cfg, resume=args.resume, overwrite=args.overwrite, command=shlex.join(["milestones", *argv]))
-        elif args.command == "eval":
-            m = evaluate_checkpoint(cfg, args.checkpoint)
-            extra = {k: v for k, v in m.items() if k not in ("loss", "acc")}  # translation: BLEU, perplexity
-            print(json.dumps({"checkpoint": args.checkpoint, "test_loss": m["loss"], "test_acc": m["acc"], **extra}))
         return 0
     except MilestonesError as e:
         print(f"milestones: error: {e}", file=sys.stderr)

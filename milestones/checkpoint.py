@@ -306,7 +306,7 @@ def check_resumable(ckpt: dict, cfg: Config, path: Path) -> None:
 def restore_training_state(ckpt: dict, path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                            scheduler: Any, scaler: Optional[torch.amp.GradScaler]) -> tuple[int, list[dict]]:
     """Put the weights, optimizer, schedule, grad scaler and RNG states back; return (last epoch, history)."""
-    load_weights(model, ckpt, path)
+    load_state(model, ckpt, path)
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     if scaler is not None and ckpt.get("scaler"):
@@ -330,7 +330,7 @@ def saved_task(ckpt: dict) -> Optional[str]:
     return ckpt["config"].get("task", "classification") if isinstance(ckpt["config"], dict) else None
 
 
-def load_weights(model: nn.Module, ckpt: dict, path: str | Path) -> None:
+def load_state(model: nn.Module, ckpt: dict, path: str | Path) -> None:
     """Load a checkpoint's weights into `model`, or say in one line why they do not fit."""
     try:
         model.load_state_dict(ckpt["model"])
@@ -357,7 +357,7 @@ def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:
         model = create_model(model_name(ckpt), **args)
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: its model no longer builds ({str(e).splitlines()[0]})") from None
-    load_weights(model, ckpt, path)
+    load_state(model, ckpt, path)
     return model.eval()
 
 

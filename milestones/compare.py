@@ -28,13 +28,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import Config, load_config
+from .config import CONFIG_DIR, Config, load_config
 from .errors import ConfigError, MilestonesError
 from .plots import write_plots
 from .runs import Entry, experiment_key, find_runs, group, load_run
 from .train import fit
-
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 # What a suite trains: (config under configs/, overrides). Quick: sized for 2 CPU cores, about 10 minutes a seed
 # (measured times are in RESULTS.md); each run is far shorter than its paper's schedule, and the table says so.
@@ -120,14 +118,11 @@ def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard
 def suite_configs(suite: str, seeds: int, output_dir: Path, overrides: list[str]) -> list[Config]:
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
-    if not REPO_CONFIGS.is_dir():
-        raise ConfigError(f"suites read the configs/ folder of a source checkout, not found at {REPO_CONFIGS}; "
-                          f"use `milestones compare --runs DIR` on finished runs instead")
     cfgs = []
     for name, extra in SUITES[suite]:
         for seed in range(seeds):
             stem = Path(name).stem
-            cfgs.append(load_config(REPO_CONFIGS / name, [*extra, *overrides, f"seed={seed}", f"name={stem}_seed{seed}",
+            cfgs.append(load_config(CONFIG_DIR / name, [*extra, *overrides, f"seed={seed}", f"name={stem}_seed{seed}",
                                                           f"output_dir={output_dir}"]))
     return cfgs
 

@@ -66,6 +66,10 @@ class DataConfig:
     crop_padding: int = 0  # random crop after zero-padding by this many pixels (0 = no crop)
     flip: bool = False  # random horizontal flip
     alternate_flip: bool = False  # with flip: mirror each image in every other epoch, from a random start (airbench)
+    # per-channel normalisation, in [0, 1] units; default: the data set's own training-set statistics. Imported
+    # weights set what they were trained with (akamaster's CIFAR ResNets: the ImageNet values)
+    mean: Optional[list[float]] = None
+    std: Optional[list[float]] = None
     seq_len: int = 100  # adding problem: the minimal sequence length T (Hochreiter & Schmidhuber 1997, Sec. 5.4)
     min_freq: int = 2  # translation: a token seen fewer times in the training text is <unk>
     max_len: int = 50  # translation: training pairs with more tokens than this on either side are left out
@@ -350,9 +354,37 @@ def config_from_dict(raw: dict, where: str = "<dict>", name: str = "") -> Config
     return cfg
 
 
+CONFIG_DIR = Path(__file__).parent / "configs"  # shipped in the package (and linked as configs/ in a checkout)
+
+
+def list_configs() -> list[tuple[str, str]]:
+    """(name, the first line of its leading comment) of every config shipped with the package."""
+    out = []
+    for p in sorted(CONFIG_DIR.glob("*.yaml")):
+        first = next((l for l in p.read_text(encoding="utf-8").splitlines() if l.strip()), "")
+        out.append((p.stem, first.lstrip("# ").strip() if first.startswith("#") else ""))
+    return out
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """A config by path (a user's own YAML) or by the name of a shipped one: `mlp_mnist` or `mlp_mnist.yaml`."""
+    path = Path(name_or_path)
+    if path.is_file() or path.parent != Path(".") or path.is_dir():
+        return path  # a path: load_config reports it if it is missing
+    shipped = CONFIG_DIR / (path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml")
+    if shipped.is_file():
+        return shipped
+    names = [n for n, _ in list_configs()]
+    close = difflib.get_close_matches(path.stem, names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise ConfigError(f"{name_or_path}: config file not found, nor a shipped config of that name ({hint}`milestones "
+                      f"configs` lists them)")
+
+
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a YAML config, apply `key=value` overrides, check every key, type and value."""
-    path = Path(path)
+    """Load a YAML config (a path, or a shipped config's name), apply `key=value` overrides, check every key,
+    type and value."""
+    path = find_config(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     size = path.stat().st_size

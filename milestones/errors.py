@@ -31,3 +31,7 @@ class DivergenceError(MilestonesError):
 
 class InputError(MilestonesError):
     """A sentence given to `milestones translate` cannot be translated (empty, all unknown, far too long)."""
+
+
+class WeightsError(MilestonesError):
+    """A zoo entry is unknown or not shipped, or its weights file does not match the registry."""

@@ -7,8 +7,10 @@ With no data folder the tour trains on the samples in milestones/data/samples/ (
 Japanese-English sentence pairs; origin and license in its SOURCE.md) for a fixed number of epochs per era, sized
 to finish in under 5 minutes on 2 CPU cores. With `--data`, the image eras after the MLP move to CIFAR-10 photos,
 the translators to all 50,000 pairs, and each era trains for its share of `--minutes` (epochs from a measured
-speed). Each era prints one line of its story and one measured number; at the end come the comparison table
-(leaderboard.md, .csv) and the plots (milestones/compare.py, milestones/plots.py) in the output folder.
+speed). Each era prints one line of its story, the number it reached here in its seconds, and beside it the number
+of the era's shipped weights (`milestones zoo`: trained for minutes, on the full data) - "watch it learn" and "what
+it reaches". At the end come the comparison table (leaderboard.md, .csv), the plots (milestones/compare.py,
+milestones/plots.py) in the output folder, and the running example translated by the shipped Transformer.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from .config import Config, config_from_dict
 from .experiments import epochs_for_budget
 from .models import MODELS
 from .plots import write_plots
+from .pretrained import WeightsEntry, registry
 from .runs import Entry, group, load_run
 from .tasks import TASKS
 from .train import fit
-from .translate import load_translator, translate
+from .translate import load_translator, load_translator_weights, translate
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
 EXAMPLE = "彼は背が高い。"  # the running example: "he is tall ."
+SHIPPED_TRANSLATOR = "transformer_enja"
 
 
 @dataclass
@@ -139,7 +143,7 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     where = "the samples shipped in the package" if sample else data_root
     tqdm.write(f"milestones tour: {len(stops)} stops, on {where}" +
                (f", {minutes:g} minutes of training" if minutes else "") + f"; runs in {out}/\n")
-    runs = []
+    runs, seen = [], set()
     for i, stop in enumerate(stops, 1):
         where_to = dict(data_root=data_root, out=out, seed=seed, progress=progress)
         cfg = stop_config(stop, i, epochs=max(stop.epochs, 1), **where_to)
@@ -154,7 +158,12 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
         rate = Entry([run]).rate()
         headline = TASKS[cfg.task].headline
         tqdm.write(f"      -> {headline.summary(results)}  ({cfg.trainer.epochs} epochs, "
-                   f"{results['train_seconds']:.0f} s, {rate:,.0f} {headline.rate_unit})\n")
+                   f"{results['train_seconds']:.0f} s, {rate:,.0f} {headline.rate_unit})")
+        shipped = shipped_weights(cfg.model.name)
+        if shipped is not None and cfg.model.name not in seen:
+            tqdm.write(f"      -> shipped weights: {describe(shipped)}")
+        seen.add(cfg.model.name)
+        tqdm.write("")
         runs.append(run)
 
     entries = group(runs)
@@ -162,17 +171,39 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     plots = write_plots(entries, out)
     example = _translate_example(out, entries)
     minutes_taken = (time.perf_counter() - start) / 60
-    lines = [f"{'year':<6}{'era':<20}{'model':<13}{'data':<22}{'ours':>16}   paper"]
+    lines = [f"{'year':<6}{'era':<20}{'model':<13}{'data':<22}{'here':>16}  {'shipped weights':<26}paper"]
     for e in entries:
         mean = e.mean_std()[0]
         paper = f"{e.paper['value']:g}" if e.paper and e.paper.get("value") is not None else "-"
-        lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {e.task.headline.unit:<4}   "
-                     f"{paper}")
+        w = shipped_weights(e.model)
+        zoo = f"{w.value:.2f} on {w.data}" if w is not None else "-"
+        lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {e.task.headline.unit:<4}  "
+                     f"{zoo:<26}{paper}")
     tqdm.write("\n".join(lines))
     if example:
-        tqdm.write(f"\n{EXAMPLE} -> {example}   (the Transformer above; reference: he is tall .)")
+        tqdm.write(f"\n{EXAMPLE} -> {example}   (the Transformer trained above)")
+    shipped = shipped_weights("transformer")
+    if shipped is not None and shipped.name == SHIPPED_TRANSLATOR:
+        model, meta = load_translator_weights(shipped.name)
+        tqdm.write(f"{EXAMPLE} -> {translate(model, meta, [EXAMPLE])[0].text}   (the shipped Transformer, "
+                   f"{describe(shipped)}; reference: he is tall .)")
     tqdm.write(f"\ntour done in {minutes_taken:.1f} min: {table}" + "".join(f", {p.name}" for p in plots))
     return table
+
+
+def shipped_weights(model: str) -> Optional[WeightsEntry]:
+    """The model's DEFAULT shipped entry (its file present), if any."""
+    own = [e for e in registry().values() if e.model == model and e.shipped]
+    return next((e for e in own if e.default), own[0] if own else None)
+
+
+def describe(e: WeightsEntry) -> str:
+    """`resnet20_cifar10: 86.71% on cifar10 test (27 epochs, 24.0 min on 2 CPU cores)` and the like."""
+    unit = "%" if e.metric == "test_acc" else " BLEU"
+    r = e.recipe
+    made = (f"{r['epochs']} epochs, {r['train_minutes']} min on {r.get('hardware') or '?'}" if "epochs" in r
+            else str(r.get("source", "")).split(",")[0])
+    return f"{e.name}: {e.value:.2f}{unit} on the {e.data} test set ({made})"
 
 
 def _translate_example(out: Path, entries: list[Entry]) -> Optional[str]:

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import (check_resumable, data_meta, load_weights, log_epoch, model_name, open_run_folder,
+from .checkpoint import (check_resumable, data_meta, load_state, log_epoch, model_name, open_run_folder,
                          previous_checkpoint, read_checkpoint, read_resume_checkpoint, restore_training_state,
                          save_training_state, start_logs, write_results)
 from .config import Config
@@ -264,12 +264,19 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     if model_name(ckpt) != cfg.model.name:
         raise CheckpointError(f"{path}: holds a '{model_name(ckpt)}' model, the config asks for "
                               f"'{cfg.model.name}'")
+    return evaluate_model(cfg, ckpt["model"], data_meta(ckpt), str(path))
+
+
+def evaluate_model(cfg: Config, state: dict[str, torch.Tensor], meta: dict, where: str) -> dict[str, Any]:
+    """Test numbers of the weights `state` (trained on data described by `meta`) on `cfg`'s data's test split:
+    the headline, the diagnostics and the task's report (BLEU). `where` names the weights in error messages."""
+    device = resolve_device(cfg.trainer.device)
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, distributed.Dist())
     if task.check_meta is not None:
-        task.check_meta(data_meta(ckpt), loaders.meta, str(path))
+        task.check_meta(meta, loaders.meta, where)
     model, _ = build_model(cfg, loaders.meta, device)
-    load_weights(model, ckpt, path)
+    load_state(model, {"model": state}, where)
     eval_fn, precision = task.eval_step_for(cfg, loaders.meta), run_precision(device, cfg.trainer.precision)
     final = evaluate(model, loaders.test or loaders.eval, step_fn=eval_fn, device=device, precision=precision)
     diagnostics = diagnose(task, model, loaders.test or loaders.eval, device=device, precision=precision)

@@ -25,9 +25,11 @@ import torch
 from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint, saved_task
-from .data.text import EOS, UNK, Vocab, detokenize, tokenize
-from .errors import CheckpointError, InputError
+from .data.text import CORPORA, EOS, UNK, Vocab, detokenize, tokenize
+from .errors import CheckpointError, InputError, WeightsError
+from .models import create_model
 from .models.decoding import GNMT_ALPHA, beam_search, greedy_decode
+from .pretrained import get_weights, registry
 from .plots import attention_heatmap
 
 NO_MATPLOTLIB = "--attention needs matplotlib, an optional extra: pip install 'milestones[plot]'"
@@ -100,6 +102,17 @@ def load_translator(path: str | Path, map_location: Any = "cpu") -> tuple[nn.Mod
         raise CheckpointError(f"{path}: holds a '{model_name(ckpt)}' model for task '{task}', not a translation "
                               f"model (train one with a configs/*_enja_cpu.yaml or *_multi30k_cpu.yaml)")
     return model_from_checkpoint(ckpt, path), meta
+
+
+def load_translator_weights(name: str) -> tuple[nn.Module, dict]:
+    """The translator of zoo entry `name` (e.g. "transformer_enja"), in eval mode, and its data meta."""
+    entry = get_weights(name)
+    model = create_model(entry.model, weights=name)
+    if "src_vocab" not in model.meta:
+        translators = [e.name for e in registry().values() if e.data in CORPORA]
+        raise WeightsError(f"weights '{name}' are a {entry.model} for {entry.data}, not a translator (translators: "
+                           f"{', '.join(translators) or 'none'})")
+    return model, model.meta
 
 
 def plot_attention(t: Translation, path: str | Path, title: str = "") -> bool:

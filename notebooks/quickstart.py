@@ -1,10 +1,10 @@
 # %% [markdown]
-# # milestones from Python: models, the trainer, checkpoints, translation, attention
+# # milestones from Python: trained weights, models, the trainer, checkpoints, translation, attention
 #
 # A percent-format notebook: open it in Jupyter (jupytext), VS Code or PyCharm as a notebook, or run it as a
-# script (`python notebooks/quickstart.py`; `tests/test_notebook.py` runs it headless). It needs no data folder:
-# it trains on the small samples shipped inside the package (`milestones/data/samples/`), for seconds.
-# Set `OUT` to keep the runs somewhere else.
+# script (`python notebooks/quickstart.py`; `tests/test_compare.py` runs it headless). It needs no data folder:
+# it starts from the weights shipped in the package (`milestones zoo`), then trains on the small samples shipped
+# beside them (`milestones/data/samples/`), for seconds. Set `NOTEBOOK_OUT` to keep the runs somewhere else.
 
 # %%
 import os
@@ -15,10 +15,47 @@ import torch
 import milestones
 from milestones import create_model, fit, load_checkpoint
 from milestones.config import config_from_dict
-from milestones.tour import SAMPLES
+from milestones.errors import MilestonesError
+from milestones.pretrained import get_weights
+from milestones.tour import SAMPLES, describe
+from milestones.translate import load_translator_weights, plot_attention, translate
+from milestones.zoo import predict
 
 OUT = Path(os.environ.get("NOTEBOOK_OUT", "runs/notebook"))
+OUT.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
+
+# %% [markdown]
+# ## 0. Start from trained weights
+# Every era's best model ships with the package, with the number it scores, how it was trained and what its input
+# expects (`milestones zoo`; `model.meta` holds class names, normalisation, vocabularies). As in torchvision and
+# timm: `create_model(name, weights="DEFAULT")` or `load_weights(entry)`.
+
+# %%
+lenet = create_model("lenet5", weights="DEFAULT")  # eval mode, weights checked against the registry's SHA-256
+print(describe(lenet.weights))
+from milestones.data.images import load_image_data  # noqa: E402
+
+digits = load_image_data("mnist", root=str(SAMPLES), download=False)
+x = (digits.test_x[:8].float() / 255 - lenet.meta["mean"][0]) / lenet.meta["std"][0]  # (8, 1, 28, 28)
+with torch.no_grad():
+    print("digits", digits.test_y[:8].tolist(), "-> predicted", lenet(x).argmax(-1).tolist())
+
+# %%
+photos = sorted((SAMPLES / "cifar10_images").glob("*.jpg"))  # one CIFAR-10 test photo per class
+preds, _ = predict(get_weights("resnet20_cifar10"), [str(p) for p in photos], k=2)
+for p in preds:  # what `milestones predict --weights resnet20_cifar10 FILE...` prints
+    print(f"{Path(p.path).stem:>10}: " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in p.top))
+
+# %%
+translator, vocab = load_translator_weights("transformer_enja")
+seed = translate(translator, vocab, ["彼は背が高い。"])[0]
+print("彼は背が高い。 ->", seed.text)
+try:  # matplotlib is an optional extra; a CJK font (e.g. fonts-noto-cjk) draws the Japanese labels
+    plot_attention(seed, OUT / "attention_shipped.png", title=seed.text)
+    print("attention map:", OUT / "attention_shipped.png")
+except MilestonesError as e:
+    print(e)
 
 # %% [markdown]
 # ## 1. Build any era's model by name
@@ -53,8 +90,6 @@ print(f"LeNet-5 on 5,000 digits: test accuracy {100 * results['test_acc']:.2f}% 
 # ## 3. Load the checkpoint and classify an image
 
 # %%
-from milestones.data.images import load_image_data  # noqa: E402
-
 model = load_checkpoint(cfg.run_dir / "checkpoint.pt")  # rebuilt from the config saved inside, in eval mode
 data = load_image_data("mnist", root=str(SAMPLES), download=False)
 image, label = data.test_x[:1], int(data.test_y[0])  # (1, 1, 28, 28) uint8
@@ -81,7 +116,7 @@ mt = config_from_dict({
 mt_results = fit(mt, overwrite=True)
 print(f"test BLEU {mt_results['test_bleu']:.2f} after {mt_results['epochs']} short epochs on 5,000 pairs")
 
-from milestones.translate import load_translator, plot_attention, translate  # noqa: E402
+from milestones.translate import load_translator  # noqa: E402
 
 translator, meta = load_translator(mt.run_dir / "checkpoint.pt")
 (result,) = translate(translator, meta, ["彼は背が高い。"], beam=4)

@@ -6,6 +6,8 @@
 - MNIST: the first 5,000 training and the first 1,000 test images with their labels, as IDX files in MNIST's own
   layout (MNIST/raw/*-ubyte.gz), so the ordinary MNIST reader loads them.
 - small_parallel_enja: the first 5,000 training pairs, the first 200 dev pairs and all 500 test pairs, unchanged.
+- cifar10_images: the first test image of each CIFAR-10 class (test/<class>/0000.jpg of the JPEG copy), byte for
+  byte, as <class>.jpg: what the quickstart notebook classifies with the shipped weights (`milestones predict`).
 The output is deterministic (gzip without a timestamp): running it again gives the same bytes.
 """
 
@@ -45,6 +47,9 @@ def main() -> None:
         for lang in ("ja", "en"):
             lines = (data / "small_parallel_enja" / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
             (OUT / "small_parallel_enja" / f"{split}.{lang}").write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
+    (OUT / "cifar10_images").mkdir(parents=True, exist_ok=True)
+    for folder in sorted((data / "cifar10_jpeg" / "test").iterdir()):
+        (OUT / "cifar10_images" / f"{folder.name}.jpg").write_bytes((folder / "0000.jpg").read_bytes())
     for f in sorted(OUT.rglob("*")):
         if f.is_file() and f.name != "SOURCE.md":
             print(f"| `{f.relative_to(OUT)}` | {f.stat().st_size} | `{hashlib.sha256(f.read_bytes()).hexdigest()}` |")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from milestones import create_model, load_config
-from milestones.checkpoint import CHECKPOINT, load_weights, read_checkpoint
+from milestones.checkpoint import CHECKPOINT, load_state, read_checkpoint
 from milestones.data import shift
 from milestones.runtime import autocast
 from milestones.tasks import TASKS
@@ -38,7 +38,7 @@ def probe(run: str) -> None:
     loader = loaders.test or loaders.eval
     black = -torch.tensor(loaders.meta["mean"]) / torch.tensor(loaders.meta["std"])  # (C,)
     model = create_model(cfg.model.name)
-    load_weights(model, read_checkpoint(f"{run}/{CHECKPOINT}"), run)
+    load_state(model, read_checkpoint(f"{run}/{CHECKPOINT}"), run)
     model = model.to(memory_format=torch.channels_last).eval()
     t = time.time()
     logits: dict = {}  # (view, mirrored) -> list of (B, classes)

@@ -25,14 +25,14 @@ LAZY = {
 }
 # The layers, bottom to top: a module may import only from its own layer or those below (no upward arrows).
 LAYERS = [
-    {"version", "errors", "typecheck", "distributed"},
+    {"version", "errors", "typecheck", "distributed", "pretrained"},
     {"data", "models", "runtime"},
     {"tasks"},
     {"config"},
     {"optim", "checkpoint"},
     {"train"},
     {"runs", "plots", "experiments", "translate"},
-    {"compare"},
+    {"compare", "zoo"},
     {"tour"},
     {"__main__", "__init__"},
 ]

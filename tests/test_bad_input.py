@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import gzip
+import hashlib
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from conftest import REPO, flip_a_weight_byte
 from milestones.__main__ import main
 from milestones.data.text import load_translation_data
 from milestones.models import create_model
+from milestones.pretrained import forget_registry, weights_dir
 from test_translation import save_tiny_translator, write_tiny_corpus
 
 DOC = REPO / "docs" / "bad_input.md"
@@ -338,6 +340,83 @@ CASES = [
 ]
 
 
+def _zoo_copy(env: Env, monkeypatch, damage: Callable[[Path, dict], None]) -> Path:
+    """A copy of the shipped zoo in <tmp>/zoo with `damage(folder, registry)` applied; the zoo points at it."""
+    folder = env.tmp / "zoo"
+    shutil.copytree(weights_dir(), folder)
+    registry = yaml.safe_load((folder / "zoo.yaml").read_text(encoding="utf-8"))
+    damage(folder, registry)
+    (folder / "zoo.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("MILESTONES_WEIGHTS", str(folder))
+    forget_registry()
+    return folder
+
+
+def _flip_weights_byte(folder: Path, registry: dict) -> None:
+    path = folder / "lenet5_mnist.safetensors"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the tensors
+    path.write_bytes(bytes(data))
+
+
+def _truncate_weights(folder: Path, registry: dict) -> None:
+    path = folder / "lenet5_mnist.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def _registry_sha(folder: Path, registry: dict) -> None:
+    registry["lenet5_mnist"]["sha256"] = "0" * 64
+
+
+def _other_models_file(folder: Path, registry: dict) -> None:
+    """The MLP's file in LeNet-5's place, with the registry updated to match it: only the header can tell."""
+    data = (folder / "mlp_mnist.safetensors").read_bytes()
+    (folder / "lenet5_mnist.safetensors").write_bytes(data)
+    registry["lenet5_mnist"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+
+
+def _not_shipped(folder: Path, registry: dict) -> None:
+    registry["lenet5_mnist"].update(file=None, sha256=None, bytes=None)
+
+
+def _weights_case(damage: Callable[[Path, dict], None]) -> Callable:
+    def argv(e: Env, monkeypatch) -> list[str]:
+        _zoo_copy(e, monkeypatch, damage)
+        return ["eval", "--weights", "lenet5_mnist", "--data", str(e.data)]
+    return argv
+
+
+def _not_an_image(e: Env) -> list[str]:
+    (e.tmp / "notes.png").write_text("not a picture")
+    return ["predict", "--weights", "lenet5_mnist", str(e.tmp / "notes.png")]
+
+
+ZOO_CASES = [
+    Case("weights_flipped", "a weights file with one byte flipped", _weights_case(_flip_weights_byte), "damaged or replaced"),
+    Case("weights_truncated", "a truncated weights file", _weights_case(_truncate_weights), "truncated or replaced"),
+    Case("weights_registry_sha", "a registry entry whose SHA-256 does not match its file",
+         _weights_case(_registry_sha), "damaged or replaced"),
+    Case("weights_other_model", "a safetensors file of another model (registry updated to match it)",
+         _weights_case(_other_models_file), "holds weights of a 'mlp' model"),
+    Case("weights_not_shipped", "an entry whose file is not shipped", _weights_case(_not_shipped),
+         "are not shipped; train them with"),
+    Case("weights_unknown", "a weights name that does not exist", lambda e: ["eval", "--weights", "lenet_mnist"],
+         "did you mean 'lenet5_mnist'?"),
+    Case("weights_with_config", "eval --weights with a config as well",
+         lambda e: ["eval", e.config(), "--weights", "lenet5_mnist"], "takes no CONFIG"),
+    Case("predict_not_image", "predict on a file that is not an image", _not_an_image, "not an image this can read"),
+    Case("predict_missing", "predict on a file that does not exist",
+         lambda e: ["predict", "--weights", "lenet5_mnist", str(e.tmp / "missing.png")], "no such file"),
+    Case("predict_not_classifier", "predict with a model that is not an image classifier",
+         lambda e: ["predict", "--weights", "lstm_adding100", str(e.tmp / "x.png")], "not an image classifier"),
+    Case("translate_not_translator", "translate with weights that are not a translator",
+         lambda e: ["translate", "--weights", "lenet5_mnist", "彼は背が高い。"], "not a translator"),
+    Case("config_unknown_name", "train a shipped config by a misspelt name", lambda e: ["train", "mlp_mnst"],
+         "did you mean 'mlp_mnist'?"),
+]
+CASES += ZOO_CASES
+
+
 def _normalise(message: str, env: Env) -> str:
     return message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")
 
@@ -378,7 +457,10 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, data_root, capsys, mon
     env = Env(tmp_path, data_root)
     argv = case.argv(env, monkeypatch) if case.argv.__code__.co_argcount == 2 else case.argv(env)
     capsys.readouterr()  # what setting up the case printed
-    code = main(argv)
+    try:
+        code = main(argv)
+    finally:
+        forget_registry()  # a case's zoo copy is not the next case's
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if l.strip()]
     assert code == 2, err

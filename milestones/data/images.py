@@ -33,6 +33,8 @@ STATS = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 MNIST_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 MNIST_CLASSES = {
@@ -261,7 +263,7 @@ def load_image_data(
         classes = MNIST_CLASSES[name]
     elif name == "cifar10":
         tx, ty, vx, vy = load_cifar10(r, cache_root(cache_dir), download)
-        classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        classes = CIFAR10_CLASSES
     else:
         raise DataError(f"unknown data set '{name}' (known: mnist, fashion_mnist, cifar10)")
     if val_size + (train_size or 1) > len(tx):

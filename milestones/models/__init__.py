@@ -1,19 +1,26 @@
-"""The model zoo: one module per era and one explicit table of builders.
+"""The model zoo: one module per era and one explicit table of builders, and the trained weights that ship.
 
 `create_model("mlp", in_features=3072)` calls the builder with keyword arguments: the object it returns is
-exactly what the trainer trains. `list_models()` gives each model's era, year, paper and parameter count.
+exactly what the trainer trains. `create_model("resnet20", weights="cifar10")` (or `weights="DEFAULT"`) builds the
+model a registry entry was trained as and loads its weights (milestones/pretrained.py), in eval mode, with the
+entry on `model.weights` and its data meta (class names, normalisation, vocabularies) on `model.meta`, as timm's
+`pretrained_cfg`. `load_weights("resnet20_cifar10")` does the same by entry name. `list_models("resnet*",
+pretrained=True)` gives each model's era, year, paper, parameter count and weights.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 
+from ..errors import WeightsError
+from ..pretrained import WeightsEntry, get_weights, read_weights, registry, weights_for
 from ..typecheck import check_type  # the same checker the config sections use
 from .alexnet import AlexNet
 from .lenet import LeNet5
@@ -117,22 +124,60 @@ def check_model_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a model by name with the builder's keyword arguments (defaults: the paper's values)."""
-    return _info(name).builder(**kwargs)
+def create_model(name: str, weights: Optional[str] = None, **kwargs: Any) -> nn.Module:
+    """Build a model by name with the builder's keyword arguments (defaults: the paper's values).
+
+    `weights`: "DEFAULT", a tag of one of the model's registry entries ("cifar10") or an entry's full name; the
+    model is then built with the entry's arguments (any given must agree) and returned in eval mode.
+    """
+    if weights is None:
+        return _info(name).builder(**kwargs)
+    _info(name)  # an unknown model is named as such, not as missing weights
+    return _pretrained(weights_for(name, weights), kwargs)
+
+
+def load_weights(name: str) -> nn.Module:
+    """The model of registry entry `name` (e.g. "resnet20_cifar10") with its trained weights, in eval mode."""
+    return _pretrained(get_weights(name), {})
+
+
+def _pretrained(entry: WeightsEntry, kwargs: dict[str, Any]) -> nn.Module:
+    args = dict(entry.model_args)
+    clash = [k for k, v in kwargs.items() if k in args and args[k] != v or k not in args]
+    if clash:
+        k = clash[0]
+        raise WeightsError(f"weights '{entry.name}' were trained with {k}={args.get(k, '(default)')!r}, not "
+                           f"{kwargs[k]!r}; build without weights to change it")
+    state, meta = read_weights(entry)
+    model = _info(entry.model).builder(**args)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        raise WeightsError(f"{entry.path}: does not fit model '{entry.model}' "
+                           f"({(lines[1] if len(lines) > 1 else lines[0])[:160]}); nothing loaded") from None
+    model.weights, model.meta = entry, meta
+    return model.eval()
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def list_models() -> list[dict[str, Any]]:
-    """One row per model: name, era, year, paper, parameter count with default arguments."""
+def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[dict[str, Any]]:
+    """One row per model whose name matches `pattern` ("resnet*"): name, era, year, paper, parameter count with
+    default arguments, and the names of its registry entries whose weights are shipped (`pretrained=True`: only
+    the models that have some)."""
+    shipped: dict[str, list[str]] = {}
+    for e in registry().values():
+        if e.shipped:
+            shipped.setdefault(e.model, []).append(e.name)
     # Built on the meta device: shapes without memory or initialisation, as the paper-size translators are large
     # (Sutskever et al.'s 384M parameters would take 1.5 GB and seconds to initialise just to be counted).
     with torch.device("meta"):
         return [
             {"name": i.name, "era": i.era, "year": i.year, "paper": i.paper,
-             "params": count_parameters(i.builder())}
+             "params": count_parameters(i.builder()), "weights": shipped.get(i.name, [])}
             for i in MODELS.values()
+            if fnmatch.fnmatch(i.name, pattern) and (i.name in shipped or not pretrained)
         ]

@@ -11,6 +11,9 @@ softmax: 6n+2 weighted layers. Stages 2 and 3 start with a stride-2 convolution.
 convolution, before the ReLU (Sec. 3.4). Residual nets add a shortcut around every pair of 3x3 convolutions; on
 CIFAR the shortcuts are all identities, "option A" (Sec. 3.3): where the shape changes, the input is subsampled
 with stride 2 and its new channels are zeros, so the residual and plain nets have exactly the same parameters.
+He et al. do not say where the zero channels go; they are split half before and half after the identity channels,
+as in akamaster/pytorch_resnet_cifar10, the CIFAR ResNets most used in PyTorch, so its published weights load into
+these models unchanged (`milestones import`).
 
 | depth | n  | Table 6 params | measured here |
 | 20    | 3  | 0.27M          | 269,722       |
@@ -44,13 +47,15 @@ class ShortcutA(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
-        self.stride, self.extra = stride, out_channels - in_channels
+        self.stride = stride
+        extra = out_channels - in_channels
+        self.before, self.after = extra // 2, extra - extra // 2  # 16 -> 32: 8 zero channels, 16 identity, 8 zero
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride > 1:
             x = x[:, :, ::self.stride, ::self.stride]  # (B, C, H/2, W/2)
-        if self.extra > 0:
-            x = F.pad(x, (0, 0, 0, 0, 0, self.extra))  # zeros appended after the last channel: (B, C_out, H, W)
+        if self.before or self.after:
+            x = F.pad(x, (0, 0, 0, 0, self.before, self.after))  # zeros either side of the channels: (B, C_out, H, W)
         return x
 
 

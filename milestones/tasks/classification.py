@@ -32,13 +32,17 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
     d, t = cfg.data, cfg.trainer
     data = load_image_data(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download, val_size=d.val_size,
                            train_size=d.train_size, test_size=d.test_size, device=device)
-    common = dict(mean=data.mean, std=data.std, channels_last=t.channels_last, rank=ddp.rank,
+    mean, std = tuple(d.mean or data.mean), tuple(d.std or data.std)
+    if len(mean) != data.shape[0] or len(std) != data.shape[0] or min(std) <= 0:
+        raise ConfigError(f"data.mean and data.std need {data.shape[0]} values for {d.name} (std > 0), got "
+                          f"{list(mean)} and {list(std)}")
+    common = dict(mean=mean, std=std, channels_last=t.channels_last, rank=ddp.rank,
                   world_size=ddp.world_size)
     train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
                         crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
                         drop_last=ddp.enabled, **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
-    meta = {"classes": data.classes, "mean": list(data.mean), "std": list(data.std)}
+    meta = {"classes": data.classes, "mean": list(mean), "std": list(std)}
     if data.val_x is None:
         return Loaders(train, test, None, meta)
     val = BatchLoader(data.val_x, data.val_y, batch_size=t.eval_batch_size, **common)

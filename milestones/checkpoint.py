@@ -271,14 +271,16 @@ def _set_rng_state(s: dict) -> None:
 
 def save_training_state(path: Path, *, model: nn.Module, model_args: dict, optimizer: torch.optim.Optimizer,
                         scheduler: Any, scaler: Optional[torch.amp.GradScaler], epoch: int, history: list[dict],
-                        cfg: Config, data_meta: dict, keep_previous: bool) -> None:
-    """The checkpoint after `epoch`: everything `restore_training_state` and `load_checkpoint` read back."""
+                        cfg: Config, data_meta: dict, keep_previous: bool, best: Optional[dict] = None) -> None:
+    """The checkpoint after `epoch`: everything `restore_training_state` and `load_checkpoint` read back; with
+    `trainer.keep_best`, `best` = {"epoch", "value", "model"}: the best validation epoch's weights so far."""
     save_checkpoint({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
         "epoch": epoch, "history": history, "rng": _rng_state(),
         "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name, "model_args": model_args,
         "data_meta": data_meta, "milestones_version": __version__, "torch_version": str(torch.__version__),
+        **({"best": best} if best is not None else {}),
     }, path, keep_previous=keep_previous)
 
 
@@ -305,7 +307,8 @@ def check_resumable(ckpt: dict, cfg: Config, path: Path) -> None:
 
 def restore_training_state(ckpt: dict, path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                            scheduler: Any, scaler: Optional[torch.amp.GradScaler]) -> tuple[int, list[dict]]:
-    """Put the weights, optimizer, schedule, grad scaler and RNG states back; return (last epoch, history)."""
+    """Put the weights, optimizer, schedule, grad scaler and RNG states back; return (last epoch, history).
+    (`ckpt.get("best")`, the kept best epoch, is the caller's to take back.)"""
     load_state(model, ckpt, path)
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
@@ -320,6 +323,12 @@ def restore_training_state(ckpt: dict, path: Path, *, model: nn.Module, optimize
 def data_meta(ckpt: dict) -> dict:
     """What the data told the model: class names and normalisation, or vocabularies and languages."""
     return ckpt.get("data_meta") or {}
+
+
+def final_weights(ckpt: dict) -> dict:
+    """The weights a finished run stands for: the kept best validation epoch's (`trainer.keep_best`), else the
+    last epoch's. (`ckpt["model"]` is always the last epoch's: resume continues from it.)"""
+    return ckpt["best"]["model"] if ckpt.get("best") else ckpt["model"]
 
 
 def model_name(ckpt: dict) -> Optional[str]:
@@ -357,7 +366,7 @@ def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:
         model = create_model(model_name(ckpt), **args)
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: its model no longer builds ({str(e).splitlines()[0]})") from None
-    load_state(model, ckpt, path)
+    load_state(model, {"model": final_weights(ckpt)}, path)
     return model.eval()
 
 

@@ -115,7 +115,13 @@ class TrainerConfig:
     test_shift: int = 0  # classification: also on those views moved diagonally by +-N pixels (black borders)
     # seq2seq: also score the final test BLEU with beam search of this size (Vaswani et al.: 4)
     beam: int = field(default=1, metadata=NO_RESULT)
+    # seq2seq: also score test pairs joined 1, 2, ..., N at a time, for BLEU against source length (0: off)
+    length_stress: int = field(default=0, metadata=NO_RESULT)
     grad_clip: Optional[float] = None  # max global gradient norm
+    # test the weights of the epoch with the best validation loss / accuracy instead of the last epoch's (needs a
+    # validation split: data.val_size for images; the translation corpora have their own). bentrevett's seq2seq
+    # tutorials keep the best validation loss
+    keep_best: Optional[Literal["val_loss", "val_acc"]] = None
     threads: Optional[int] = field(default=None, metadata=RESUMABLE)  # torch.set_num_threads on CPU
     progress: bool = field(default=True, metadata=NO_RESULT)  # tqdm bars
     checkpoint: bool = field(default=True, metadata=NO_RESULT)  # write <run>/checkpoint.pt every epoch
@@ -279,6 +285,9 @@ def _validate(cfg: Config, where: str) -> None:
     need(t.batch_size >= 1, "trainer.batch_size", ">= 1", t.batch_size)
     need(t.eval_batch_size >= 1, "trainer.eval_batch_size", ">= 1", t.eval_batch_size)
     need(t.eval_every >= 1, "trainer.eval_every", ">= 1", t.eval_every)
+    if t.keep_best and cfg.task == "classification" and not cfg.data.val_size:
+        raise ConfigError(f"{where}: trainer.keep_best chooses an epoch on a validation split, and data.val_size is 0 "
+                          f"(choosing on the test set would overstate the result); set data.val_size, e.g. 5000")
     need(t.beam >= 1, "trainer.beam", ">= 1", t.beam)
     need(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "in [0, 1)", t.label_smoothing)
     need(t.grad_clip is None or t.grad_clip > 0, "trainer.grad_clip", "> 0 or null", t.grad_clip)
@@ -307,6 +316,7 @@ def _validate(cfg: Config, where: str) -> None:
             need(value == default or cfg.task == task.name, f"trainer.{key}",
                  f"{json.dumps(default)} unless task is {task.name}", value)
     need(t.test_shift >= 0, "trainer.test_shift", ">= 0", t.test_shift)
+    need(0 <= t.length_stress <= 8, "trainer.length_stress", "in [0, 8] (pairs joined)", t.length_stress)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
 
 

@@ -7,6 +7,8 @@ training, tables and tests run without it. Leaderboard plots (written by `write_
   adding_curves.png         adding problem: fraction solved per epoch, RNN against LSTM, per length T
   degradation.png           plain and residual nets: training/test error per epoch (He et al. Fig. 6)
   bleu_by_length.png        translators: test BLEU by source-sentence length (Bahdanau et al. Fig. 2)
+  bleu_length_stress.png    translators on test pairs joined 1..N at a time: BLEU by source length, past the
+                            corpus's own lengths (trainer.length_stress; scripts/exp_length_stress.py)
 """
 
 from __future__ import annotations
@@ -81,6 +83,37 @@ def plot_lines(series: dict[str, list[tuple[float, float]]], path: Path, *, xlab
     plt.close(fig)
 
 
+CJK_HINTS = ("cjk", "ipag", "ipam", "ipaex", "ipap", "takao", "vlgothic", "notosansjp", "hiragino", "msgothic",
+             "yugoth", "sourcehan", "droidsansjapanese")
+
+
+def cjk_fonts(font_manager: Any) -> list[str]:
+    """Names of installed fonts that draw Japanese (checked: the font has a glyph for 彼), as matplotlib's font
+    manager knows them. A font installed after matplotlib built its font cache (e.g. `apt install fonts-noto-cjk`
+    a minute ago) is found among the system's font files and added, so the user need not delete the cache."""
+    from matplotlib.ft2font import FT2Font
+
+    def hinted(text: str) -> bool:
+        text = text.lower().replace(" ", "").replace("_", "").replace("-", "")
+        return any(h in text for h in CJK_HINTS)
+
+    def draws_japanese(path: str) -> bool:
+        try:
+            return FT2Font(path).get_char_index(ord("彼")) != 0
+        except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot read
+            return False
+
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known and hinted(Path(path).name):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return list(dict.fromkeys(f.name for f in font_manager.fontManager.ttflist
+                              if (hinted(f.name) or hinted(Path(f.fname).name)) and draws_japanese(f.fname)))
+
+
 def attention_heatmap(weights: torch.Tensor, cols: list[str], rows: list[str], path: str | Path, *, title: str = "",
                       missing: str = NO_MATPLOTLIB) -> bool:
     """Heat map of attention weights (rows x cols): source tokens across, output tokens down.
@@ -90,9 +123,7 @@ def attention_heatmap(weights: torch.Tensor, cols: list[str], rows: list[str], p
     plt = pyplot(missing)
     from matplotlib import font_manager  # pyplot() has just imported matplotlib
 
-    # A font with Japanese glyphs where one is installed; otherwise the labels show boxes (and no warning spam).
-    cjk = [f.name for f in font_manager.fontManager.ttflist
-           if any(k in f.name for k in ("CJK", "IPA", "Gothic", "Mincho", "Hiragino", "Noto Sans JP"))]
+    cjk = cjk_fonts(font_manager)
     fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(cols) + 2), max(3, 0.35 * len(rows) + 1.5)))
     ax.imshow(weights[:len(rows), :len(cols)].float().numpy(), cmap="viridis", aspect="auto", vmin=0.0)
     ax.set_xticks(range(len(cols)), cols, rotation=90, fontfamily=cjk[:1] or None)
@@ -201,9 +232,25 @@ def plot_bleu_by_length(entries: list[Entry], path: Path) -> bool:
     return True
 
 
+def length_stress_series(results_by_label: dict[str, dict]) -> dict[str, list[tuple[float, float]]]:
+    """{label: [(bucket's mean source length, BLEU), ...]} from each run's results["length_stress"]."""
+    return {label: [((b["min_len"] + b["max_len"]) / 2, b["bleu"]) for b in r["length_stress"]["by_length"].values()]
+            for label, r in results_by_label.items()}
+
+
+def plot_length_stress(entries: list[Entry], path: Path) -> bool:
+    es = [e for e in entries if e.task.name == "seq2seq" and e.first.results.get("length_stress")]
+    if not es:
+        return False
+    plot_lines(length_stress_series({f"{e.model} ({e.data})": e.first.results for e in es}), path,
+               xlabel="source length (tokens; test pairs joined 1-N at a time)", ylabel="BLEU",
+               title="Long sentences: BLEU against source length (cf. Bahdanau et al. 2015, Fig. 2)")
+    return True
+
+
 PLOTS = {"accuracy_by_era.png": plot_accuracy_by_era, "throughput_by_era.png": plot_throughput,
          "adding_curves.png": plot_adding, "degradation.png": plot_degradation,
-         "bleu_by_length.png": plot_bleu_by_length}
+         "bleu_by_length.png": plot_bleu_by_length, "bleu_length_stress.png": plot_length_stress}
 
 
 def write_plots(entries: list[Entry], out: Path) -> list[Path]:

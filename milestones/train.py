@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import (check_resumable, data_meta, load_state, log_epoch, model_name, open_run_folder,
+from .checkpoint import (check_resumable, data_meta, final_weights, load_state, log_epoch, model_name, open_run_folder,
                          previous_checkpoint, read_checkpoint, read_resume_checkpoint, restore_training_state,
                          save_training_state, start_logs, write_results)
 from .config import Config
@@ -168,19 +168,22 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, ddp)
     train_loader, eval_loader, test_loader = loaders.train, loaders.eval, loaders.test
+    if t.keep_best and test_loader is None:
+        raise ConfigError(f"trainer.keep_best: {cfg.data.name} has no validation split here to choose an epoch on "
+                          f"(choosing on the test set would overstate the result)")
     model, model_args = build_model(cfg, loaders.meta, device)
     task.check_model(model, loaders, cfg)
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, len(train_loader))
     scaler = torch.amp.GradScaler(device.type) if t.precision == "fp16" else None
 
-    start_epoch, history = 1, []
+    start_epoch, history, best = 1, [], None  # best: {"epoch", "value", "model"} under trainer.keep_best
     if resume:
         ckpt = read_resume_checkpoint(ckpt_path, map_location=device, tidy=ddp.is_main)
         check_resumable(ckpt, cfg, ckpt_path)
         done, history = restore_training_state(ckpt, ckpt_path, model=model, optimizer=optimizer,
                                                scheduler=scheduler, scaler=scaler)
-        start_epoch = done + 1
+        start_epoch, best = done + 1, ckpt.get("best")
         if ddp.is_main:
             tqdm.write(f"resuming {run_dir} after epoch {done}")
     if ddp.is_main:
@@ -217,13 +220,18 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
             ev_diagnostics = diagnose(task, runner, eval_loader, device=device, precision=precision)
             row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
             row.update({f"{eval_name}_loss_{name}": loss for name, loss in ev_diagnostics.items()})
+            if t.keep_best:
+                value = ev["loss"] if t.keep_best == "val_loss" else ev["acc"]
+                if best is None or (value < best["value"] if t.keep_best == "val_loss" else value > best["value"]):
+                    best = {"epoch": epoch, "value": value,
+                            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
         history.append(row)
         if ddp.is_main:
             if t.checkpoint:
                 save_training_state(ckpt_path, model=model, model_args=model_args, optimizer=optimizer,
                                     scheduler=scheduler, scaler=scaler, epoch=epoch, history=history, cfg=cfg,
-                                    data_meta=loaders.meta, keep_previous=not replace_old_run)
+                                    data_meta=loaders.meta, keep_previous=not replace_old_run, best=best)
                 if replace_old_run:  # the old run's files stay until the new run has a checkpoint of its own
                     previous_checkpoint(ckpt_path).unlink(missing_ok=True)
                     replace_old_run = False
@@ -233,6 +241,11 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                        f"{shown_ev}lr {lr:.3g}  {tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")
         distributed.barrier()  # no rank runs ahead of the checkpoint
 
+    if best is not None:  # test the kept epoch's weights (the last epoch's stay in the checkpoint, for resume)
+        model.load_state_dict(best["model"])
+        if ddp.is_main:
+            tqdm.write(f"testing the weights of epoch {best['epoch']}: the best {t.keep_best} "
+                       f"({best['value']:.4f})")
     if test_loader is None and start_epoch <= last_epoch:
         final, diagnostics = ev, ev_diagnostics  # the last epoch was just evaluated on the test split: not twice
     else:
@@ -245,6 +258,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
         "processes": ddp.world_size, "precision": precision, "torch": str(torch.__version__),
         "config_hash": cfg.hash(), "command": command,
+        **({"kept_epoch": best["epoch"], "kept_by": t.keep_best} if best is not None else {}),
     }
     results.update({f"test_loss_{name}": loss for name, loss in diagnostics.items()})
     extra = task.report(model, loaders, final, cfg) if ddp.is_main and task.report is not None else {}
@@ -264,7 +278,7 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     if model_name(ckpt) != cfg.model.name:
         raise CheckpointError(f"{path}: holds a '{model_name(ckpt)}' model, the config asks for "
                               f"'{cfg.model.name}'")
-    return evaluate_model(cfg, ckpt["model"], data_meta(ckpt), str(path))
+    return evaluate_model(cfg, final_weights(ckpt), data_meta(ckpt), str(path))
 
 
 def evaluate_model(cfg: Config, state: dict[str, torch.Tensor], meta: dict, where: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import yaml
 from safetensors.torch import save
 from torch import nn
 
-from .checkpoint import CHECKPOINT, data_meta, model_name, read_checkpoint, read_results
+from .checkpoint import CHECKPOINT, data_meta, final_weights, model_name, read_checkpoint, read_results
 from .config import Config, apply_override, config_from_dict
 from .data.images import CIFAR10_CLASSES, IMAGE_SHAPES
 from .errors import InputError, WeightsError
@@ -200,7 +200,7 @@ def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", d
         "trained_value": round(TASKS[cfg.task].headline.scale * results[TASKS[cfg.task].headline.key], 2),
     }
     extra = {"why": why, "provenance": provenance or _provenance(cfg), "input": _input_meta(cfg, meta)}
-    return add_entry(name, ckpt["model"], model=model_name(ckpt), model_args=ckpt.get("model_args") or {},
+    return add_entry(name, final_weights(ckpt), model=model_name(ckpt), model_args=ckpt.get("model_args") or {},
                      meta=meta, cfg=cfg, recipe=recipe, extra=extra, default=default, dtype=dtype, folder=folder)
 
 
@@ -309,7 +309,8 @@ def build(name: str, *, output_dir: Optional[str] = None, data_root: Optional[st
         cfg.output_dir = output_dir
     results = fit(cfg, overwrite=True, command=f"milestones zoo build {name}")
     ckpt = read_checkpoint(Path(cfg.run_dir) / CHECKPOINT)
-    got = headline(single_view(cfg), evaluate_model(single_view(cfg), ckpt["model"], data_meta(ckpt), name))
+    got = headline(single_view(cfg), evaluate_model(single_view(cfg), final_weights(ckpt), data_meta(ckpt),
+                                                                name))
     tol = entry.tolerance if entry.tolerance is not None else BUILD_TOLERANCE.get(entry.metric, math.inf)
     return {"name": name, "value": got, "registry": entry.value, "tolerance": tol,
             "ok": abs(got - entry.value) <= tol, "run_dir": str(cfg.run_dir), "results": results}

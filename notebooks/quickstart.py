@@ -52,8 +52,9 @@ translator, vocab = load_translator_weights("transformer_enja")
 seed = translate(translator, vocab, ["彼は背が高い。"])[0]
 print("彼は背が高い。 ->", seed.text)
 try:  # matplotlib is an optional extra; a CJK font (e.g. fonts-noto-cjk) draws the Japanese labels
-    plot_attention(seed, OUT / "attention_shipped.png", title=seed.text)
-    print("attention map:", OUT / "attention_shipped.png")
+    legible = plot_attention(seed, OUT / "attention_shipped.png", title=seed.text)
+    print("attention map:", OUT / "attention_shipped.png",
+          "" if legible else "(no CJK font installed: Japanese shows as boxes; e.g. apt install fonts-noto-cjk)")
 except MilestonesError as e:
     print(e)
 

@@ -8,8 +8,10 @@ sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made bef
 scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
 epochs in metrics.jsonl); training minutes (results.json); and, for ja->en, the running example translated. With
 `--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha 0.6 as in Vaswani et al.
-Sec. 6.1; the same as a run's own `trainer.beam`), a second BLEU column. Writes <output-dir>/translation/:
-table.md, results.json and bleu_by_length.png.
+Sec. 6.1; the same as a run's own `trainer.beam`), a second BLEU column. With `--stress N`, the long-sentence
+test: the test pairs joined 1, 2, ..., N at a time (so sources up to N times the corpus's lengths), BLEU per join
+count and by source length over all of them (`trainer.length_stress`; Bahdanau et al. 2015, Fig. 2).
+Writes <output-dir>/translation/: table.md, results.json, bleu_by_length.png (and bleu_length_stress.png).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from milestones.checkpoint import CHECKPOINT
 from milestones.data.text import CORPORA
 from milestones.experiments import experiment_dir, markdown_table, with_overrides, write_outputs
-from milestones.plots import plot_lines
+from milestones.plots import length_stress_series, plot_lines
 from milestones.runs import Entry, load_run
 from milestones.train import evaluate_checkpoint
 from milestones.tour import EXAMPLE
@@ -32,6 +34,7 @@ def main() -> None:
     p.add_argument("runs", nargs="+", help="finished translation run folders")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--beam", type=int, default=1, help="also score beam search of this size (1: greedy only)")
+    p.add_argument("--stress", type=int, default=0, metavar="N", help="also the test pairs joined 1..N at a time")
     args = p.parse_args()
 
     out = experiment_dir(args.output_dir, "translation")
@@ -41,7 +44,8 @@ def main() -> None:
         if run is None:
             raise SystemExit(f"exp_translation: {folder} is not a finished run (results.json, config.yaml)")
         cfg, finished = run.config, run.results
-        m = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": args.beam}), folder / CHECKPOINT)
+        m = evaluate_checkpoint(with_overrides(cfg, trainer={"beam": args.beam, "length_stress": args.stress}),
+                                folder / CHECKPOINT)
         example = "-"
         if CORPORA[cfg.data.name][0] == "ja":  # the running example is Japanese
             model, meta = load_translator(folder / CHECKPOINT)
@@ -55,6 +59,8 @@ def main() -> None:
         })
         if args.beam > 1:
             results[-1]["beam"] = {**m["beam"], "test_bleu": m["test_bleu_beam"]}
+        if args.stress:
+            results[-1]["length_stress"] = m["length_stress"]
 
     buckets = list(results[0]["bleu_by_length"])
     rows = [[r["model"], f"{r['params']:,}", r["epochs"], f"{r['train_minutes']:.1f}", f"{r['tokens_per_s']:,.0f}",
@@ -69,6 +75,16 @@ def main() -> None:
                ylabel="test BLEU", title=f"BLEU by sentence length ({results[0]['data']}, greedy)")
     intro = (f"Translators on {results[0]['data']} ({results[0]['hardware']}); test BLEU by quartile of the source "
              f"length, each quartile a quarter of the test sentences.")
+    if args.stress:
+        joins = list(results[0]["length_stress"]["by_join"].values())
+        stress = markdown_table(
+            ["model", *(f"BLEU, {j['pairs_joined']} pair(s) joined (mean source {j['mean_src_len']:.0f} tokens)"
+                        for j in joins)],
+            [[r["model"], *(f"{j['bleu']:.2f}" for j in r["length_stress"]["by_join"].values())] for r in results])
+        table += "\n\nLong sentences (test pairs joined, greedy):\n\n" + stress
+        plot_lines(length_stress_series({r["model"]: r for r in results}), out / "bleu_length_stress.png",
+                   xlabel="source length (tokens; test pairs joined 1-N at a time)", ylabel="BLEU",
+                   title=f"BLEU against source length ({results[0]['data']}, greedy; cf. Bahdanau et al. Fig. 2)")
     write_outputs(out, table, {"runs": results}, intro)
 
 

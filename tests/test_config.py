@@ -121,7 +121,8 @@ def _changed(value):
 def test_result_neutral_keys_come_from_the_fields_and_are_exactly_what_the_hash_ignores():
     """One list, on the dataclass fields: NO_RESULT keys leave the hash alone; every other key changes it."""
     assert marked_keys(NO_RESULT) == {"name", "output_dir", "data.root", "data.cache_dir", "data.download",
-                                      "trainer.progress", "trainer.checkpoint", "trainer.eval_every", "trainer.beam"}
+                                      "trainer.progress", "trainer.checkpoint", "trainer.eval_every", "trainer.beam",
+                                      "trainer.length_stress"}
     assert marked_keys(RESUMABLE) == {"trainer.epochs", "trainer.stop_epoch", "trainer.device", "trainer.threads"}
     base = Config()
     for section in ("", "data.", "trainer.", "optim.", "schedule."):

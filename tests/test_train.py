@@ -281,3 +281,33 @@ def test_bf16_on_a_cpu_without_native_bf16_runs_in_fp32_and_says_so(tiny_config,
     results = fit(config_from_dict(tiny_config))
     assert results["precision"] == "fp32" and "runs as fp32: this CPU has no native bf16" in capsys.readouterr().out
     assert runtime.run_precision(torch.device("cpu"), "fp32") == "fp32"
+
+
+def test_keep_best_tests_the_best_validation_epoch_and_resumes(tiny_config, tmp_path, one_thread):
+    """trainer.keep_best: the test numbers are those of the epoch with the best validation loss; the checkpoint
+    keeps the last epoch's weights for resume and the best epoch's beside them, and a resumed run ends the same."""
+    from milestones.checkpoint import final_weights, read_checkpoint
+
+    raw = {**tiny_config, "data": {**tiny_config["data"], "val_size": 256},
+           "optim": {"name": "adamw", "lr": 0.05},  # too high on purpose: validation loss rises after a while
+           "trainer": {**tiny_config["trainer"], "epochs": 4, "keep_best": "val_loss"}}
+    cfg = config_from_dict(raw)
+    results = fit(cfg)
+    history = [json.loads(l) for l in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    best_epoch = min(history, key=lambda h: h["val_loss"])["epoch"]
+    assert results["kept_epoch"] == best_epoch and results["kept_by"] == "val_loss"
+    ckpt = read_checkpoint(cfg.run_dir / "checkpoint.pt")
+    assert ckpt["best"]["epoch"] == best_epoch and ckpt["epoch"] == 4
+    model = load_checkpoint(cfg.run_dir / "checkpoint.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), final_weights(ckpt).values()))
+
+    stopped = config_from_dict({**raw, "name": "stopped", "trainer": {**raw["trainer"], "stop_epoch": 2}})
+    fit(stopped)
+    resumed = fit(config_from_dict({**raw, "name": "stopped"}), resume=True)
+    assert resumed["kept_epoch"] == results["kept_epoch"] and resumed["test_acc"] == results["test_acc"]
+
+
+def test_keep_best_refuses_to_choose_on_the_test_set(tiny_config):
+    raw = {**tiny_config, "trainer": {**tiny_config["trainer"], "keep_best": "val_acc"}}
+    with pytest.raises(ConfigError, match="data.val_size is 0"):
+        config_from_dict(raw)

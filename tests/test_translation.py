@@ -18,15 +18,15 @@ from milestones import create_model, fit, load_checkpoint
 from milestones.__main__ import main
 from milestones.config import config_from_dict
 from milestones.data.text import (BOS, EOS, PAD, SPECIALS, Split, TranslationLoader, Vocab, detokenize,
-                                  load_translation_data, pad_batch, tokenize)
+                                  joined_split, load_translation_data, pad_batch, tokenize)
 from milestones.errors import ConfigError, InputError
 from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
 from milestones.models.decoding import beam_search, greedy_decode
 from milestones.tasks import TASKS
-from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, seq2seq_step,
-                                        shuffled_source_step)
+from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, length_stress,
+                                      seq2seq_step, shuffled_source_step)
 from milestones.train import evaluate_checkpoint
 from milestones.translate import load_translator, translate
 
@@ -264,6 +264,25 @@ def test_bleu_by_length_buckets_cover_every_sentence_in_length_order(tiny):
     assert ends == sorted(ends) and min(b["min_len"] for b in perfect.values()) == min(len(s) - 1 for s in split.src)
     empty = bleu_by_length([[] for _ in split.refs], split, buckets=3)
     assert all(b["bleu"] == 0.0 for b in empty.values())
+
+
+def test_joined_split_concatenates_consecutive_pairs(tiny):
+    split = tiny.train  # 6 pairs
+    assert joined_split(split, 1) == split
+    two = joined_split(split, 2)
+    assert len(two.src) == 3 and two.refs[0] == split.refs[0] + split.refs[1]
+    assert two.src[0] == split.src[0][:-1] + split.src[1][:-1] + [EOS]  # one <eos>, at the end
+    assert two.tgt[1] == [BOS] + split.tgt[2][1:-1] + split.tgt[3][1:-1] + [EOS]
+    assert len(joined_split(split, 4).src) == 1  # the incomplete last run is dropped
+
+
+def test_length_stress_reports_bleu_per_join_and_by_length(tiny):
+    model = tiny_model("transformer", tiny.meta)
+    out = length_stress(model, tiny.train, tiny.meta, joins=3)
+    assert list(out["by_join"]) == ["1", "2", "3"]
+    lengths = [j["mean_src_len"] for j in out["by_join"].values()]
+    assert lengths == sorted(lengths) and lengths[1] == pytest.approx(2 * lengths[0], rel=0.01)
+    assert sum(b["sentences"] for b in out["by_length"].values()) == 6 + 3 + 2
 
 
 def test_every_sequence_model_is_tested_here_or_in_test_sequence_eras():

@@ -187,3 +187,30 @@ def test_installed_wheel_works_from_any_folder(tmp_path, data_root):
     assert (tmp_path / "runs" / "mlp_mnist" / "results.json").is_file()
     if "transformer_enja" in SHIPPED:
         assert cli("translate", "彼は背が高い。").stdout.strip() == "he is tall ."
+
+
+# --- publishing a run and rebuilding it ---------------------------------------------------------------------------
+
+def test_publish_then_build_reproduces_the_entry(tmp_path, tiny_config, monkeypatch, one_thread):
+    """A finished run -> a zoo entry (file + registry, float16 only if it changes no number), loadable by name;
+    `zoo build` retrains it from the recorded config and lands on the same number (same seed, same CPU)."""
+    from milestones.config import config_from_dict
+    from milestones.pretrained import forget_registry
+    from milestones.train import fit
+    from milestones.zoo import build, publish
+
+    folder = tmp_path / "zoo"
+    monkeypatch.setenv("MILESTONES_WEIGHTS", str(folder))
+    forget_registry()
+    cfg = config_from_dict(tiny_config)
+    fit(cfg)
+    entry = publish(cfg.run_dir, "mlp_tiny", why="a test", folder=folder)
+    assert entry["dtype"] in ("float16", "float32") and entry["recipe"]["config_hash"] == cfg.hash()
+    check = entry["fp16_check"]
+    assert (entry["dtype"] == "float16") == (abs(check["float16"]["value"] - check["float32"]["value"]) <= 0.05)
+    model = load_weights("mlp_tiny")
+    assert model.meta["classes"][0] == "0" and not model.training
+    assert [e.name for e in list_weights()] == ["mlp_tiny"]
+    r = build("mlp_tiny", output_dir=str(tmp_path / "rebuilt"))
+    assert r["ok"] and r["value"] == pytest.approx(entry["value"], abs=0.01), r
+    forget_registry()

@@ -160,6 +160,19 @@ class Split:
     refs: list[list[str]]  # the target tokens themselves (BLEU references keep words the vocabulary lacks)
 
 
+def joined_split(split: Split, k: int) -> Split:
+    """A length-stress split: every run of k consecutive pairs of `split` joined into one pair (sources and
+    targets concatenated in order, one <eos>), so sources k times as long as the corpus's own; k = 1 is the split.
+    Deterministic: pairs (0..k-1), (k..2k-1), ...; a last incomplete run is dropped."""
+    src, tgt, refs = [], [], []
+    for start in range(0, len(split.src) - k + 1, k):
+        group = range(start, start + k)
+        src.append([t for i in group for t in split.src[i][:-1]] + [EOS])  # (sum of lengths + 1,)
+        tgt.append([BOS] + [t for i in group for t in split.tgt[i][1:-1]] + [EOS])
+        refs.append([w for i in group for w in split.refs[i]])
+    return Split(src, tgt, refs)
+
+
 @dataclass
 class TranslationData:
     train: Split

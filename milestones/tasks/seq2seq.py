@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.text import CORPORA, PAD, Split, TranslationLoader, Vocab, load_translation_data, pad_batch
+from ..data.text import (CORPORA, PAD, Split, TranslationLoader, Vocab, joined_split, load_translation_data,
+                         pad_batch)
 from ..distributed import Dist
 from ..errors import CheckpointError, ConfigError
 from ..models.decoding import GNMT_ALPHA, beam_search, greedy_decode
@@ -164,29 +165,52 @@ def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int 
 
 def bleu_by_length(hyps: list[list[str]], split: Split, buckets: int = 4) -> dict[str, dict[str, Any]]:
     """Corpus BLEU of the sentences in each source-length bucket (quantiles of the source length in tokens,
-    <eos> not counted): the question of Bahdanau et al. 2015, Fig. 2 -- do long sentences collapse?"""
+    <eos> not counted; buckets that would cover the same lengths are one): the question of Bahdanau et al. 2015,
+    Fig. 2 -- do long sentences collapse?"""
     lengths = [len(s) - 1 for s in split.src]
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out = {}
+    groups: dict[str, list[int]] = {}
     for b in range(buckets):
         idx = order[b * len(order) // buckets:(b + 1) * len(order) // buckets]
-        if not idx:
-            continue
-        lo, hi = lengths[idx[0]], lengths[idx[-1]]
+        if idx:
+            groups.setdefault(f"{lengths[idx[0]]}-{lengths[idx[-1]]}", []).extend(idx)
+    out = {}
+    for key, idx in groups.items():
         score, _ = corpus_bleu([hyps[i] for i in idx], [split.refs[i] for i in idx])
-        out[f"{lo}-{hi}"] = {"min_len": lo, "max_len": hi, "sentences": len(idx), "bleu": score}
+        out[key] = {"min_len": lengths[idx[0]], "max_len": lengths[idx[-1]], "sentences": len(idx), "bleu": score}
     return out
+
+
+def length_stress(model: nn.Module, split: Split, meta: dict, joins: int) -> dict[str, Any]:
+    """BLEU on the test split with 1, 2, ..., `joins` consecutive pairs joined into one (data.text.joined_split),
+    greedy: whether a translator holds up as sources grow past the corpus's own lengths (Bahdanau et al. 2015,
+    Fig. 2: the RNN encoder-decoder falls with length, RNNsearch much less). Returns BLEU per join count and,
+    over all of them together, BLEU by source-length bucket."""
+    per_k, all_hyps, all_split = {}, [], Split([], [], [])
+    for k in range(1, joins + 1):
+        joined = joined_split(split, k)
+        hyps = decode_split(model, joined, meta)
+        lengths = [len(s) - 1 for s in joined.src]
+        per_k[str(k)] = {"pairs_joined": k, "sentences": len(hyps), "bleu": corpus_bleu(hyps, joined.refs)[0],
+                         "mean_src_len": sum(lengths) / max(len(lengths), 1)}
+        all_hyps += hyps
+        for part, new in zip((all_split.src, all_split.tgt, all_split.refs), (joined.src, joined.tgt, joined.refs)):
+            part += new
+    return {"by_join": per_k, "by_length": bleu_by_length(all_hyps, all_split, buckets=8)}
 
 
 def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Config) -> dict:
     """The extra numbers of a translation run's results.json: test BLEU (greedy), perplexity, BLEU by length, and
-    with `trainer.beam` > 1 the test BLEU of beam search too (`test_bleu_beam`; length penalty alpha = GNMT_ALPHA)."""
+    with `trainer.beam` > 1 the test BLEU of beam search too (`test_bleu_beam`; length penalty alpha = GNMT_ALPHA),
+    with `trainer.length_stress` N the BLEU on test pairs joined 1..N at a time (`length_stress`)."""
     split = (loaders.test or loaders.eval).split
     hyps = decode_split(model, split, loaders.meta)
     bleu, signature = corpus_bleu(hyps, split.refs)
     blind = bigram_perplexity(loaders.train.split.tgt, split.tgt, len(loaders.meta["tgt_vocab"]))
     out = {"test_bleu": bleu, "test_ppl": math.exp(min(final["loss"], 50.0)), "test_ppl_source_blind": blind,
            "bleu_decoding": "greedy", "bleu_signature": signature, "bleu_by_length": bleu_by_length(hyps, split)}
+    if cfg.trainer.length_stress:
+        out["length_stress"] = length_stress(model, split, loaders.meta, cfg.trainer.length_stress)
     beam = cfg.trainer.beam
     if beam > 1:
         out["test_bleu_beam"] = corpus_bleu(decode_split(model, split, loaders.meta, beam=beam), split.refs)[0]
@@ -203,7 +227,7 @@ def summary(results: dict) -> str:
 SEQ2SEQ = Task(
     name="seq2seq", data_sets=tuple(CORPORA), build_data=build_data, step=seq2seq_step,
     check_model=check_translator, model_args=translation_model_args, report=translation_report,
-    check_meta=check_vocabularies, options=("beam",), diagnostics={"shuffled_source": shuffled_source_step},
+    check_meta=check_vocabularies, options=("beam", "length_stress"), diagnostics={"shuffled_source": shuffled_source_step},
     headline=Headline(key="test_bleu", label="test BLEU", scale=1.0, unit="BLEU", paper_metric="test_bleu",
                       rate_unit="target tokens/s", summary=summary),
 )

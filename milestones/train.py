@@ -109,15 +109,18 @@ def evaluate(model: nn.Module, loader: Iterable, *, step_fn: StepFn, device: tor
              precision: str = "fp32") -> dict[str, float]:
     """Mean loss and accuracy over `loader` (summed over all DDP ranks' shards)."""
     model.eval()
-    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, seen
+    totals = torch.zeros(4, device=device, dtype=torch.float64)  # loss sum, correct, seen, correct in the top 5
+    top5 = False
     for batch in loader:
         with autocast(device, precision):
             out = step_fn(model, batch)
+        top5 = out.correct5 is not None
+        hits5 = out.correct5.double() if top5 else torch.zeros((), device=device, dtype=torch.float64)
         totals += torch.stack([out.loss.double() * out.count, out.correct.double(),
-                               torch.tensor(out.count, device=device, dtype=torch.float64)])
+                               torch.tensor(out.count, device=device, dtype=torch.float64), hits5])
     distributed.all_reduce_sum(totals)
-    loss_sum, correct, seen = totals.tolist()
-    return {"loss": loss_sum / seen, "acc": correct / seen}
+    loss_sum, correct, seen, correct5 = totals.tolist()
+    return {"loss": loss_sum / seen, "acc": correct / seen, **({"acc5": correct5 / seen} if top5 else {})}
 
 
 def diagnose(task: Task, model: nn.Module, loader: Iterable, *, device: torch.device,
@@ -219,6 +222,8 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                                       f"optim.lr or set trainer.grad_clip")
             ev_diagnostics = diagnose(task, runner, eval_loader, device=device, precision=precision)
             row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
+            if "acc5" in ev:
+                row[f"{eval_name}_acc5"] = ev["acc5"]
             row.update({f"{eval_name}_loss_{name}": loss for name, loss in ev_diagnostics.items()})
             if t.keep_best:
                 value = ev["loss"] if t.keep_best == "val_loss" else ev["acc"]
@@ -255,6 +260,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
         "schedule_epochs": t.epochs, "seed": cfg.seed,
         "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
+        **({"test_acc5": final["acc5"]} if "acc5" in final else {}),
         "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
         "processes": ddp.world_size, "precision": precision, "torch": str(torch.__version__),
         "config_hash": cfg.hash(), "command": command,

@@ -47,8 +47,10 @@ def test_option_a_shortcut_is_parameter_free_subsampling_and_zero_padding():
     x = torch.randn(2, 16, 8, 8)
     y = s(x)
     assert y.shape == (2, 32, 4, 4)
-    assert torch.equal(y[:, :16], x[:, :, ::2, ::2])
-    assert torch.equal(y[:, 16:], torch.zeros(2, 16, 4, 4))
+    # He et al. leave the arrangement open; akamaster's (and so ours): 8 zero channels, the 16 subsampled identity
+    # channels, 8 zero channels, so that their published weights load (tests/test_zoo.py)
+    assert torch.equal(y[:, 8:24], x[:, :, ::2, ::2])
+    assert torch.equal(y[:, :8], torch.zeros(2, 8, 4, 4)) and torch.equal(y[:, 24:], torch.zeros(2, 8, 4, 4))
     assert torch.equal(ShortcutA(16, 16, stride=1)(x), x)
 
 

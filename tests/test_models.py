@@ -15,12 +15,21 @@ def test_mlp_parameter_count_is_the_layer_arithmetic():
 
 
 # One example input (C, H, W) per registered model, for its default arguments.
-MNIST, CIFAR = (1, 28, 28), (3, 32, 32)
+MNIST, CIFAR, IMAGENET = (1, 28, 28), (3, 32, 32), (3, 224, 224)
 INPUT_SHAPES = {
     "mlp": MNIST, "lenet5": MNIST, "alexnet": CIFAR,
     "resnet": CIFAR, "resnet20": CIFAR, "resnet32": CIFAR, "resnet44": CIFAR, "resnet56": CIFAR, "resnet110": CIFAR,
     "plain20": CIFAR, "plain32": CIFAR, "plain44": CIFAR, "plain56": CIFAR, "plain110": CIFAR,
     "vit": CIFAR, "vit_tiny": CIFAR, "vit_small": CIFAR,
+    "alexnet224": IMAGENET, "resnet18": IMAGENET, "resnet34": IMAGENET, "resnet50": IMAGENET, "plain18": IMAGENET,
+    "plain34": IMAGENET, "vit_b16": IMAGENET,
+}
+# The papers' (and torchvision's) parameter counts of the ImageNet-scale models, 1000 classes.
+IMAGENET_PARAMS = {
+    "alexnet224": 60_965_224,  # Krizhevsky et al. 2012: "60 million parameters" (two towers)
+    "resnet18": 11_689_512, "resnet34": 21_797_672,  # torchvision's resnet18/34 (option B)
+    "resnet50": 25_557_032,  # He et al. Table 3: 25.6M; torchvision's resnet50
+    "vit_b16": 86_567_656,  # Dosovitskiy et al. Table 1: 86M; torchvision's vit_b_16
 }
 
 
@@ -37,11 +46,29 @@ def test_every_model_has_an_example_input_shape():
 def test_every_model_forward_and_backward(name):
     torch.manual_seed(0)
     m = create_model(name)
-    x = torch.randn(4, *INPUT_SHAPES[name])
+    batch = 2 if INPUT_SHAPES[name] == IMAGENET else 4
+    x = torch.randn(batch, *INPUT_SHAPES[name])
     out = m(x)
-    assert out.shape == (4, 10)
+    assert out.shape == (batch, 1000 if INPUT_SHAPES[name] == IMAGENET else 10)
     out.sum().backward()
     assert all(p.grad is not None for p in m.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(IMAGENET_PARAMS))
+def test_imagenet_models_have_the_papers_parameter_counts(name):
+    with torch.device("meta"):
+        assert count_parameters(create_model(name)) == IMAGENET_PARAMS[name]
+    with torch.device("meta"):  # one tower: the single-column AlexNet, 1.4M more in conv2, conv4, conv5
+        assert count_parameters(create_model("alexnet224", towers=1)) == 62_378_344
+
+
+def test_imagenet_plain_nets_are_the_resnets_without_shortcuts():
+    """Option A shortcuts have no parameters: ResNet-18/34 with them have exactly plain-18/34's weights."""
+    with torch.device("meta"):
+        for depth in (18, 34):
+            plain = count_parameters(create_model(f"plain{depth}"))
+            assert plain == count_parameters(create_model(f"resnet{depth}", shortcut="A"))
+            assert plain < count_parameters(create_model(f"resnet{depth}"))  # option B adds projections
 
 
 def test_mlp_overfits_one_batch():

@@ -126,17 +126,6 @@ def test_hubconf_loads_from_a_local_clone():
 
 # --- akamaster/pytorch_resnet_cifar10's published weights ---------------------------------------------------------
 
-def test_option_a_puts_zero_channels_either_side():
-    """He et al. leave the arrangement open; akamaster's (and now ours): 16 -> 32 channels is 8 zeros, the 16
-    subsampled identity channels, 8 zeros."""
-    block = create_model("resnet20").blocks[3]  # the first block of stage 2
-    x = torch.randn(1, 16, 8, 8)
-    out = block.shortcut(x)
-    assert out.shape == (1, 32, 4, 4)
-    assert torch.equal(out[:, 8:24], x[:, :, ::2, ::2])
-    assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
-
-
 def test_akamaster_keys_map_onto_ours():
     raw = {"module.conv1.weight": torch.zeros(1), "module.layer2.1.bn1.running_mean": torch.zeros(1),
            "module.linear.bias": torch.zeros(1)}

@@ -22,16 +22,17 @@ from torch import nn
 from ..errors import WeightsError
 from ..pretrained import WeightsEntry, get_weights, read_weights, registry, weights_for
 from ..typecheck import check_type  # the same checker the config sections use
-from .alexnet import AlexNet
+from .alexnet import AlexNet, AlexNet224
 from .lenet import LeNet5
 from .lstm import adding_lstm, adding_rnn
 from .mlp import MLP
 from .resnet import (ResNet, plain20, plain32, plain44, plain56, plain110, resnet20, resnet32, resnet44, resnet56,
                      resnet110)
+from .resnet_imagenet import plain18, plain34, resnet18, resnet34, resnet50
 from .rnnsearch import RNNsearch
 from .seq2seq import Seq2Seq
 from .transformer import Transformer
-from .vit import ViT, vit_small, vit_tiny
+from .vit import ViT, vit_b16, vit_small, vit_tiny
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ MODELS: dict[str, ModelInfo] = {
                   "LeCun, Bottou, Bengio & Haffner 1998, Gradient-based learning applied to document recognition"),
         ModelInfo("alexnet", AlexNet, "CNN 2012", 2012,
                   "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NeurIPS)"),
+        ModelInfo("alexnet224", AlexNet224, "CNN 2012", 2012,
+                  "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NeurIPS): the "
+                  "paper's 224x224 model, two towers as grouped convolutions, 61M params"),
         ModelInfo("resnet20", resnet20, "ResNet 2015", 2015,
                   "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 6: ResNet-20"),
         ModelInfo("resnet32", resnet32, "ResNet 2015", 2015,
@@ -74,10 +78,23 @@ MODELS: dict[str, ModelInfo] = {
                   "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), plain twin of ResNet-110"),
         ModelInfo("resnet", ResNet, "ResNet 2015", 2015,
                   "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Sec. 4.2: any depth 6n+2"),
+        ModelInfo("resnet18", resnet18, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 1: ImageNet ResNet-18"),
+        ModelInfo("resnet34", resnet34, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 1: ImageNet ResNet-34"),
+        ModelInfo("resnet50", resnet50, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 1: ImageNet ResNet-50"),
+        ModelInfo("plain18", plain18, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 2 / Fig. 4: plain-18"),
+        ModelInfo("plain34", plain34, "ResNet 2015", 2015,
+                  "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385), Table 2 / Fig. 4: plain-34"),
         ModelInfo("vit_tiny", vit_tiny, "ViT 2020", 2020,
                   "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); CIFAR size, 2.3M params"),
         ModelInfo("vit_small", vit_small, "ViT 2020", 2020,
                   "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); CIFAR size, 6.0M params"),
+        ModelInfo("vit_b16", vit_b16, "ViT 2020", 2020,
+                  "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929), Table 1: ViT-B/16 at "
+                  "224x224, 86.6M params"),
         ModelInfo("vit", ViT, "ViT 2020", 2020,
                   "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929); any size"),
         ModelInfo("lstm", adding_lstm, "RNN 1997", 1997,

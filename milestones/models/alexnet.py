@@ -90,3 +90,58 @@ class AlexNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 3, 32, 32)
         return self.classifier(self.features(x))  # (B, num_classes) logits
+
+
+class AlexNet224(nn.Module):
+    """AlexNet at the paper's own scale, for 224x224 ImageNet crops: 60,965,224 parameters with the defaults.
+
+    Krizhevsky et al. 2012, Sec. 3.5 and Fig. 2: conv1 96 kernels 11x11 stride 4; conv2 256 5x5; conv3 384 3x3;
+    conv4 384 3x3; conv5 256 3x3; LRN after conv1 and conv2 (Sec. 3.3); overlapping 3x3 stride-2 max-pooling after
+    both normalisations and after conv5 (Sec. 3.4); fully-connected 4096, 4096 with dropout 0.5 (Sec. 4.2), 1000
+    ways. The two-GPU split is kept as grouped convolutions (`towers=2`): conv2, conv4 and conv5 see only their own
+    tower's half of the previous layer, conv3 and the fully-connected layers see both (Sec. 3.2), which gives the
+    paper's "60 million parameters". `towers=1` is the single-column form (62.4M; torchvision's variant is narrower,
+    61.1M, after Krizhevsky 2014, arXiv:1404.5997).
+
+    Deviations: conv1 pads by 2 so 224 inputs give the paper's 55x55 maps (the paper's 224 and 55 do not fit
+    without it; 227 inputs would); He initialisation with zero biases instead of N(0, 0.01^2) and biases of 1
+    (Sec. 5), as in the 32x32 model above.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 1000,
+        towers: int = 2,  # Sec. 3.2: two GPUs
+        dropout: float = 0.5,  # Sec. 4.2
+        lrn: bool = True,  # Sec. 3.3
+    ) -> None:
+        super().__init__()
+        if towers not in (1, 2):
+            raise ValueError(f"towers must be 1 (one column) or 2 (the paper's two GPUs), got {towers!r}")
+
+        def norm() -> nn.Module:  # Sec. 3.3, as in AlexNet above
+            return nn.LocalResponseNorm(size=5, alpha=5 * 1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
+
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 96, 11, stride=4, padding=2), nn.ReLU(inplace=True), norm(),  # (B, 96, 55, 55)
+            nn.MaxPool2d(3, 2),  # (B, 96, 27, 27)
+            nn.Conv2d(96, 256, 5, padding=2, groups=towers), nn.ReLU(inplace=True), norm(),  # (B, 256, 27, 27)
+            nn.MaxPool2d(3, 2),  # (B, 256, 13, 13)
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),  # (B, 384, 13, 13): both towers' maps
+            nn.Conv2d(384, 384, 3, padding=1, groups=towers), nn.ReLU(inplace=True),  # (B, 384, 13, 13)
+            nn.Conv2d(384, 256, 3, padding=1, groups=towers), nn.ReLU(inplace=True),  # (B, 256, 13, 13)
+            nn.MaxPool2d(3, 2),  # (B, 256, 6, 6)
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),  # (B, 9216)
+            nn.Dropout(dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),  # Sec. 4.2
+            nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+        he_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 3, 224, 224)
+        return self.classifier(self.features(x))  # (B, num_classes) logits

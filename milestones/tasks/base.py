@@ -36,6 +36,7 @@ class StepOut:
     loss: torch.Tensor  # mean loss of the batch (the one to back-propagate)
     correct: torch.Tensor  # number of correct predictions (0-dim tensor; left on the device)
     count: int  # samples in the batch
+    correct5: Optional[torch.Tensor] = None  # classification with many classes: the true one among the top 5
 
 
 StepFn = Callable[..., StepOut]  # (model, batch, label_smoothing=0.0) -> StepOut

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # annotations only (see base.py)
     from ..config import Config
 
 
+TOP5_FROM_CLASSES = 10  # top-5 accuracy beside top-1 for data with more classes than this (ILSVRC: 1000)
+
+
 def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
     """Image classification loaders for `cfg.data`.
 
@@ -55,7 +58,10 @@ def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     logits = model(x)  # (B, num_classes)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     correct = (logits.argmax(-1) == y).sum()
-    return StepOut(loss, correct, len(y))
+    if logits.shape[-1] <= TOP5_FROM_CLASSES:
+        return StepOut(loss, correct, len(y))
+    top5 = logits.topk(5, dim=-1).indices  # (B, 5): ILSVRC's top-5 error counts a hit anywhere in them
+    return StepOut(loss, correct, len(y), (top5 == y[:, None]).any(-1).sum())
 
 
 def tta_classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],

@@ -36,7 +36,8 @@ from .pretrained import get_weights
 from .tour import tour
 from .train import evaluate_checkpoint, fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
-from .zoo import build, export_onnx, import_akamaster, measure, predict, publish, zoo_rows
+from .zoo import (build, checkpoint_image_model, export_onnx, image_model, import_akamaster, measure, predict, publish,
+                  zoo_rows)
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
 
@@ -97,10 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     zi.add_argument("--no-ship", action="store_true", help="record the entry, leave its file out")
     zi.add_argument("--data", metavar="DIR")
 
-    pr = sub.add_parser("predict", help="classify image files with shipped weights (top-5 classes)")
-    pr.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/BMP files, any size (resized as the entry "
+    pr = sub.add_parser("predict", help="classify image files with shipped weights or a checkpoint (top-5 classes)")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/BMP files, any size (resized as the model "
                     "expects)")
-    pr.add_argument("--weights", required=True, metavar="NAME")
+    model_src = pr.add_mutually_exclusive_group(required=True)
+    model_src.add_argument("--weights", metavar="NAME", help="a zoo entry (`milestones zoo`)")
+    model_src.add_argument("--checkpoint", metavar="PATH", help="an image classification run's checkpoint.pt")
     pr.add_argument("--top", type=int, default=5, metavar="K")
 
     ex = sub.add_parser("export", help="an image model's shipped weights as ONNX")
@@ -294,7 +297,9 @@ def _eval(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise ConfigError(f"--top must be >= 1, got {args.top}")
-    preds, errors = predict(get_weights(args.weights), args.images, k=args.top)
+    model, meta = (image_model(get_weights(args.weights)) if args.weights else
+                   checkpoint_image_model(args.checkpoint))
+    preds, errors = predict(model, meta, args.images, k=args.top)
     for p in preds:
         print(f"{p.path}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in p.top))
     for e in errors:

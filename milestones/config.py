@@ -54,7 +54,8 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: Literal["mnist", "fashion_mnist", "cifar10", "adding", "small_parallel_enja", "multi30k"] = "mnist"
+    name: Literal["mnist", "fashion_mnist", "cifar10", "imagenet", "folder", "adding", "small_parallel_enja",
+                  "multi30k"] = "mnist"
     # where the data lives: data.root, else $MILESTONES_DATA, else ./data (never written to); where decoded
     # class-folder images are cached: else $MILESTONES_CACHE, else ~/.cache/milestones
     root: Optional[str] = field(default=None, metadata=NO_RESULT)
@@ -70,6 +71,12 @@ class DataConfig:
     # weights set what they were trained with (akamaster's CIFAR ResNets: the ImageNet values)
     mean: Optional[list[float]] = None
     std: Optional[list[float]] = None
+    # streamed image folders (imagenet, folder: milestones/data/folders.py)
+    path: Optional[str] = field(default=None, metadata=NO_RESULT)  # the tree; imagenet's default: <root>/imagenet
+    image_size: int = 224  # training crops and evaluation centre crops, square
+    resize: int = 256  # evaluation: the shorter side is resized to this, then centre-cropped to image_size
+    val_fraction: float = 0.1  # folder: held out for evaluation when the tree has no train/ and val/
+    workers: int = field(default=4, metadata=NO_RESULT)  # decoding processes (0: in the training process)
     seq_len: int = 100  # adding problem: the minimal sequence length T (Hochreiter & Schmidhuber 1997, Sec. 5.4)
     min_freq: int = 2  # translation: a token seen fewer times in the training text is <unk>
     max_len: int = 50  # translation: training pairs with more tokens than this on either side are left out
@@ -308,6 +315,10 @@ def _validate(cfg: Config, where: str) -> None:
     need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
     need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)
     need(d.max_len >= 1, "data.max_len", ">= 1", d.max_len)
+    need(d.image_size >= 8, "data.image_size", ">= 8", d.image_size)
+    need(d.resize >= d.image_size, "data.resize", f">= data.image_size ({d.image_size})", d.resize)
+    need(0 < d.val_fraction < 1, "data.val_fraction", "in (0, 1)", d.val_fraction)
+    need(d.workers >= 0, "data.workers", ">= 0", d.workers)
     need(cfg.task == task_of_data(d.name), "task", f"'{task_of_data(d.name)}' for data.name '{d.name}'", cfg.task)
     defaults = TrainerConfig()
     for task in TASKS.values():  # a trainer option only one task reads stays at its default in the others

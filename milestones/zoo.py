@@ -29,7 +29,8 @@ import yaml
 from safetensors.torch import save
 from torch import nn
 
-from .checkpoint import CHECKPOINT, data_meta, final_weights, model_name, read_checkpoint, read_results
+from .checkpoint import (CHECKPOINT, data_meta, final_weights, model_from_checkpoint, model_name, read_checkpoint,
+                         read_results)
 from .config import Config, apply_override, config_from_dict
 from .data.images import CIFAR10_CLASSES, IMAGE_SHAPES
 from .errors import InputError, WeightsError
@@ -170,7 +171,8 @@ def add_entry(name: str, state: dict[str, torch.Tensor], *, model: str, model_ar
 def _input_meta(cfg: Config, meta: dict) -> dict:
     """What an entry's model expects as input, for the registry (the file holds the full data meta)."""
     if "classes" in meta:
-        return {"image_shape": list(IMAGE_SHAPES[cfg.data.name]), "mean": meta["mean"], "std": meta["std"],
+        shape = meta.get("image_shape") or list(IMAGE_SHAPES[cfg.data.name])
+        return {"image_shape": shape, "mean": meta["mean"], "std": meta["std"],
                 "classes": meta["classes"], "pixels": "RGB or grey in [0, 1], normalised by mean and std"}
     if "src_vocab" in meta:
         return {"languages": f"{meta['src_lang']} -> {meta['tgt_lang']}", "src_vocab": len(meta["src_vocab"]),
@@ -343,20 +345,32 @@ def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float
 
 
 def image_model(entry: WeightsEntry) -> tuple[nn.Module, dict]:
+    """The entry's image classifier and its data meta (classes, normalisation, image_shape)."""
     if entry.extra.get("input", {}).get("image_shape") is None:
         raise WeightsError(f"weights '{entry.name}' are a {entry.model} for {entry.data}, not an image classifier")
     model = create_model(entry.model, weights=entry.name)
-    return model, entry.extra["input"]
+    return model, {**model.meta, "image_shape": entry.extra["input"]["image_shape"]}
 
 
-def predict(entry: WeightsEntry, paths: list[str], k: int = 5) -> tuple[list[Prediction], list[str]]:
+def checkpoint_image_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """A classification run's model and data meta; the image shape from the meta (or, in checkpoints made before
+    it was stored, from the data set's name)."""
+    ckpt = read_checkpoint(path)
+    meta = dict(data_meta(ckpt))
+    if "classes" not in meta:
+        raise WeightsError(f"{path}: holds a '{model_name(ckpt)}' model that does not classify images")
+    data = ckpt["config"].get("data", {}).get("name") if isinstance(ckpt["config"], dict) else None
+    meta.setdefault("image_shape", list(IMAGE_SHAPES.get(data, (3, 224, 224))))
+    return model_from_checkpoint(ckpt, path), meta
+
+
+def predict(model: nn.Module, meta: dict, paths: list[str], k: int = 5) -> tuple[list[Prediction], list[str]]:
     """Top-k classes of each image file; (predictions, one-line errors of the files that could not be read)."""
-    model, inp = image_model(entry)
-    shape, classes = tuple(inp["image_shape"]), model.meta["classes"]
+    shape, classes = tuple(meta["image_shape"]), meta["classes"]
     preds, errors = [], []
     for p in paths:
         try:
-            x = image_tensor(p, shape, model.meta["mean"], model.meta["std"])
+            x = image_tensor(p, shape, meta["mean"], meta["std"])
         except InputError as e:
             errors.append(str(e))
             continue

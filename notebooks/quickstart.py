@@ -19,7 +19,7 @@ from milestones.errors import MilestonesError
 from milestones.pretrained import get_weights
 from milestones.tour import SAMPLES, describe
 from milestones.translate import load_translator_weights, plot_attention, translate
-from milestones.zoo import predict
+from milestones.zoo import image_model, predict
 
 OUT = Path(os.environ.get("NOTEBOOK_OUT", "runs/notebook"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ with torch.no_grad():
 
 # %%
 photos = sorted((SAMPLES / "cifar10_images").glob("*.jpg"))  # one CIFAR-10 test photo per class
-preds, _ = predict(get_weights("resnet20_cifar10"), [str(p) for p in photos], k=2)
+preds, _ = predict(*image_model(get_weights("resnet20_cifar10")), [str(p) for p in photos], k=2)
 for p in preds:  # what `milestones predict --weights resnet20_cifar10 FILE...` prints
     print(f"{Path(p.path).stem:>10}: " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in p.top))
 

@@ -19,7 +19,7 @@ PACKAGE = REPO / "milestones"
 LAZY = {
     "matplotlib": "optional extra ('milestones[plot]'): plots only",
     "sacrebleu": "needed only once a translator is scored",
-    "torchvision": "its datasets module, only to download a missing data set",
+    "torchvision": "its datasets module, only to download a missing data set; transforms on streamed folders",
     "torch._dynamo": "~1 s to import, needed only with trainer.compile",
     "PIL": "decoding class-folder images, once, before they are cached",
 }

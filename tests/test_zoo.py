@@ -19,8 +19,8 @@ from milestones.data.images import read_idx
 from milestones.errors import WeightsError
 from milestones.models import create_model, list_models, load_weights
 from milestones.pretrained import get_weights, list_weights, read_weights, registry
-from milestones.zoo import (AKAMASTER, CHECK_TOLERANCE, akamaster_state, export_onnx, import_akamaster, measure,
-                            predict)
+from milestones.zoo import (AKAMASTER, CHECK_TOLERANCE, akamaster_state, export_onnx, image_model, import_akamaster,
+                            measure, predict)
 
 BUDGET_BYTES = 24 * 10 ** 6  # the repository's weights budget (issue #16)
 SHIPPED = [e.name for e in list_weights(shipped_only=True)]
@@ -89,7 +89,7 @@ def _digits(tmp_path: Path, data_root: Path, n: int = 4) -> tuple[list[str], lis
 
 def test_predict_reads_image_files_of_any_size(tmp_path, data_root):
     paths, labels = _digits(tmp_path, data_root)
-    preds, errors = predict(get_weights("lenet5_mnist"), paths + [str(tmp_path / "missing.png")])
+    preds, errors = predict(*image_model(get_weights("lenet5_mnist")), paths + [str(tmp_path / "missing.png")])
     assert [p.top[0][0] for p in preds] == [str(l) for l in labels]
     assert len(preds[0].top) == 5 and abs(sum(v for _, v in preds[0].top) - 1) < 0.01
     assert len(errors) == 1 and "no such file" in errors[0]

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.batches import BatchLoader, shift
-from ..data.images import STATS, load_image_data
+from ..data.folders import IMAGENET_STATS, FileList, FolderLoader, load_folder_data
+from ..data.images import STATS, data_root, load_image_data
 from ..distributed import Dist
 from ..errors import ConfigError
 from ..runtime import evaluating
@@ -33,6 +34,8 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
     partial batch so that the shares are equal and DDP's gradient average is the global batch's mean.
     """
     d, t = cfg.data, cfg.trainer
+    if d.name in STREAMED:
+        return build_folder_data(cfg, device, ddp)
     data = load_image_data(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download, val_size=d.val_size,
                            train_size=d.train_size, test_size=d.test_size, device=device)
     mean, std = tuple(d.mean or data.mean), tuple(d.std or data.std)
@@ -45,11 +48,46 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
                         crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
                         drop_last=ddp.enabled, **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
-    meta = {"classes": data.classes, "mean": list(mean), "std": list(std)}
+    meta = {"classes": data.classes, "mean": list(mean), "std": list(std), "image_shape": list(data.shape)}
     if data.val_x is None:
         return Loaders(train, test, None, meta)
     val = BatchLoader(data.val_x, data.val_y, batch_size=t.eval_batch_size, **common)
     return Loaders(train, val, test, meta)
+
+
+def _subset(files: FileList, size: Optional[int], seed: int) -> FileList:
+    if size is None or size >= len(files.files):
+        return files
+    keep = sorted(torch.randperm(len(files.files), generator=torch.Generator().manual_seed(seed))[:size].tolist())
+    return FileList([files.files[i] for i in keep], [files.labels[i] for i in keep])
+
+
+def build_folder_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
+    """Streamed loaders for `imagenet` and `folder` data (data/folders.py): decoded by `data.workers` processes as
+    the batches are due; `data.val_size` images of the training files held out for validation."""
+    d, t = cfg.data, cfg.trainer
+    data = load_folder_data(d.name, root=data_root(d.root), path=d.path, val_fraction=d.val_fraction)
+    mean, std = tuple(d.mean or IMAGENET_STATS[0]), tuple(d.std or IMAGENET_STATS[1])
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ConfigError(f"data.mean and data.std need 3 values (RGB; std > 0), got {list(mean)} and {list(std)}")
+    train_files, val_files = data.train, None
+    if d.val_size:
+        if d.val_size >= len(train_files.files):
+            raise ConfigError(f"data.val_size {d.val_size} leaves no training images of {len(train_files.files)}")
+        perm = torch.randperm(len(train_files.files), generator=torch.Generator().manual_seed(0)).tolist()
+        held, kept = sorted(perm[:d.val_size]), sorted(perm[d.val_size:])
+        val_files = FileList([train_files.files[i] for i in held], [train_files.labels[i] for i in held])
+        train_files = FileList([train_files.files[i] for i in kept], [train_files.labels[i] for i in kept])
+    train_files, test_files = _subset(train_files, d.train_size, 0), _subset(data.test, d.test_size, 0)
+    common = dict(image_size=d.image_size, resize=d.resize, mean=mean, std=std, seed=cfg.seed, workers=d.workers,
+                  device=device, channels_last=t.channels_last, rank=ddp.rank, world_size=ddp.world_size)
+    train = FolderLoader(train_files, batch_size=t.batch_size, train=True, **common)
+    test = FolderLoader(test_files, batch_size=t.eval_batch_size, train=False, **common)
+    meta = {"classes": data.classes, "mean": list(mean), "std": list(std),
+            "image_shape": [3, d.image_size, d.image_size], "resize": d.resize}
+    if val_files is None:
+        return Loaders(train, test, None, meta)
+    return Loaders(train, FolderLoader(val_files, batch_size=t.eval_batch_size, train=False, **common), test, meta)
 
 
 def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
@@ -105,8 +143,10 @@ def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
                           f"{num_classes} classes (set model.num_classes)")
 
 
+STREAMED = ("imagenet", "folder")  # too big for memory: data/folders.py
+
 CLASSIFICATION = Task(
-    name="classification", data_sets=tuple(STATS), build_data=build_data, step=classification_step,
+    name="classification", data_sets=(*STATS, *STREAMED), build_data=build_data, step=classification_step,
     check_model=check_classifier, make_eval_step=make_eval_step, options=("test_flip", "test_shift"),
     headline=Headline(key="test_acc", label="test accuracy (%)", scale=100.0, unit="%", paper_metric="test_acc",
                       rate_unit="images/s", summary=lambda r: f"test accuracy {100 * r['test_acc']:.2f}%"),

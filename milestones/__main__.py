@@ -27,6 +27,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from .checkpoint import CHECKPOINT
 from .compare import compare, run_suite
 from .config import list_configs, load_config
 from .distributed import cleanup
@@ -52,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override config values, e.g. --set trainer.epochs=5 optim.lr=1e-3 (repeatable; values "
                    "parsed as YAML)")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    g.add_argument("--resume", nargs="?", const="yes", choices=["yes", "auto"], metavar="auto",
+                   help="continue the run from its last checkpoint; `--resume auto`: continue if the run has one, "
+                   "else start it (for `torchrun --max-restarts=K`, which relaunches with the same arguments)")
     g.add_argument("--overwrite", action="store_true", help="start the run again even if its folder holds one")
 
     e = sub.add_parser("eval", help="test numbers of a checkpoint (CONFIG --checkpoint PATH) or of shipped weights "
@@ -342,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cfg = load_config(args.config, args.overrides)
         if args.command == "train":
-            fit(cfg, resume=args.resume, overwrite=args.overwrite, command=shlex.join(["milestones", *argv]))
+            resume = args.resume == "yes" or (args.resume == "auto" and (cfg.run_dir / CHECKPOINT).is_file())
+            fit(cfg, resume=resume, overwrite=args.overwrite, command=shlex.join(["milestones", *argv]))
         return 0
     except MilestonesError as e:
         print(f"milestones: error: {e}", file=sys.stderr)

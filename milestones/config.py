@@ -90,6 +90,9 @@ class OptimConfig:
     nesterov: bool = False  # sgd
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw
+    # the global batch `lr` is meant for: with another trainer.batch_size the lr scales linearly, lr * batch /
+    # lr_batch (Goyal et al. 2017, arXiv:1706.02677, Sec. 2.1); null: lr as written
+    lr_batch: Optional[int] = None
 
 
 @dataclass
@@ -132,6 +135,12 @@ class TrainerConfig:
     threads: Optional[int] = field(default=None, metadata=RESUMABLE)  # torch.set_num_threads on CPU
     progress: bool = field(default=True, metadata=NO_RESULT)  # tqdm bars
     checkpoint: bool = field(default=True, metadata=NO_RESULT)  # write <run>/checkpoint.pt every epoch
+    # classification: the global batch is reached in this many micro-batches, their gradients summed before each
+    # optimizer step (for memory); the schedule counts optimizer steps
+    accumulate: int = 1
+    sync_bn: bool = False  # DDP: batch-norm statistics over the global batch (nn.SyncBatchNorm), not each rank's
+    # scalars to TensorBoard in <run>/tensorboard/ beside metrics.jsonl (the optional 'tensorboard' extra)
+    tensorboard: bool = field(default=False, metadata=NO_RESULT)
 
 
 @dataclass
@@ -328,6 +337,10 @@ def _validate(cfg: Config, where: str) -> None:
                  f"{json.dumps(default)} unless task is {task.name}", value)
     need(t.test_shift >= 0, "trainer.test_shift", ">= 0", t.test_shift)
     need(0 <= t.length_stress <= 8, "trainer.length_stress", "in [0, 8] (pairs joined)", t.length_stress)
+    need(t.accumulate >= 1, "trainer.accumulate", ">= 1", t.accumulate)
+    need(t.batch_size % t.accumulate == 0, "trainer.batch_size", f"a multiple of trainer.accumulate ({t.accumulate})",
+         t.batch_size)
+    need(o.lr_batch is None or o.lr_batch >= 1, "optim.lr_batch", ">= 1 or null", o.lr_batch)
     need(not (o.nesterov and o.momentum == 0), "optim.momentum", "> 0 with nesterov", o.momentum)
 
 

@@ -14,12 +14,19 @@ from torch import nn
 from .config import Config, ScheduleConfig
 
 
-def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+def peak_lr(cfg: Config) -> float:
+    """optim.lr, scaled linearly to the global batch when optim.lr_batch names the batch it was meant for (Goyal et
+    al. 2017, arXiv:1706.02677, Sec. 2.1: "when the minibatch size is multiplied by k, multiply the lr by k")."""
     o = cfg.optim
+    return o.lr if o.lr_batch is None else o.lr * cfg.trainer.batch_size / o.lr_batch
+
+
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    o, lr = cfg.optim, peak_lr(cfg)
     if o.name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum, nesterov=o.nesterov,
                                weight_decay=o.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
 
 def lr_factor(s: ScheduleConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:

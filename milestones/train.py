@@ -20,6 +20,7 @@ inf loss stops the run (DivergenceError) before any save.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from pathlib import Path
@@ -61,41 +62,62 @@ def train_one_epoch(
     first_step: int = 0,
     desc: str = "train",
     progress: bool = True,
+    accumulate: int = 1,
+    writer: Any = None,
 ) -> dict[str, float]:
-    """One pass over `loader`; the lr schedule steps per iteration. Metrics are summed over all DDP ranks."""
+    """One pass over `loader`; the lr schedule steps per optimizer step. Metrics are summed over all DDP ranks.
+
+    `accumulate` > 1: the loader yields micro-batches; the gradients of `accumulate` of them (each loss divided by
+    `accumulate`, so their sum is the mean over the global batch) make one optimizer step; micro-batches left over
+    at the end of the epoch are skipped. `writer`: a TensorBoard SummaryWriter for the running loss, lr and rate."""
     model.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen, start = 0, time.perf_counter()
-    bar = tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    micro = len(loader) // accumulate * accumulate  # micro-batches that fill whole optimizer steps
+    bar = tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True, total=micro)
     for i, batch in enumerate(bar):
+        if i == micro:
+            break
         with autocast(device, precision):
             out = step_fn(model, batch, label_smoothing=label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
+        if i % accumulate == 0:
+            optimizer.zero_grad(set_to_none=True)
+        loss = out.loss / accumulate if accumulate > 1 else out.loss
+        last = (i + 1) % accumulate == 0  # this micro-batch completes an optimizer step
         if scaler is not None:  # fp16: scale the loss so small gradients survive, unscale before clipping
-            scaler.scale(out.loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            scaler.scale(loss).backward()
+            if last:
+                if grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
         else:
-            out.loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-        scheduler.step()
+            loss.backward()
+            if last:
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+        if last:
+            scheduler.step()
         loss_sum += out.loss.detach() * out.count
         correct += out.correct
         seen += out.count
-        if (i + 1) % LOG_EVERY == 0 or i + 1 == len(loader):
+        if (i + 1) % LOG_EVERY == 0 or i + 1 == micro:
             mean_loss = loss_sum.item() / seen  # the device sync happens here, not every step
             if not math.isfinite(mean_loss):
-                step = first_step + i + 1
+                step = first_step + (i + 1) // accumulate
                 raise DivergenceError(f"loss became {mean_loss} by step {step} (checked every {LOG_EVERY} steps); "
                                       f"the last good checkpoint is kept; lower optim.lr or set trainer.grad_clip")
-            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * correct.item() / seen:.2f}%",
-                            rate=f"{seen / (time.perf_counter() - start):.0f}/s", refresh=False)
+            rate = seen / (time.perf_counter() - start)
+            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * correct.item() / seen:.2f}%", rate=f"{rate:.0f}/s",
+                            refresh=False)
+            if writer is not None:
+                step = first_step + (i + 1) // accumulate
+                writer.add_scalar("train/running_loss", mean_loss, step)
+                writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
+                writer.add_scalar("train/samples_per_s", rate, step)
     seconds = time.perf_counter() - start
     totals = torch.tensor([loss_sum.item(), correct.item(), seen], dtype=torch.float64, device=device)
     distributed.all_reduce_sum(totals)
@@ -132,6 +154,17 @@ def diagnose(task: Task, model: nn.Module, loader: Iterable, *, device: torch.de
 
 # --- fit -----------------------------------------------------------------------------------------------------------
 
+NO_TENSORBOARD = ("trainer.tensorboard needs the optional 'tensorboard' extra: pip install 'milestones[tensorboard]' "
+                  "(metrics.jsonl is written either way)")
+
+
+def tensorboard_writer(run_dir: Path) -> Any:
+    """A SummaryWriter into <run>/tensorboard/ (`tensorboard --logdir runs/` shows every run)."""
+    from torch.utils.tensorboard import SummaryWriter  # lazy: see LAZY in tests/test_architecture.py
+
+    return SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+
 def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: Optional[str] = None) -> dict[str, Any]:
     """Train `cfg` from scratch (or from its run folder's checkpoint with `resume=True`); return the final results.
 
@@ -142,6 +175,10 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
     """
     t = cfg.trainer
     device = resolve_device(t.device)
+    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(NO_TENSORBOARD)
+    if t.sync_bn and device.type != "cuda":
+        raise ConfigError("trainer.sync_bn needs CUDA GPUs (torch's SyncBatchNorm runs on GPU modules only)")
     if t.precision == "fp16" and device.type != "cuda":
         raise ConfigError("trainer.precision 'fp16' needs a CUDA GPU (its grad scaler is CUDA-only); use bf16 on CPU")
     ddp = distributed.setup(device.type)
@@ -176,8 +213,11 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                           f"(choosing on the test set would overstate the result)")
     model, model_args = build_model(cfg, loaders.meta, device)
     task.check_model(model, loaders, cfg)
+    if t.sync_bn and ddp.enabled:  # batch-norm statistics over the global batch (same parameters and buffers)
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, cfg, len(train_loader))
+    steps_per_epoch = len(train_loader) // t.accumulate  # optimizer steps
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type) if t.precision == "fp16" else None
 
     start_epoch, history, best = 1, [], None  # best: {"epoch", "value", "model"} under trainer.keep_best
@@ -191,6 +231,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
             tqdm.write(f"resuming {run_dir} after epoch {done}")
     if ddp.is_main:
         start_logs(run_dir, cfg, history)
+    writer = tensorboard_writer(run_dir) if t.tensorboard and ddp.is_main else None
 
     # What runs the batches: DDP wraps the model (averaging gradients), torch.compile wraps that.
     # `model` itself stays the plain module whose state_dict the checkpoints hold.
@@ -210,8 +251,9 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         lr = optimizer.param_groups[0]["lr"]
         tr = train_one_epoch(runner, train_loader, optimizer, scheduler, step_fn=task.step, device=device,
                              precision=precision, scaler=scaler, label_smoothing=t.label_smoothing,
-                             grad_clip=t.grad_clip, first_step=(epoch - 1) * len(train_loader),
-                             desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main)
+                             grad_clip=t.grad_clip, first_step=(epoch - 1) * steps_per_epoch,
+                             desc=f"epoch {epoch}/{t.epochs}", progress=t.progress and ddp.is_main,
+                             accumulate=t.accumulate, writer=writer)
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
         ev, ev_diagnostics = None, {}
         if epoch % t.eval_every == 0 or epoch == last_epoch:  # skipped epochs have no eval keys in their row
@@ -241,6 +283,11 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                     previous_checkpoint(ckpt_path).unlink(missing_ok=True)
                     replace_old_run = False
             log_epoch(run_dir, row)
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch" and isinstance(value, (int, float)):
+                        writer.add_scalar(f"epoch/{key}", value, epoch)
+                writer.flush()
             shown_ev = f"{eval_name} loss {ev['loss']:.4f} acc {100 * ev['acc']:.2f}%  " if ev else ""
             tqdm.write(f"epoch {epoch:3d}/{t.epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f}%  "
                        f"{shown_ev}lr {lr:.3g}  {tr['samples_per_s']:.0f}/s  {tr['seconds']:.1f}s")

@@ -21,6 +21,7 @@ LAZY = {
     "sacrebleu": "needed only once a translator is scored",
     "torchvision": "its datasets module, only to download a missing data set; transforms on streamed folders",
     "torch._dynamo": "~1 s to import, needed only with trainer.compile",
+    "torch.utils.tensorboard": "optional extra ('milestones[tensorboard]'): trainer.tensorboard only",
     "PIL": "decoding class-folder images, once, before they are cached",
 }
 # The layers, bottom to top: a module may import only from its own layer or those below (no upward arrows).

@@ -416,6 +416,23 @@ ZOO_CASES = [
 ]
 CASES += ZOO_CASES
 
+FOLDER = {"name": "folder", "image_size": 16, "resize": 16, "workers": 0}
+CASES += [
+    Case("folder_no_path", "`data.name: folder` without data.path",
+         lambda e: ["train", e.config(data=FOLDER, model={"name": "mlp", "in_features": 768})], "needs data.path"),
+    Case("folder_missing", "a data.path that does not exist",
+         lambda e: ["train", e.config(data={**FOLDER, "path": str(e.tmp / "nowhere")},
+                                      model={"name": "mlp", "in_features": 768})], "nowhere: not found"),
+    Case("imagenet_missing", "ImageNet not under the data root",
+         lambda e: ["train", e.config(data={"name": "imagenet", "root": str(e.tmp), "workers": 0},
+                                      model={"name": "resnet18"})], "imagenet: not found"),
+    Case("sync_bn_cpu", "trainer.sync_bn on the CPU",
+         lambda e: ["train", e.config(), "--set", "trainer.sync_bn=true", "trainer.device=cpu"],
+         "trainer.sync_bn needs CUDA GPUs"),
+    Case("accumulate_batch", "a batch that micro-batches cannot split",
+         lambda e: ["train", e.config(), "--set", "trainer.accumulate=3"], "a multiple of trainer.accumulate"),
+]
+
 
 def _normalise(message: str, env: Env) -> str:
     return message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")

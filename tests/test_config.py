@@ -60,7 +60,7 @@ def test_set_overrides_parse_yaml_values(tmp_path):
     ("model: {name: perceptron}\n", [], "unknown model 'perceptron'"),
     ("model: {name: mlp, widht: 3}\n", [], "unknown key 'model.widht' for model 'mlp'"),
     ("model: {name: mlp, dropout: lots}\n", [], "model.dropout: expected float"),
-    ("model: {name: mlp}\ndata: {name: imagenet}\n", [], "data.name: expected one of"),
+    ("model: {name: mlp}\ndata: {name: imagenet21k}\n", [], "data.name: expected one of"),
     ("model: {name: mlp\n", [], "malformed YAML at line"),
     ("- just\n- a list\n", [], "the top level must be a mapping"),
     ("model: {name: mlp}\ntrainer: 3\n", [], "'trainer' must be a mapping"),
@@ -122,7 +122,7 @@ def test_result_neutral_keys_come_from_the_fields_and_are_exactly_what_the_hash_
     """One list, on the dataclass fields: NO_RESULT keys leave the hash alone; every other key changes it."""
     assert marked_keys(NO_RESULT) == {"name", "output_dir", "data.root", "data.cache_dir", "data.download",
                                       "trainer.progress", "trainer.checkpoint", "trainer.eval_every", "trainer.beam",
-                                      "trainer.length_stress"}
+                                      "trainer.length_stress", "trainer.tensorboard", "data.path", "data.workers"}
     assert marked_keys(RESUMABLE) == {"trainer.epochs", "trainer.stop_epoch", "trainer.device", "trainer.threads"}
     base = Config()
     for section in ("", "data.", "trainer.", "optim.", "schedule."):

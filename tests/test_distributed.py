@@ -62,3 +62,24 @@ def test_ddp_global_batch_must_divide_among_processes(tmp_path, tiny_config):
     assert r.returncode != 0
     assert "trainer.batch_size 63 (the global batch) must divide evenly among 2 processes" in r.stderr
     assert "milestones: error: trainer.batch_size" in r.stderr  # our one line, from each rank (torchrun adds its own report)
+
+
+def test_ddp_streams_each_rank_its_share_of_a_folder_and_resume_auto_continues(tmp_path):
+    """Streamed folder data under torchrun: each rank decodes only its half of every global batch, and the result
+    is one process's; `--resume auto` starts the run, and continues it when relaunched with the same arguments."""
+    from test_folders import folder_config, write_tree
+
+    raw = folder_config(tmp_path, write_tree(tmp_path / "tree"))
+    raw["optim"] = {"name": "sgd", "lr": 0.05, "momentum": 0.9}
+    raw["trainer"].update(epochs=2, threads=1)
+    cfg = tmp_path / "folder.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    single = run_cli("train", str(cfg), "--set", "name=single", env={"OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0, single.stderr
+    for epochs in (1, 2):  # a first launch, then a "restart" with the same arguments and a longer schedule
+        r = torchrun("train", str(cfg), "--set", "name=ddp", f"trainer.epochs={epochs}", "--resume", "auto")
+        assert r.returncode == 0, r.stderr[-2000:]
+    a = read_checkpoint(tmp_path / "runs" / "single" / "checkpoint.pt")["model"]
+    b = read_checkpoint(tmp_path / "runs" / "ddp" / "checkpoint.pt")["model"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 import milestones.runtime as runtime
 import milestones.train as train_module
@@ -311,3 +312,54 @@ def test_keep_best_refuses_to_choose_on_the_test_set(tiny_config):
     raw = {**tiny_config, "trainer": {**tiny_config["trainer"], "keep_best": "val_acc"}}
     with pytest.raises(ConfigError, match="data.val_size is 0"):
         config_from_dict(raw)
+
+
+def test_gradient_accumulation_gives_the_full_batch_step(tiny_config, one_thread):
+    """trainer.accumulate: two micro-batches of 32 make the same optimizer steps as one batch of 64 (no dropout,
+    no batch norm: the sum of the halves' mean-loss gradients / 2 is the whole batch's)."""
+    raw = {**tiny_config, "model": {**tiny_config["model"], "dropout": 0.0},
+           "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9}, "schedule": {"name": "cosine"},
+           "trainer": {**tiny_config["trainer"], "batch_size": 64}}
+    whole = fit(config_from_dict({**raw, "name": "whole"}))
+    parts = fit(config_from_dict({**raw, "name": "parts", "trainer": {**raw["trainer"], "accumulate": 2}}))
+    a = load_checkpoint(config_from_dict({**raw, "name": "whole"}).run_dir / CHECKPOINT).state_dict()
+    b = load_checkpoint(config_from_dict({**raw, "name": "parts"}).run_dir / CHECKPOINT).state_dict()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    assert parts["test_acc"] == pytest.approx(whole["test_acc"], abs=1 / 256)
+    with pytest.raises(ConfigError, match="a multiple of trainer.accumulate"):
+        config_from_dict({**raw, "trainer": {**raw["trainer"], "accumulate": 3}})
+
+
+def test_linear_lr_scaling_rule(tiny_config):
+    from milestones.optim import peak_lr
+
+    raw = {**tiny_config, "optim": {"name": "sgd", "lr": 0.1, "lr_batch": 256}}
+    assert peak_lr(config_from_dict({**raw, "trainer": {"batch_size": 1024}})) == pytest.approx(0.4)
+    assert peak_lr(config_from_dict({**raw, "trainer": {"batch_size": 64}})) == pytest.approx(0.025)
+    assert peak_lr(config_from_dict(tiny_config)) == tiny_config["optim"]["lr"]
+
+
+def test_resume_auto_starts_or_continues(tiny_config, tmp_path):
+    from conftest import run_cli
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**tiny_config, "trainer": {**tiny_config["trainer"], "epochs": 1}}))
+    first = run_cli("train", str(path), "--resume", "auto", env={"OMP_NUM_THREADS": "1"})
+    assert first.returncode == 0 and "resuming" not in first.stderr + first.stdout, first.stderr
+    again = run_cli("train", str(path), "--resume", "auto", "--set", "trainer.epochs=2", env={"OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0 and "resuming" in again.stderr + again.stdout, again.stderr
+    rows = (tmp_path / "runs" / "tiny" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1, 2]
+
+
+def test_tensorboard_scalars_or_one_line_without_the_extra(tiny_config):
+    import importlib.util
+
+    cfg = config_from_dict({**tiny_config, "trainer": {**tiny_config["trainer"], "tensorboard": True}})
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(ConfigError, match="optional 'tensorboard' extra"):
+            fit(cfg)
+        return
+    fit(cfg)
+    assert list((cfg.run_dir / "tensorboard").glob("events.out.tfevents.*"))

@@ -44,9 +44,9 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
                           f"{list(mean)} and {list(std)}")
     common = dict(mean=mean, std=std, channels_last=t.channels_last, rank=ddp.rank,
                   world_size=ddp.world_size)
-    train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
-                        crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
-                        drop_last=ddp.enabled, **common)
+    train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size // t.accumulate, shuffle=True,
+                        seed=cfg.seed, crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
+                        drop_last=ddp.enabled or t.accumulate > 1, **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
     meta = {"classes": data.classes, "mean": list(mean), "std": list(std), "image_shape": list(data.shape)}
     if data.val_x is None:
@@ -81,7 +81,7 @@ def build_folder_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> 
     train_files, test_files = _subset(train_files, d.train_size, 0), _subset(data.test, d.test_size, 0)
     common = dict(image_size=d.image_size, resize=d.resize, mean=mean, std=std, seed=cfg.seed, workers=d.workers,
                   device=device, channels_last=t.channels_last, rank=ddp.rank, world_size=ddp.world_size)
-    train = FolderLoader(train_files, batch_size=t.batch_size, train=True, **common)
+    train = FolderLoader(train_files, batch_size=t.batch_size // t.accumulate, train=True, **common)
     test = FolderLoader(test_files, batch_size=t.eval_batch_size, train=False, **common)
     meta = {"classes": data.classes, "mean": list(mean), "std": list(std),
             "image_shape": [3, d.image_size, d.image_size], "resize": d.resize}
@@ -147,7 +147,7 @@ STREAMED = ("imagenet", "folder")  # too big for memory: data/folders.py
 
 CLASSIFICATION = Task(
     name="classification", data_sets=(*STATS, *STREAMED), build_data=build_data, step=classification_step,
-    check_model=check_classifier, make_eval_step=make_eval_step, options=("test_flip", "test_shift"),
+    check_model=check_classifier, make_eval_step=make_eval_step, options=("test_flip", "test_shift", "accumulate"),
     headline=Headline(key="test_acc", label="test accuracy (%)", scale=100.0, unit="%", paper_metric="test_acc",
                       rate_unit="images/s", summary=lambda r: f"test accuracy {100 * r['test_acc']:.2f}%"),
 )

@@ -227,7 +227,7 @@ CASES = [
          "unknown model 'perceptron'"),
     Case("model_arg", "unknown model argument", lambda e: ["train", e.config(model={"widht": 3})],
          "unknown key 'model.widht' for model 'mlp'"),
-    Case("unknown_data", "unknown data set name", lambda e: ["train", e.config(data={"name": "imagenet"})],
+    Case("unknown_data", "unknown data set name", lambda e: ["train", e.config(data={"name": "imagenet21k"})],
          "data.name: expected one of"),
     Case("choice", "a value outside the choices (`device: gpu`)", lambda e: ["train", e.config(), "--set", "trainer.device=gpu"],
          "trainer.device: expected one of 'auto', 'cpu', 'cuda'"),

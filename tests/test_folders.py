@@ -59,7 +59,7 @@ def test_layouts_train_val_and_one_tree(tmp_path):
     with pytest.raises(DataError, match="needs data.path"):
         load_folder_data("folder", root=tmp_path, path=None, val_fraction=0.1)
     (tmp_path / "c" / "train" / "x").mkdir(parents=True)
-    with pytest.raises(DataError, match="no image files"):
+    with pytest.raises(DataError, match="empty class folder"):
         load_folder_data("folder", root=tmp_path, path=str(tmp_path / "c"), val_fraction=0.1)
     with pytest.raises(DataError, match="expected train/<wnid>"):
         load_folder_data("imagenet", root=tmp_path, path=str(tmp_path / "b"), val_fraction=0.1)
@@ -134,3 +134,88 @@ def test_predict_prints_the_folder_class_names_of_a_checkpoint(tmp_path):
                 "--top", "2", env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split(": ")[1].startswith("red ")
+
+
+# --- ImageNet's layout, every ImageNet-scale model ----------------------------------------------------------------
+
+IMAGENET_MODELS = {  # model -> arguments for 64x64 crops of 12 classes (full width: only the resolution is tiny)
+    "alexnet224": {}, "resnet18": {}, "resnet34": {}, "resnet50": {}, "plain18": {}, "plain34": {},
+    "vit_b16": {"image_size": 64},
+}
+
+
+@pytest.fixture(scope="module")
+def imagenet_tree(tmp_path_factory) -> Path:
+    """ImageNet's layout (train/<wnid>/*.JPEG, val/<wnid>/*.JPEG, LOC_synset_mapping.txt) with 12 classes of real
+    JPEGs of varied sizes, two training and one validation image each."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(1)
+    wnids = [f"n{1440764 + i:08d}" for i in range(12)]
+    (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} class {i}, a thing\n" for i, w in enumerate(wnids)))
+    for i, w in enumerate(wnids):
+        for split, n in (("train", 2), ("val", 1)):
+            (root / split / w).mkdir(parents=True)
+            for j in range(n):
+                h, wd = 60 + 13 * ((i + j) % 4), 90 - 9 * (j % 3)
+                pixels = rng.integers(0, 255, (h, wd, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / w / f"{w}_{j}.JPEG", quality=85)
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(IMAGENET_MODELS))
+def test_each_imagenet_model_trains_an_epoch_on_an_imagenet_tree(name, imagenet_tree, tmp_path):
+    raw = {"name": name, "output_dir": str(tmp_path / "runs"), "seed": 0,
+           "model": {"name": name, "num_classes": 12, **IMAGENET_MODELS[name]},
+           "data": {"name": "imagenet", "path": str(imagenet_tree), "image_size": 64, "resize": 72, "workers": 0},
+           "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "lr_batch": 256}, "schedule": {"name": "constant"},
+           "trainer": {"epochs": 1, "batch_size": 8, "eval_batch_size": 12, "progress": False}}
+    results = fit(config_from_dict(raw))
+    assert 0 <= results["test_acc"] <= results["test_acc5"] <= 1  # top-1 and top-5 on the 12 val images
+    ckpt = read_checkpoint(tmp_path / "runs" / name / "checkpoint.pt")
+    assert ckpt["data_meta"]["classes"][0] == "class 0, a thing"  # names from LOC_synset_mapping.txt
+    if name == "resnet18":  # resume: a second epoch continues the first exactly
+        two = fit(config_from_dict({**raw, "name": "two", "trainer": {**raw["trainer"], "epochs": 2}}))
+        fit(config_from_dict({**raw, "name": "resumed", "trainer": {**raw["trainer"], "epochs": 2,
+                                                                      "stop_epoch": 1}}))
+        resumed = fit(config_from_dict({**raw, "name": "resumed", "trainer": {**raw["trainer"], "epochs": 2}}),
+                      resume=True)
+        assert resumed["test_acc"] == two["test_acc"] and resumed["test_loss"] == pytest.approx(two["test_loss"])
+
+
+def test_bad_trees_are_one_line(tmp_path, imagenet_tree):
+    import shutil
+
+    def copy(name: str) -> Path:
+        return Path(shutil.copytree(imagenet_tree, tmp_path / name))
+
+    notes = copy("notes")
+    (notes / "train" / "n01440764" / "README.txt").write_text("not an image")
+    with pytest.raises(DataError, match="README.txt: not an image file"):
+        load_folder_data("imagenet", root=tmp_path, path=str(notes), val_fraction=0.1)
+    empty = copy("empty")
+    for f in (empty / "train" / "n01440765").iterdir():
+        f.unlink()
+    with pytest.raises(DataError, match="empty class folder"):
+        load_folder_data("imagenet", root=tmp_path, path=str(empty), val_fraction=0.1)
+    other = copy("other")
+    (other / "val" / "n09999999").mkdir()
+    with pytest.raises(DataError, match="class folders that train/ lacks \\(n09999999\\)"):
+        load_folder_data("imagenet", root=tmp_path, path=str(other), val_fraction=0.1)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_jpeg_that_fails_mid_epoch_stops_with_one_line(tmp_path, imagenet_tree, workers):
+    import shutil
+
+    tree = Path(shutil.copytree(imagenet_tree, tmp_path / "tree"))
+    bad = tree / "train" / "n01440770" / "n01440770_1.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])  # truncated: the header reads, the pixels do not
+    data = load_folder_data("imagenet", root=tmp_path, path=str(tree), val_fraction=0.1)
+    loader = FolderLoader(data.train, batch_size=8, train=True, image_size=32, resize=36, mean=(0.5,) * 3,
+                          std=(0.25,) * 3, seed=0, workers=workers, device=torch.device("cpu"))
+    with pytest.raises(DataError) as e:
+        list(loader)
+    assert str(e.value).startswith(str(bad)) and "cannot decode image" in str(e.value)
+    assert "\n" not in str(e.value)

@@ -17,6 +17,11 @@ horizontal flip: the recipe of torchvision's classification references. (Krizhev
 what both lines of work use today.) Evaluation views: shorter side resized to `data.resize`, centre crop of
 `data.image_size` (the single-crop protocol). Normalisation and channels_last happen on the training device.
 
+Bad files: a file that is not an image (by its suffix), an empty class folder, or a val/ tree whose classes differ
+from train/'s stop the run before training with one line. A file that fails to decode in the middle of an epoch (a
+truncated JPEG) also stops it with one line naming the file, rather than being skipped: a silently smaller epoch
+would make a run irreproducible; the last completed epoch's checkpoint is kept, so fix or remove it and `--resume`.
+
 Determinism: the epoch's order is a permutation from (seed, epoch); a sample's crop and flip come from a generator
 seeded by (seed, epoch, index), not from the worker that happens to load it. So a run gives the same batches with
 any number of workers, and `--resume` continues exactly at epoch granularity. Under DDP each rank reads only its
@@ -64,9 +69,16 @@ def _scan(split_dir: Path, classes: Optional[list[str]] = None) -> tuple[FileLis
     files, labels = [], []
     for label, cls in enumerate(classes):
         folder = split_dir / cls
-        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in FOLDER_SUFFIXES) if folder.is_dir() else []
+        if not folder.is_dir():
+            raise DataError(f"{folder}: missing (the training classes must all have a folder here)")
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        other = [p for p in entries if p.suffix.lower() not in FOLDER_SUFFIXES]
+        if other:
+            raise DataError(f"{other[0]}: not an image file ({', '.join(sorted(FOLDER_SUFFIXES))}); move it out of the "
+                            f"class folders ({len(other)} such file{'s' if len(other) > 1 else ''} in {folder.name}/)")
+        found = [p for p in entries if p.is_file()]
         if not found:
-            raise DataError(f"{folder}: no image files ({', '.join(sorted(FOLDER_SUFFIXES))})")
+            raise DataError(f"{folder}: empty class folder (expected image files)")
         files += found
         labels += [label] * len(found)
     return FileList(files, labels), classes
@@ -94,6 +106,10 @@ def load_folder_data(name: str, *, root: Path, path: Optional[str], val_fraction
         train, classes = _scan(base / "train")
         if not (base / "val").is_dir():
             raise DataError(f"{base}: has train/ but no val/ (put the validation images in val/<class>/)")
+        extra = sorted(p.name for p in (base / "val").iterdir() if p.is_dir() and p.name not in classes)
+        if extra:
+            raise DataError(f"{base / 'val'}: class folders that train/ lacks ({', '.join(extra[:3])}"
+                            f"{', ...' if len(extra) > 3 else ''}): train and val must name the same classes")
         test, _ = _scan(base / "val", classes)
     elif name == "imagenet":
         raise DataError(f"{base}: expected train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (torchvision's layout)")
@@ -212,7 +228,15 @@ class FolderLoader:
             torch.utils.data.Subset(self.dataset, mine), batch_size=per_rank, shuffle=False,
             num_workers=self.workers, pin_memory=self.device.type == "cuda",
             multiprocessing_context="spawn" if self.workers and torch.cuda.is_initialized() else None)
-        for x, y in loader:  # x: (b, 3, S, S) uint8
+        batches = iter(loader)
+        while True:
+            try:
+                x, y = next(batches)  # x: (b, 3, S, S) uint8
+            except StopIteration:
+                return
+            except DataError as e:  # re-raised from a worker with its traceback appended: keep the first line
+                raise DataError(str(e).split("Original Traceback")[-1].strip().splitlines()[-1]
+                                .removeprefix("milestones.errors.DataError: ")) from None
             x = x.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -104,7 +104,8 @@ class AlexNet224(nn.Module):
     61.1M, after Krizhevsky 2014, arXiv:1404.5997).
 
     Deviations: conv1 pads by 2 so 224 inputs give the paper's 55x55 maps (the paper's 224 and 55 do not fit
-    without it; 227 inputs would); He initialisation with zero biases instead of N(0, 0.01^2) and biases of 1
+    without it; 227 inputs would); an adaptive average pool to 6x6 before the classifier (as torchvision's), which
+    changes nothing at 224x224 and lets other sizes through; He initialisation with zero biases instead of N(0, 0.01^2) and biases of 1
     (Sec. 5), as in the 32x32 model above.
     """
 
@@ -133,6 +134,7 @@ class AlexNet224(nn.Module):
             nn.Conv2d(384, 384, 3, padding=1, groups=towers), nn.ReLU(inplace=True),  # (B, 384, 13, 13)
             nn.Conv2d(384, 256, 3, padding=1, groups=towers), nn.ReLU(inplace=True),  # (B, 256, 13, 13)
             nn.MaxPool2d(3, 2),  # (B, 256, 6, 6)
+            nn.AdaptiveAvgPool2d(6),  # (B, 256, 6, 6): the identity at 224x224; other sizes (tests, fine-tuning) fit
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),  # (B, 9216)

@@ -161,10 +161,10 @@ def vit_small(*, num_classes: int = 10, dropout: float = 0.1) -> ViT:
 
 # --- the paper's own size, for 224x224 ImageNet crops ----------------------------------------------------------------
 
-def vit_b16(*, num_classes: int = 1000, dropout: float = 0.1) -> ViT:
+def vit_b16(*, num_classes: int = 1000, dropout: float = 0.1, image_size: int = 224) -> ViT:
     """ViT-B/16 (Table 1: ViT-Base, D=768, 12 layers, 12 heads, MLP 3072, 86M params; 16x16 patches of a 224x224
     image, 196 tokens): 86,567,656 parameters with 1000 classes (measured). From scratch on ImageNet-1k it needs a
     DeiT-style recipe (Touvron et al. 2020, arXiv:2012.12877: 81.8% top-1 with strong augmentation; the paper's own
     ImageNet-only ViT-B/16 reaches 77.9%, Table 5 / Fig. 3)."""
-    return ViT(image_size=224, patch_size=16, dim=768, depth=12, heads=12, mlp_dim=3072, num_classes=num_classes,
+    return ViT(image_size=image_size, patch_size=16, dim=768, depth=12, heads=12, mlp_dim=3072, num_classes=num_classes,
                dropout=dropout)

@@ -39,7 +39,17 @@ def setup(device_type: str) -> Dist:
     if world <= 1:
         return Dist()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        if attempt == "0":
+            dist.init_process_group(backend=backend)
+        else:
+            # torchrun relaunched the workers (--max-restarts): the rendezvous store still holds the last attempt's
+            # keys, and gloo would read a dead rank's address from them ("Connection refused"). This attempt's
+            # keys get a prefix of their own.
+            store, rank, size = next(dist.rendezvous("env://"))
+            dist.init_process_group(backend=backend, store=dist.PrefixStore(f"milestones/attempt_{attempt}", store),
+                                    rank=rank, world_size=size)
     return Dist(rank=dist.get_rank(), world_size=dist.get_world_size(),
                 local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 

@@ -83,3 +83,68 @@ def test_ddp_streams_each_rank_its_share_of_a_folder_and_resume_auto_continues(t
     b = read_checkpoint(tmp_path / "runs" / "ddp" / "checkpoint.pt")["model"]
     for k in a:
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+
+
+def _folder_run(tmp_path, epochs: int):
+    from test_folders import folder_config, write_tree
+
+    raw = folder_config(tmp_path, write_tree(tmp_path / "tree"))
+    raw["optim"] = {"name": "sgd", "lr": 0.05, "momentum": 0.9}
+    raw["trainer"].update(epochs=epochs, threads=1)
+    cfg = tmp_path / "folder.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    single = run_cli("train", str(cfg), "--set", "name=single", env={"OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0, single.stderr
+    return cfg, read_checkpoint(tmp_path / "runs" / "single" / "checkpoint.pt")["model"]
+
+
+def _same(a: dict, b: dict) -> None:
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+
+
+def test_two_nodes_on_localhost_match_one_process(tmp_path):
+    """Two torchrun 'nodes' (one process each) meeting through the c10d rendezvous, as on a cluster."""
+    import os
+    import socket
+    import subprocess
+
+    cfg, single = _folder_run(tmp_path, epochs=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", "--rdzv-backend=c10d",
+           f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=milestones-test", "-m", "milestones", "train", str(cfg),
+           "--set", "name=nodes"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outs = [n.communicate(timeout=300) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), outs[0][1][-2000:] + outs[1][1][-2000:]
+    _same(single, read_checkpoint(tmp_path / "runs" / "nodes" / "checkpoint.pt")["model"])
+
+
+def test_a_killed_rank_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path):
+    """torchrun --max-restarts=1 with `--resume auto`: SIGKILL one worker once epoch 1 is logged; torchrun restarts
+    both, they continue from the last checkpoint, and the final weights equal an uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    cfg, single = _folder_run(tmp_path, epochs=6)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--max-restarts=1",
+           "-m", "milestones", "train", str(cfg), "--set", "name=elastic", "--resume", "auto"]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    metrics = tmp_path / "runs" / "elastic" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.is_file() and metrics.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+    assert workers, "no worker processes found"
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err[-3000:]
+    assert "resuming" in out + err  # the restarted workers continued, not started over
+    _same(single, read_checkpoint(tmp_path / "runs" / "elastic" / "checkpoint.pt")["model"])

@@ -214,4 +214,8 @@ def read_weights(entry: WeightsEntry) -> tuple[dict[str, torch.Tensor], dict]:
     except Exception as e:  # safetensors raises its own SafetensorError for a malformed body
         raise WeightsError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    for alias, key in (meta.get("aliases") or {}).items():  # tied weights, stored once
+        if key not in state:
+            raise WeightsError(f"{path}: its header ties '{alias}' to '{key}', which the file lacks; nothing loaded")
+        state[alias] = state[key]
     return state, meta.get("data_meta") or {}

@@ -116,7 +116,17 @@ def measure(entry: WeightsEntry, *, data_root: Optional[str] = None, overrides: 
 # --- writing entries -----------------------------------------------------------------------------------------------
 
 def _safetensors(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: torch.dtype) -> bytes:
-    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu() for k, v in state.items()}
+    """The file's bytes. Tensors that share memory (tied weights: the Transformer's target embedding is its output
+    projection, Vaswani et al. Sec. 3.4) are stored once; the header's `aliases` names the other keys."""
+    tensors, aliases, seen = {}, {}, {}
+    for k, v in state.items():
+        where = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
+        if where in seen:
+            aliases[k] = seen[where]
+            continue
+        seen[where] = k
+        tensors[k] = (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
+    meta = {**meta, "aliases": aliases} if aliases else meta
     return save(tensors, metadata={k: json.dumps(v, ensure_ascii=False) for k, v in meta.items()})
 
 

@@ -175,7 +175,7 @@ def test_installed_wheel_works_from_any_folder(tmp_path, data_root):
         "trainer.progress=false", f"output_dir={tmp_path / 'runs'}")
     assert (tmp_path / "runs" / "mlp_mnist" / "results.json").is_file()
     if "transformer_enja" in SHIPPED:
-        assert cli("translate", "彼は背が高い。").stdout.strip() == "he is tall ."
+        assert cli("translate", "彼は背が高い。").stdout.strip() == "he is tall."
 
 
 # --- publishing a run and rebuilding it ---------------------------------------------------------------------------
@@ -203,3 +203,21 @@ def test_publish_then_build_reproduces_the_entry(tmp_path, tiny_config, monkeypa
     r = build("mlp_tiny", output_dir=str(tmp_path / "rebuilt"))
     assert r["ok"] and r["value"] == pytest.approx(entry["value"], abs=0.01), r
     forget_registry()
+
+
+def test_translate_uses_the_shipped_transformer_by_default():
+    r = run_cli("translate", "彼は背が高い。", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "he is tall."
+
+
+def test_tied_weights_are_stored_once():
+    """The Transformer's output projection is its target embedding (Vaswani et al. Sec. 3.4): one tensor in the
+    file, both keys in the model, still the same tensor after loading."""
+    from milestones.pretrained import file_meta
+
+    entry = get_weights("transformer_enja")
+    meta = file_meta(entry.path.read_bytes(), "x")
+    assert meta["aliases"] == {"generator.weight": "tgt_embed.weight"}
+    model = load_weights("transformer_enja")
+    assert model.generator.weight.data_ptr() == model.tgt_embed.weight.data_ptr()

@@ -75,23 +75,23 @@ def _translator(model: dict, **trainer) -> dict:
 STOPS = [
     Stop("The multilayer perceptron, trained by backpropagation (Rumelhart, Hinton & Williams): every "
          "pixel wired to every unit. Simple images are easy", _image(
-             {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 15, 0.05),
+             {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 10, 0.05),
     Stop("...but photos are not: the same MLP on CIFAR-10", _image(
         {"name": "mlp", "in_features": 3072, "hidden": [1024, 1024], "dropout": 0.2}, ADAMW), 0, 0.10,
          {"data": {"name": "cifar10", "flip": True}}),
     Stop("LeNet-5 (LeCun et al.): small local filters shared across the image, the design AlexNet "
-         "scaled up in 2012", _image({"name": "lenet5"}, {**ADAMW, "lr": 2e-3}), 10, 0.0),
+         "scaled up in 2012", _image({"name": "lenet5"}, {**ADAMW, "lr": 2e-3}), 8, 0.0),
     Stop("AlexNet (Krizhevsky, Sutskever & Hinton), scaled to 32x32 photos: local filters beat "
          "the MLP on real images", _image({"name": "alexnet", "dropout": 0.5},
                                           {**SGD, "lr": 0.01, "nesterov": False}, precision="bf16",
                                           channels_last=True), 0, 0.15, {"data": CIFAR}),
     Stop("ResNet-20 (He et al.): identity shortcuts let deep nets train", _image(
-        {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 4, 0.20,
+        {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 3, 0.20,
          {"data": CIFAR, "model": {"name": "resnet20"}}),
     Stop("The Vision Transformer (Dosovitskiy et al.): 4x4 patches as words, attention only; "
          "hungry for data, so expect it behind the convnets on a small set", _image(
              {"name": "vit", "image_size": 28, "in_channels": 1, "dim": 96, "depth": 4, "heads": 3, "mlp_dim": 192,
-              "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 10, 0.15,
+              "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 5, 0.15,
          {"data": CIFAR, "model": {"name": "vit_tiny", "dropout": 0.0}}),
     Stop("A plain tanh RNN on the adding problem (T=50): it must carry two marked numbers across "
          "the sequence, and its gradient fades", {
@@ -105,13 +105,13 @@ STOPS = [
              "trainer": ADDING_TRAINER}, 8, 0.025),
     Stop("Sequence to sequence (Sutskever, Vinyals & Le): an LSTM reads the Japanese, one vector "
          "carries it to the English decoder", _translator(
-             {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 8, 0.1),
+             {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 5, 0.1),
     Stop("RNNsearch (Bahdanau, Cho & Bengio): the decoder looks back at every source "
          "position", _translator({"name": "rnnsearch", "embed_dim": 128, "hidden_size": 128, "align_dim": 128,
-                                  "maxout_dim": 128, "dropout": 0.1}), 6, 0.1),
+                                  "maxout_dim": 128, "dropout": 0.1}), 4, 0.1),
     Stop("The Transformer (Vaswani et al.): attention only, every position at once", _translator(
         {"name": "transformer", "d_model": 128, "heads": 4, "d_ff": 512, "encoder_layers": 2, "decoder_layers": 2,
-         "dropout": 0.1}, label_smoothing=0.1), 12, 0.1),
+         "dropout": 0.1}, label_smoothing=0.1), 7, 0.1),
 ]
 
 

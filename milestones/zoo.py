@@ -204,7 +204,7 @@ def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", d
     cfg.trainer.progress = False
     meta = data_meta(ckpt)
     recipe = {
-        "command": f"milestones train {cfg.name}",
+        "command": results.get("command") or f"milestones train {cfg.name}",  # as the run was started
         "config": {k: v for k, v in ckpt["config"].items() if k not in ("run_dir",)},
         "config_hash": cfg.hash(), "seed": cfg.seed, "epochs": results.get("epochs"),
         "train_minutes": round(results.get("train_seconds", 0.0) / 60, 1), "hardware": results.get("hardware"),

@@ -112,6 +112,9 @@ def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path
     assert "[1/3] 1986 · MLP · mlp on mnist" in said and "Sequence" not in said
     assert "test accuracy" in said and "of test sequences solved" in said and "test BLEU" in said
     assert "彼は背が高い。 ->" in said and "tour done in" in said
+    # the shipped weights beside the quick runs: each era's number, and the running example, right
+    assert "shipped weights: mlp_mnist: 98.57% on the mnist test set" in said
+    assert "彼は背が高い。 -> he is tall.   (the shipped Transformer" in said
     assert table.is_file() and len([l for l in table.read_text().splitlines() if l.startswith("| ")]) == 1 + 3  # header + rows
     for png in ("accuracy_by_era.png", "throughput_by_era.png", "adding_curves.png"):
         assert (tmp_path / "tour" / png).stat().st_size > 1000

@@ -38,7 +38,7 @@ from .tour import tour
 from .train import evaluate_checkpoint, fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
 from .zoo import (build, checkpoint_image_model, export_onnx, image_model, import_akamaster, measure, predict, publish,
-                  zoo_rows)
+                  zoo_markdown, zoo_rows)
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
 
@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     for q in (z, zl):
         q.add_argument("--pattern", default="*", help="shell-style filter on entry names, e.g. 'resnet*'")
         q.add_argument("--json", action="store_true")
+        q.add_argument("--markdown", action="store_true", help="a markdown table with the recipes (RESULTS.md)")
     zb = zs.add_parser("build", help="retrain an entry from its recorded config and compare with the registry")
     zb.add_argument("name")
     zb.add_argument("--data", metavar="DIR")
@@ -248,6 +249,9 @@ def _zoo(args: argparse.Namespace) -> None:
         rows = zoo_rows(args.pattern)
         if args.json:
             print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        if args.markdown:
+            print(zoo_markdown(args.pattern))
             return
         print(f"{'weights':<22}{'data':<21}{'metric':<11}{'value':>8}{'views/beam':>11}{'size':>9}  {'file':<9}"
               f"{'trained':>8}")

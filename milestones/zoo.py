@@ -409,6 +409,24 @@ def export_onnx(entry: WeightsEntry, path: str | Path) -> Path:
     return path
 
 
+def zoo_markdown(pattern: str = "*") -> str:
+    """The registry as a markdown table: each entry's numbers (as measured from its file), float32's beside them,
+    its file, and how it was made."""
+    lines = ["| weights | data | metric | value (single view / greedy) | views or beam | float32 | file | trained | "
+             "recipe |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in list_weights(pattern):
+        r, x = e.recipe, e.extra
+        beside = x.get("views_value") if x.get("views_value") is not None else x.get("beam_value")
+        fp32 = (x.get("fp16_check") or {}).get("float32", {}).get("value")
+        made = (f"{r.get('epochs')} epochs, {r.get('train_minutes')} min, {r.get('hardware')}, torch {r.get('torch')}"
+                if "epochs" in r else f"published: {r.get('published_value')} (exact pixels)")
+        size = f"{e.bytes / 1e6:.2f} MB {e.dtype}" if e.file else "not shipped"
+        lines.append(f"| `{e.name}` | {e.data} | {e.metric} | {e.value:.2f} | {'-' if beside is None else beside} | "
+                     f"{'-' if fp32 is None else fp32} | {size} | {made} | `{e.command.split('  (')[0]}` |")
+    total = sum(e.bytes for e in list_weights(pattern) if e.file)
+    return "\n".join(lines) + f"\n\n{total / 1e6:.2f} MB of weight files in all."
+
+
 def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
     """`milestones zoo`: one row per entry: name, model, data, metric, value (views / beam beside), size, whether
     the file is present, training minutes."""

@@ -15,7 +15,7 @@ from torch import nn
 from ..data.batches import BatchLoader, shift
 from ..data.folders import IMAGENET_STATS, FileList, FolderLoader, load_folder_data
 from ..data.images import STATS, data_root, load_image_data
-from ..distributed import Dist
+from ..distributed import Dist, barrier
 from ..errors import ConfigError
 from ..runtime import evaluating
 from .base import Headline, Loaders, StepFn, StepOut, Task, probe_error
@@ -36,8 +36,12 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
     d, t = cfg.data, cfg.trainer
     if d.name in STREAMED:
         return build_folder_data(cfg, device, ddp)
+    if ddp.enabled and not ddp.is_main:
+        barrier()  # rank 0 downloads and decodes into the cache first; the others then read what it wrote
     data = load_image_data(d.name, root=d.root, cache_dir=d.cache_dir, download=d.download, val_size=d.val_size,
                            train_size=d.train_size, test_size=d.test_size, device=device)
+    if ddp.enabled and ddp.is_main:
+        barrier()
     mean, std = tuple(d.mean or data.mean), tuple(d.std or data.std)
     if len(mean) != data.shape[0] or len(std) != data.shape[0] or min(std) <= 0:
         raise ConfigError(f"data.mean and data.std need {data.shape[0]} values for {d.name} (std > 0), got "

@@ -80,6 +80,10 @@ class DataConfig:
     seq_len: int = 100  # adding problem: the minimal sequence length T (Hochreiter & Schmidhuber 1997, Sec. 5.4)
     min_freq: int = 2  # translation: a token seen fewer times in the training text is <unk>
     max_len: int = 50  # translation: training pairs with more tokens than this on either side are left out
+    # translation: SentencePiece subwords of this vocabulary size for the source, trained on the training sources
+    # (0: characters for Japanese, words otherwise); or a SentencePiece .model file (milestones/data/subword.py)
+    subwords: int = 0
+    subword_model: Optional[str] = None
 
 
 @dataclass
@@ -324,6 +328,7 @@ def _validate(cfg: Config, where: str) -> None:
     need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
     need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)
     need(d.max_len >= 1, "data.max_len", ">= 1", d.max_len)
+    need(d.subwords == 0 or d.subwords >= 8, "data.subwords", "0 (off) or >= 8 pieces", d.subwords)
     need(d.image_size >= 8, "data.image_size", ">= 8", d.image_size)
     need(d.resize >= d.image_size, "data.resize", f">= data.image_size ({d.image_size})", d.resize)
     need(0 < d.val_fraction < 1, "data.val_fraction", "in (0, 1)", d.val_fraction)

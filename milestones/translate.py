@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint, saved_task
-from .data.text import CORPORA, EOS, UNK, Vocab, detokenize, tokenize
+from .data.subword import Subwords
+from .data.text import CORPORA, EOS, UNK, Vocab, detokenize, normalise, tokenize
 from .errors import CheckpointError, InputError, WeightsError
 from .models import create_model
 from .models.decoding import GNMT_ALPHA, beam_search, greedy_decode
@@ -53,9 +54,11 @@ def encode_sentences(meta: dict, sentences: list[str]) -> list[list[int]]:
     """Source ids (+ <eos>) of each sentence, or an InputError naming the first one that cannot be translated."""
     vocab, lang = Vocab(meta["src_vocab"]), meta["src_lang"]
     limit = 2 * meta["max_src_len"]
+    pieces = Subwords.from_meta(meta["src_subwords"], "the model's SentencePiece model") if meta.get(
+        "src_subwords") else None
     out = []
     for n, sentence in enumerate(sentences, 1):
-        tokens = tokenize(sentence, lang)
+        tokens = pieces.tokens(normalise(sentence), lang) if pieces else tokenize(sentence, lang)
         if not tokens:
             raise InputError(f"sentence {n} is empty")
         ids = vocab.encode(tokens)

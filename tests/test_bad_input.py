@@ -434,6 +434,38 @@ CASES += [
 ]
 
 
+def _subword_config(e: Env, model: Callable[[Path], Path]) -> list[str]:
+    """A tiny ja->en Transformer config whose source tokenizer is the SentencePiece model `model` writes."""
+    root = write_tiny_corpus(e.tmp / "enja")
+    path = model(e.tmp)
+    return ["train", e.config(task="seq2seq", data={"name": "small_parallel_enja", "root": str(root), "min_freq": 1,
+                                                    "subword_model": str(path)},
+                              model={"name": "transformer", "d_model": 16, "heads": 2, "d_ff": 16,
+                                     "encoder_layers": 1, "decoder_layers": 1})]
+
+
+def _damaged_model(tmp: Path) -> Path:
+    (tmp / "damaged.model").write_bytes(b"\x00\x01 not a SentencePiece model" * 8)
+    return tmp / "damaged.model"
+
+
+def _english_model(tmp: Path) -> Path:
+    from milestones.data.subword import train_subwords
+
+    (tmp / "en.model").write_bytes(train_subwords(["he is tall .", "i am a student .", "i like cats ."] * 5, "en", 20))
+    return tmp / "en.model"
+
+
+CASES += [
+    Case("subword_model_missing", "a SentencePiece model file that does not exist",
+         lambda e: _subword_config(e, lambda tmp: tmp / "missing.model"), "SentencePiece model not found"),
+    Case("subword_model_damaged", "a damaged SentencePiece model file",
+         lambda e: _subword_config(e, _damaged_model), "not a SentencePiece model"),
+    Case("subword_model_other_language", "a SentencePiece model for another language (English, for ja->en)",
+         lambda e: _subword_config(e, _english_model), "a SentencePiece model for another language?"),
+]
+
+
 def _normalise(message: str, env: Env) -> str:
     return message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")
 

@@ -19,7 +19,7 @@ from milestones.__main__ import main
 from milestones.config import config_from_dict
 from milestones.data.text import (BOS, EOS, PAD, SPECIALS, Split, TranslationLoader, Vocab, detokenize,
                                   joined_split, load_translation_data, pad_batch, tokenize)
-from milestones.errors import ConfigError, InputError
+from milestones.errors import ConfigError, DataError, InputError
 from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
@@ -28,7 +28,7 @@ from milestones.tasks import TASKS
 from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, length_stress,
                                       seq2seq_step, shuffled_source_step)
 from milestones.train import evaluate_checkpoint
-from milestones.translate import load_translator, translate
+from milestones.translate import encode_sentences, load_translator, translate
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny batches: see conftest.one_thread
@@ -454,3 +454,38 @@ def test_the_source_blind_bigram_baseline():
     ppl = bigram_perplexity(text, [[BOS, 5, 6, 7, EOS]], vocab_size=10)
     assert 1.0 < ppl < 1.4  # only the choice after 5 is uncertain: about 2 ** (1 / 4)
     assert bigram_perplexity(text, [[BOS, 9, 9, EOS]], vocab_size=10) > 5  # never seen: near uniform
+
+
+# --- SentencePiece sources -----------------------------------------------------------------------------------------
+
+def test_subwords_cut_typed_japanese_as_the_training_line(tiny_root):
+    pytest.importorskip("sentencepiece")
+    data = load_translation_data("small_parallel_enja", root=str(tiny_root), min_freq=1, subwords=30)
+    meta = data.meta
+    assert meta["src_subwords"] and "SentencePiece" in meta["tokenizer"]
+    typed, = encode_sentences(meta, ["彼は背が高い。"])  # as a user types it, no spaces
+    assert typed == data.train.src[0]  # the corpus line 「彼 は 背 が 高 い 。」, KyTea's spaces and all
+    model = tiny_model("transformer", meta)
+    assert translate(model, meta, ["彼は背が高い。"])[0].source  # the pieces, for attention labels
+
+
+def test_subword_models_from_files_are_checked(tiny_root, tmp_path):
+    pytest.importorskip("sentencepiece")
+    from milestones.data.subword import train_subwords
+    from milestones.data.text import normalise
+
+    missing = tmp_path / "missing.model"
+    with pytest.raises(DataError, match="SentencePiece model not found"):
+        load_translation_data("small_parallel_enja", root=str(tiny_root), subword_model=str(missing))
+    damaged = tmp_path / "damaged.model"
+    damaged.write_bytes(b"\x00\x01 not a model" * 10)
+    with pytest.raises(DataError, match="not a SentencePiece model"):
+        load_translation_data("small_parallel_enja", root=str(tiny_root), subword_model=str(damaged))
+    english = tmp_path / "english.model"  # trained on the English side: knows none of the Japanese characters
+    english.write_bytes(train_subwords([normalise(e) for _, e in PAIRS], "en", 30))
+    with pytest.raises(DataError, match="another language"):
+        load_translation_data("small_parallel_enja", root=str(tiny_root), subword_model=str(english))
+    own = tmp_path / "own.model"
+    own.write_bytes(train_subwords([normalise(j) for j, _ in PAIRS], "ja", 30))
+    data = load_translation_data("small_parallel_enja", root=str(tiny_root), min_freq=1, subword_model=str(own))
+    assert data.meta["src_subwords"]

@@ -39,12 +39,13 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 
 from ..errors import DataError
 from .images import data_root
+from .subword import MAX_UNKNOWN, Subwords, read_subword_model, train_subwords
 
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -59,9 +60,14 @@ _PUNCT_AFTER = re.compile(r"(?<=\w)([.,!?;:\")]+)(?=\s|$)")  # a run of them at 
 _PUNCT_BEFORE = re.compile(r"(?:(?<=\s)|^)([\"(])(?=\w)")
 
 
+def normalise(text: str) -> str:
+    """HTML entities undone, Unicode NFKC, lower-case: every token's first step (also before subwords)."""
+    return unicodedata.normalize("NFKC", html.unescape(text)).lower()
+
+
 def tokenize(text: str, lang: str) -> list[str]:
     """The tokens of one sentence (see the module docstring): characters for "ja", words otherwise."""
-    text = unicodedata.normalize("NFKC", html.unescape(text)).lower()
+    text = normalise(text)
     if lang == "ja":
         return [c for c in text if not c.isspace()]
     text = _PUNCT_AFTER.sub(lambda m: " " + " ".join(m.group(1)), text)
@@ -143,14 +149,22 @@ def corpus_files(name: str, root: Path, split: str) -> tuple[Path, Path]:
     raise DataError(f"{name}: {split} split not found: expected {where} (set data.root or $MILESTONES_DATA)")
 
 
-def read_pairs(name: str, root: Path, split: str) -> tuple[list[list[str]], list[list[str]]]:
-    """Tokenised (sources, targets) of one split, line-aligned."""
-    src_lang, tgt_lang, _ = CORPORA[name]
+def read_lines(name: str, root: Path, split: str) -> tuple[list[str], list[str]]:
+    """The (source, target) lines of one split as the files hold them, line-aligned."""
     src_path, tgt_path = corpus_files(name, root, split)
     src, tgt = _read_lines(src_path), _read_lines(tgt_path)
     if len(src) != len(tgt):
         raise DataError(f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: not a parallel corpus")
-    return [tokenize(s, src_lang) for s in src], [tokenize(t, tgt_lang) for t in tgt]
+    return src, tgt
+
+
+def read_pairs(name: str, root: Path, split: str,
+               src_tokens: Optional[Callable[[str], list[str]]] = None) -> tuple[list[list[str]], list[list[str]]]:
+    """Tokenised (sources, targets) of one split, line-aligned; `src_tokens` replaces the sources' tokeniser."""
+    src_lang, tgt_lang, _ = CORPORA[name]
+    src, tgt = read_lines(name, root, split)
+    to_tokens = src_tokens or (lambda line: tokenize(line, src_lang))
+    return [to_tokens(s) for s in src], [tokenize(t, tgt_lang) for t in tgt]
 
 
 @dataclass
@@ -187,16 +201,35 @@ def _subset(n: int, size: Optional[int], seed: int) -> list[int]:
     return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].tolist())
 
 
+def source_subwords(name: str, root: Path, vocab_size: int, model_path: Optional[str]) -> Subwords:
+    """The SentencePiece model of a corpus's sources: trained on its training sources (`vocab_size` pieces) or read
+    from `model_path`; checked to know the training text's characters (another language's model would not)."""
+    src_lang = CORPORA[name][0]
+    lines = [normalise(line) for line in read_lines(name, root, "train")[0]]
+    if model_path:
+        subwords = Subwords(read_subword_model(model_path), model_path)
+        share = subwords.unknown_share(lines[:2000], src_lang)
+        if share > MAX_UNKNOWN:
+            raise DataError(f"{model_path}: maps {100 * share:.0f}% of the '{src_lang}' training text to <unk>: a "
+                            f"SentencePiece model for another language?")
+        return subwords
+    return Subwords(train_subwords(lines, src_lang, vocab_size), f"{name} training sources")
+
+
 def load_translation_data(name: str, *, root: Optional[str] = None, min_freq: int = 2, max_len: int = 50,
                           train_size: Optional[int] = None, test_size: Optional[int] = None,
-                          split_seed: int = 0) -> TranslationData:
+                          split_seed: int = 0, subwords: int = 0,
+                          subword_model: Optional[str] = None) -> TranslationData:
     """Read, tokenise and index a corpus. Training pairs longer than `max_len` tokens on either side are left
-    out; `train_size` / `test_size` keep a fixed random subset of the training / validation and test pairs."""
+    out; `train_size` / `test_size` keep a fixed random subset of the training / validation and test pairs.
+    `subwords` > 0 (or a `subword_model`): SentencePiece pieces on the source side (data/subword.py)."""
     if name not in CORPORA:
         raise DataError(f"unknown translation data set '{name}' (known: {', '.join(CORPORA)})")
     src_lang, tgt_lang, _ = CORPORA[name]
     r = data_root(root)
-    train_src, train_tgt = read_pairs(name, r, "train")
+    pieces = source_subwords(name, r, subwords, subword_model) if subwords or subword_model else None
+    src_tokens = (lambda line: pieces.tokens(normalise(line), src_lang)) if pieces else None
+    train_src, train_tgt = read_pairs(name, r, "train", src_tokens)
     keep = [i for i in _subset(len(train_src), train_size, split_seed)
             if 0 < len(train_src[i]) <= max_len and 0 < len(train_tgt[i]) <= max_len]
     if not keep:
@@ -210,7 +243,7 @@ def load_translation_data(name: str, *, root: Optional[str] = None, min_freq: in
 
     splits = {}
     for split in ("val", "test"):
-        s, t = read_pairs(name, r, split)
+        s, t = read_pairs(name, r, split, src_tokens)
         idx = _subset(len(s), test_size, split_seed)
         splits[split] = index([s[i] for i in idx], [t[i] for i in idx])
     meta = {
@@ -220,6 +253,11 @@ def load_translation_data(name: str, *, root: Optional[str] = None, min_freq: in
         "tokenizer": "html-unescape, NFKC, lower-case; ja: characters without whitespace; "
                      "en/de: whitespace words, sentence punctuation split off",
     }
+    if pieces:
+        meta["src_subwords"] = pieces.to_meta()  # the SentencePiece model itself: checkpoints translate on their own
+        meta["tokenizer"] = (f"source: SentencePiece unigram, {len(src_vocab)} pieces in the vocabulary (after "
+                             f"html-unescape, NFKC, lower-case{', spaces removed' if src_lang == 'ja' else ''}); "
+                             f"target: whitespace words, sentence punctuation split off")
     return TranslationData(index(train_src, train_tgt), splits["val"], splits["test"], meta)
 
 

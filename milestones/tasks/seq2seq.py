@@ -43,7 +43,8 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
     """Length-bucketed translation batches; meta holds the vocabularies (and so every checkpoint does)."""
     d, t = cfg.data, cfg.trainer
     data = load_translation_data(d.name, root=d.root, min_freq=d.min_freq, max_len=d.max_len,
-                                 train_size=d.train_size, test_size=d.test_size)
+                                 train_size=d.train_size, test_size=d.test_size, subwords=d.subwords,
+                                 subword_model=d.subword_model)
     common = dict(device=device, rank=ddp.rank, world_size=ddp.world_size)
     train = TranslationLoader(data.train, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
                               drop_last=ddp.enabled, **common)
@@ -124,7 +125,7 @@ def check_translator(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
 
 def check_vocabularies(saved: dict, built: dict, path: str) -> None:
     """A checkpoint's weights index its own vocabularies: the data a config builds must give the same ones."""
-    if any(saved.get(k) != built[k] for k in ("src_vocab", "tgt_vocab")):
+    if any(saved.get(k) != built.get(k) for k in ("src_vocab", "tgt_vocab", "src_subwords")):
         raise CheckpointError(f"{path}: its vocabulary differs from the one this config builds (other data "
                               f"settings?); evaluate it with the config it was trained with")
 

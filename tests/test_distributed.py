@@ -148,3 +148,15 @@ def test_a_killed_rank_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path
     assert run.returncode == 0, err[-3000:]
     assert "resuming" in out + err  # the restarted workers continued, not started over
     _same(single, read_checkpoint(tmp_path / "runs" / "elastic" / "checkpoint.pt")["model"])
+
+
+def test_sync_bn_keeps_the_checkpoint_format():
+    """trainer.sync_bn swaps every BatchNorm for a SyncBatchNorm (which torch runs on GPUs only, so the two-process
+    equality with it on needs a GPU): same state_dict keys and values, so its checkpoints load anywhere."""
+    from milestones import create_model
+
+    model = create_model("resnet18", num_classes=10)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(create_model("resnet18", num_classes=10))
+    synced.load_state_dict(model.state_dict())
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == 20
+    assert list(synced.state_dict()) == list(model.state_dict())

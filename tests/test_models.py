@@ -93,3 +93,50 @@ def test_mlp_rejects_wrong_input_size_clearly():
 def test_list_models_rows():
     rows = {r["name"]: r for r in list_models()}
     assert rows["mlp"]["year"] == 1986 and rows["mlp"]["params"] == 1_863_690
+
+
+def test_packed_resnets_train_exactly_as_alone():
+    """N ResNet-20s packed into one grouped-convolution net (models/packed.py): the same outputs, and one SGD step
+    (momentum, weight decay, BN in training mode), twice, on the sum of their losses gives each model the weights its own
+    lone step gives (issue #18: packing must train each model exactly as alone). In float64: in float32 the packed
+    and lone kernels sum in different orders, and batch norm over 8 images amplifies that to ~1e-3 of a gradient."""
+    from milestones.models.packed import PackedResNet
+
+    torch.manual_seed(0)
+    lone = [create_model("resnet20").double() for _ in range(3)]
+    for m in lone:  # non-trivial classifier and BN statistics, so that packing them is tested too
+        torch.nn.init.normal_(m.fc.weight, std=0.1)
+        for bn in (mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)):
+            bn.running_mean.normal_()
+    packed = PackedResNet.pack(lone)
+    x = torch.randn(8, 3, 3, 32, 32, dtype=torch.float64)  # (B, N, C, H, W): each model its own 8 images
+    y = torch.randint(0, 10, (8, 3))
+    for m in lone:
+        m.eval()
+    packed.eval()
+    with torch.no_grad():
+        out = packed(x)  # (B, N, 10)
+        for i, m in enumerate(lone):
+            assert torch.allclose(out[:, i], m(x[:, i]), atol=1e-10)
+
+    def sgd(params):
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
+
+    for m in lone:
+        m.train()
+        opt = sgd(m.parameters())
+        for _ in range(2):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(m(x[:, lone.index(m)]), y[:, lone.index(m)]).backward()
+            opt.step()
+    packed.train()
+    opt = sgd(packed.parameters())
+    for _ in range(2):
+        opt.zero_grad()
+        out = packed(x)
+        sum(torch.nn.functional.cross_entropy(out[:, i], y[:, i]) for i in range(3)).backward()
+        opt.step()
+    for i, m in enumerate(lone):
+        mine = packed.unpack(i)
+        for key, value in m.state_dict().items():
+            assert torch.allclose(mine[key], value, atol=1e-9, rtol=0), (i, key)

@@ -171,14 +171,14 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     plots = write_plots(entries, out)
     example = _translate_example(out, entries)
     minutes_taken = (time.perf_counter() - start) / 60
-    lines = [f"{'year':<6}{'era':<20}{'model':<13}{'data':<22}{'here':>16}  {'shipped weights':<26}paper"]
+    lines = [f"{'year':<6}{'era':<20}{'model':<13}{'data':<22}{'here':>16}  {'shipped weights':<32}paper"]
     for e in entries:
         mean = e.mean_std()[0]
         paper = f"{e.paper['value']:g}" if e.paper and e.paper.get("value") is not None else "-"
         w = shipped_weights(e.model)
         zoo = f"{w.value:.2f} on {w.data}" if w is not None else "-"
         lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {e.task.headline.unit:<4}  "
-                     f"{zoo:<26}{paper}")
+                     f"{zoo:<32}{paper}")
     tqdm.write("\n".join(lines))
     if example:
         tqdm.write(f"\n{EXAMPLE} -> {example}   (the Transformer trained above)")

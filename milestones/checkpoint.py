@@ -296,6 +296,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def check_resumable(ckpt: dict, cfg: Config, path: Path) -> None:
     """A run continues only under the config it started with, up to the keys marked NO_RESULT or RESUMABLE."""
+    check_arrangement(ckpt, path)
     a, b = _flatten(ckpt["config"]), _flatten(cfg.to_dict())
     free = marked_keys(NO_RESULT, RESUMABLE)
     diff = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
@@ -323,6 +324,23 @@ def restore_training_state(ckpt: dict, path: Path, *, model: nn.Module, optimize
 def data_meta(ckpt: dict) -> dict:
     """What the data told the model: class names and normalisation, or vocabularies and languages."""
     return ckpt.get("data_meta") or {}
+
+
+RESNET_ARRANGEMENT = (0, 2, 0)  # from this version on, option-A shortcuts put their zero channels either side
+CIFAR_RESNETS = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
+
+
+def check_arrangement(ckpt: dict, path: str | Path) -> None:
+    """A residual CIFAR ResNet saved before 0.2.0 had its option-A zero channels appended; its weights, loaded into
+    today's arrangement, would load without complaint and compute something else: refuse them in one line."""
+    name = model_name(ckpt) or ""
+    args = ckpt.get("model_args") or (ckpt["config"].get("model", {}) if isinstance(ckpt.get("config"), dict) else {})
+    residual_cifar = name in CIFAR_RESNETS or (name == "resnet" and args.get("residual", True))
+    version = tuple(int(p) for p in str(ckpt.get("milestones_version", "0.1.0")).split(".")[:3] if p.isdigit())
+    if residual_cifar and version < RESNET_ARRANGEMENT:
+        raise CheckpointError(f"{path}: a {name} saved by milestones {ckpt.get('milestones_version', '0.1')}, whose "
+                              f"option-A shortcuts appended their zero channels; since 0.2.0 they sit either side (as "
+                              f"akamaster's), so these weights would compute something else: retrain it")
 
 
 def final_weights(ckpt: dict) -> dict:
@@ -355,6 +373,7 @@ def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:
     Checkpoints store the constructor's arguments; older ones (without `model_args`) are rebuilt from their
     config and data meta, as the trainer built them.
     """
+    check_arrangement(ckpt, path)
     args = ckpt.get("model_args")
     if args is None:
         try:

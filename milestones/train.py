@@ -31,7 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import (check_resumable, data_meta, final_weights, load_state, log_epoch, model_name, open_run_folder,
+from .checkpoint import (check_arrangement, check_resumable, data_meta, final_weights, load_state, log_epoch, model_name, open_run_folder,
                          previous_checkpoint, read_checkpoint, read_resume_checkpoint, restore_training_state,
                          save_training_state, start_logs, write_results)
 from .config import Config
@@ -331,6 +331,7 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     if model_name(ckpt) != cfg.model.name:
         raise CheckpointError(f"{path}: holds a '{model_name(ckpt)}' model, the config asks for "
                               f"'{cfg.model.name}'")
+    check_arrangement(ckpt, path)
     return evaluate_model(cfg, final_weights(ckpt), data_meta(ckpt), str(path))
 
 

@@ -181,3 +181,22 @@ def test_small_model_of_each_family_overfits_one_batch(name, args, shape, lr, st
     assert loss.item() < 0.05
     m.eval()
     assert (m(x).argmax(1) == y).all()
+
+
+def test_a_resnet_saved_with_the_old_zero_channel_arrangement_is_refused(tmp_path):
+    """Before 0.2.0 option A appended its zero channels; such weights would load and compute something else."""
+    from milestones.checkpoint import load_checkpoint, save_checkpoint
+    from milestones.config import config_from_dict
+    from milestones.errors import CheckpointError
+
+    cfg = config_from_dict({"model": {"name": "resnet20"}, "data": {"name": "cifar10"}})
+    state = {"model": create_model("resnet20").state_dict(), "config": cfg.to_dict(), "model_name": "resnet20",
+             "model_args": {}, "data_meta": {}}
+    save_checkpoint({**state, "milestones_version": "0.1.0"}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="appended their zero channels"):
+        load_checkpoint(tmp_path / "old.pt")
+    save_checkpoint({**state, "milestones_version": "0.2.0"}, tmp_path / "new.pt")
+    assert load_checkpoint(tmp_path / "new.pt") is not None
+    plain = {**state, "model": create_model("plain20").state_dict(), "model_name": "plain20"}
+    save_checkpoint({**plain, "milestones_version": "0.1.0"}, tmp_path / "plain.pt")  # no shortcuts: unaffected
+    assert load_checkpoint(tmp_path / "plain.pt") is not None

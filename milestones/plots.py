@@ -244,7 +244,7 @@ def plot_length_stress(entries: list[Entry], path: Path) -> bool:
         return False
     plot_lines(length_stress_series({f"{e.model} ({e.data})": e.first.results for e in es}), path,
                xlabel="source length (tokens; test pairs joined 1-N at a time)", ylabel="BLEU",
-               title="Long sentences: BLEU against source length (cf. Bahdanau et al. 2015, Fig. 2)")
+               title="BLEU by source length, test pairs joined\n(cf. Bahdanau et al. 2015, Fig. 2)")
     return True
 
 

@@ -84,7 +84,7 @@ def main() -> None:
         table += "\n\nLong sentences (test pairs joined, greedy):\n\n" + stress
         plot_lines(length_stress_series({r["model"]: r for r in results}), out / "bleu_length_stress.png",
                    xlabel="source length (tokens; test pairs joined 1-N at a time)", ylabel="BLEU",
-                   title=f"BLEU against source length ({results[0]['data']}, greedy; cf. Bahdanau et al. Fig. 2)")
+                   title=f"{results[0]['data']}: BLEU by source length\n(test pairs joined; cf. Bahdanau et al. Fig. 2)")
     write_outputs(out, table, {"runs": results}, intro)
 
 

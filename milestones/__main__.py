@@ -33,12 +33,12 @@ from .config import list_configs, load_config
 from .distributed import cleanup
 from .errors import ConfigError, InputError, MilestonesError
 from .models import list_models
+from .predict import checkpoint_image_model, export_onnx, image_model, predict
 from .pretrained import get_weights
 from .tour import tour
 from .train import evaluate_checkpoint, fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
-from .zoo import (build, checkpoint_image_model, export_onnx, image_model, import_akamaster, measure, predict, publish,
-                  zoo_markdown, zoo_rows)
+from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
 

@@ -39,7 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys, save_config
-from .errors import BusyError, CheckpointError, ConfigError
+from .errors import BusyError, CheckpointError, ConfigError, mismatch_detail
 from .models import create_model
 from .tasks import model_arguments
 from .version import __version__
@@ -362,9 +362,7 @@ def load_state(model: nn.Module, ckpt: dict, path: str | Path) -> None:
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise CheckpointError(f"{path}: weights do not fit this model ({detail[:200]})") from None
+        raise CheckpointError(f"{path}: weights do not fit this model ({mismatch_detail(e)[:200]})") from None
 
 
 def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:

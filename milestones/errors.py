@@ -35,3 +35,9 @@ class InputError(MilestonesError):
 
 class WeightsError(MilestonesError):
     """A zoo entry is unknown or not shipped, or its weights file does not match the registry."""
+
+
+def mismatch_detail(e: RuntimeError) -> str:
+    """The line of `load_state_dict`'s error that names the first missing, unexpected or misshapen tensor."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else lines[0]

@@ -10,30 +10,27 @@ what needs the trainer and the data:
 - `import_akamaster(path, depth)`: akamaster/pytorch_resnet_cifar10's published CIFAR ResNets (BSD-2) as entries.
 - `measure(entry)`: `milestones eval --weights NAME`: the entry's number re-measured on the user's data.
 - `build(name)`: `milestones zoo build NAME`: retrain from the recorded config, compare with the registry.
-- `predict(entry, images)`: top-5 classes of image files; `export_onnx(entry, path)`: an ONNX file of an image model.
+(Using an entry's image model, `predict` and `export`, is milestones/predict.py.)
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 import yaml
 from safetensors.torch import save
-from torch import nn
 
-from .checkpoint import (CHECKPOINT, data_meta, final_weights, model_from_checkpoint, model_name, read_checkpoint,
+from .checkpoint import (CHECKPOINT, data_meta, final_weights, model_name, read_checkpoint,
                          read_results)
 from .config import Config, apply_override, config_from_dict
 from .data.images import CIFAR10_CLASSES, IMAGE_SHAPES
-from .errors import InputError, WeightsError
+from .errors import WeightsError
 from .models import count_parameters, create_model
 from .pretrained import (REGISTRY_FILE, WeightsEntry, forget_registry, get_weights, list_weights, read_weights, sha256,
                          weights_dir)
@@ -86,15 +83,17 @@ def single_view(cfg: Config, beam: int = 1) -> Config:
                                                                  beam=beam))
 
 
-def _numbers(cfg: Config, state: dict, meta: dict, where: str) -> dict[str, float]:
-    """Every number an entry records: the single-view / greedy headline, and the config's views or beam beside."""
-    base = single_view(cfg)
-    out = {"value": headline(base, evaluate_model(base, state, meta, where))}
+def _numbers(cfg: Config, state: dict, meta: dict, where: str, beside: bool = True) -> dict[str, float]:
+    """The numbers an entry records: the single-view / greedy headline and, with `beside`, the config's test-time
+    views or beam search next to it. Greedy and beam BLEU come from one evaluation (its report scores both)."""
     t = cfg.trainer
-    if t.test_flip or t.test_shift:
+    base = single_view(cfg, t.beam if beside else 1)
+    results = evaluate_model(base, state, meta, where)
+    out = {"value": headline(base, results)}
+    if beside and (t.test_flip or t.test_shift):
         out["views_value"] = headline(cfg, evaluate_model(cfg, state, meta, where))
-    if t.beam > 1:
-        out["beam_value"] = round(evaluate_model(single_view(cfg, t.beam), state, meta, where)["test_bleu_beam"], 2)
+    if beside and t.beam > 1:
+        out["beam_value"] = round(results["test_bleu_beam"], 2)
     return out
 
 
@@ -102,13 +101,8 @@ def measure(entry: WeightsEntry, *, data_root: Optional[str] = None, overrides: 
             views: bool = False) -> dict[str, Any]:
     """`milestones eval --weights NAME`: the entry's headline re-measured from its file (and with `views`, the
     test-time views / beam the registry records beside it). Returns the numbers and the registry's."""
-    cfg = entry_config(entry, overrides, data_root)
     state, meta = read_weights(entry)
-    if views:
-        got = _numbers(cfg, state, meta, str(entry.path))
-    else:
-        base = single_view(cfg)
-        got = {"value": headline(base, evaluate_model(base, state, meta, str(entry.path)))}
+    got = _numbers(entry_config(entry, overrides, data_root), state, meta, str(entry.path), beside=views)
     return {"name": entry.name, "metric": entry.metric, "measured": got, "registry": entry.value,
             "registry_views": entry.extra.get("views_value"), "registry_beam": entry.extra.get("beam_value")}
 
@@ -146,8 +140,9 @@ def _raw_registry(folder: Path) -> dict[str, dict]:
 
 def add_entry(name: str, state: dict[str, torch.Tensor], *, model: str, model_args: dict, meta: dict, cfg: Config,
               recipe: dict, extra: dict, default: bool = False, dtype: str = "auto",
-              folder: Optional[Path] = None) -> dict:
-    """Measure `state` on `cfg`'s test set in float32 and float16, write the file and the registry entry."""
+              folder: Optional[Path] = None, ship: bool = True) -> dict:
+    """Measure `state` on `cfg`'s test set in float32 and float16, write the file and the registry entry (without
+    `ship`, the entry alone: it names the command that makes the file, outside the repository's budget)."""
     folder = folder or weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
     header = {"model": model, "model_args": model_args, "data_meta": meta, "entry": name,
@@ -161,13 +156,15 @@ def add_entry(name: str, state: dict[str, torch.Tensor], *, model: str, model_ar
             chosen, numbers = torch.float16, fp16
         extra = {**extra, "fp16_check": {"float32": fp32, "float16": fp16, "limit": SAME_IN_FP16}}
     data = _safetensors(state, header, chosen)
-    (folder / f"{name}.safetensors").write_bytes(data)
+    if ship:
+        (folder / f"{name}.safetensors").write_bytes(data)
     task = TASKS[cfg.task]
     entry = {
         "model": model, "model_args": model_args, "default": default, "data": cfg.data.name,
         "metric": task.headline.key, "value": numbers["value"],
         **{k: v for k, v in numbers.items() if k != "value"},
-        "file": f"{name}.safetensors", "sha256": sha256(data), "bytes": len(data),
+        **({"file": f"{name}.safetensors", "sha256": sha256(data), "bytes": len(data)} if ship else
+           {"file": None, "sha256": None, "bytes": None}),
         "dtype": str(chosen).replace("torch.", ""), "params": count_parameters(create_model(model, **model_args)),
         "tolerance": BUILD_TOLERANCE.get(task.headline.key),
         **extra, "recipe": recipe,
@@ -209,7 +206,7 @@ def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", d
         "config_hash": cfg.hash(), "seed": cfg.seed, "epochs": results.get("epochs"),
         "train_minutes": round(results.get("train_seconds", 0.0) / 60, 1), "hardware": results.get("hardware"),
         "precision": results.get("precision"), "torch": results.get("torch"),
-        "trained_value": round(TASKS[cfg.task].headline.scale * results[TASKS[cfg.task].headline.key], 2),
+        "trained_value": headline(cfg, results),
     }
     extra = {"why": why, "provenance": provenance or _provenance(cfg), "input": _input_meta(cfg, meta)}
     return add_entry(name, final_weights(ckpt), model=model_name(ckpt), model_args=ckpt.get("model_args") or {},
@@ -296,15 +293,8 @@ def import_akamaster(path: str | Path, depth: int, *, name: Optional[str] = None
              "provenance": "their training: exact CIFAR-10 pixels; `value` here: the JPEG copy in ../shared/data, "
                            "on which exact-pixel models lose ~10 points",
              "input": _input_meta(cfg, meta), "tolerance": None}  # nothing to rebuild: trained elsewhere
-    folder = folder or weights_dir()
-    entry = add_entry(name, state, model=model, model_args={}, meta=meta, cfg=cfg, recipe=recipe, extra=extra,
-                      folder=folder, dtype=dtype)
-    if not ship:  # an entry that names the command, its file left out of the repository's budget
-        (folder / entry["file"]).unlink()
-        entries = _raw_registry(folder)
-        entries[name].update(file=None, sha256=None, bytes=None)
-        _write_registry(folder, entries)
-    return entry
+    return add_entry(name, state, model=model, model_args={}, meta=meta, cfg=cfg, recipe=recipe, extra=extra,
+                     folder=folder, dtype=dtype, ship=ship)
 
 
 # --- retraining ----------------------------------------------------------------------------------------------------
@@ -321,92 +311,10 @@ def build(name: str, *, output_dir: Optional[str] = None, data_root: Optional[st
         cfg.output_dir = output_dir
     results = fit(cfg, overwrite=True, command=f"milestones zoo build {name}")
     ckpt = read_checkpoint(Path(cfg.run_dir) / CHECKPOINT)
-    got = headline(single_view(cfg), evaluate_model(single_view(cfg), final_weights(ckpt), data_meta(ckpt),
-                                                                name))
+    got = _numbers(cfg, final_weights(ckpt), data_meta(ckpt), name, beside=False)["value"]
     tol = entry.tolerance if entry.tolerance is not None else BUILD_TOLERANCE.get(entry.metric, math.inf)
     return {"name": name, "value": got, "registry": entry.value, "tolerance": tol,
             "ok": abs(got - entry.value) <= tol, "run_dir": str(cfg.run_dir), "results": results}
-
-
-# --- using an image model ------------------------------------------------------------------------------------------
-
-@dataclass
-class Prediction:
-    path: str
-    top: list[tuple[str, float]]  # (class, probability), most likely first
-
-
-def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> torch.Tensor:
-    """An image file as the model's input: converted to its channels, resized to its size, normalised. (C, H, W)"""
-    from PIL import Image, UnidentifiedImageError  # lazy: see LAZY in tests/test_architecture.py
-
-    c, h, w = shape
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
-            x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)  # (H, W, C)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InputError(f"{path}: not an image this can read (PNG, JPEG, BMP, ...): "
-                         f"{str(e).splitlines()[0][:100]}") from None
-    x = x.permute(2, 0, 1).float() / 255  # (C, H, W) in [0, 1]
-    return (x - torch.tensor(mean).view(c, 1, 1)) / torch.tensor(std).view(c, 1, 1)
-
-
-def image_model(entry: WeightsEntry) -> tuple[nn.Module, dict]:
-    """The entry's image classifier and its data meta (classes, normalisation, image_shape)."""
-    if entry.extra.get("input", {}).get("image_shape") is None:
-        raise WeightsError(f"weights '{entry.name}' are a {entry.model} for {entry.data}, not an image classifier")
-    model = create_model(entry.model, weights=entry.name)
-    return model, {**model.meta, "image_shape": entry.extra["input"]["image_shape"]}
-
-
-def checkpoint_image_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """A classification run's model and data meta; the image shape from the meta (or, in checkpoints made before
-    it was stored, from the data set's name)."""
-    ckpt = read_checkpoint(path)
-    meta = dict(data_meta(ckpt))
-    if "classes" not in meta:
-        raise WeightsError(f"{path}: holds a '{model_name(ckpt)}' model that does not classify images")
-    data = ckpt["config"].get("data", {}).get("name") if isinstance(ckpt["config"], dict) else None
-    meta.setdefault("image_shape", list(IMAGE_SHAPES.get(data, (3, 224, 224))))
-    return model_from_checkpoint(ckpt, path), meta
-
-
-def predict(model: nn.Module, meta: dict, paths: list[str], k: int = 5) -> tuple[list[Prediction], list[str]]:
-    """Top-k classes of each image file; (predictions, one-line errors of the files that could not be read)."""
-    shape, classes = tuple(meta["image_shape"]), meta["classes"]
-    preds, errors = [], []
-    for p in paths:
-        try:
-            x = image_tensor(p, shape, meta["mean"], meta["std"])
-        except InputError as e:
-            errors.append(str(e))
-            continue
-        with torch.no_grad():
-            prob = model(x[None]).softmax(-1)[0]  # (num_classes,)
-        top = prob.topk(min(k, len(classes)))
-        preds.append(Prediction(str(p), [(classes[i], float(v)) for v, i in zip(top.values, top.indices)]))
-    return preds, errors
-
-
-NO_ONNX = "export needs the optional 'export' extra (onnx, onnxscript): pip install 'milestones[export]'"
-
-
-def export_onnx(entry: WeightsEntry, path: str | Path) -> Path:
-    """The entry's image model as ONNX through torch.export (opset 18, any batch size): input `images` (B, C, H, W)
-    normalised as the entry's meta says, output `logits` (B, classes)."""
-    if importlib.util.find_spec("onnxscript") is None:
-        raise WeightsError(NO_ONNX)
-    model, inp = image_model(entry)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(2, *inp["image_shape"])  # (B, C, H, W)
-    torch.onnx.export(model, (dummy,), str(path), input_names=["images"], output_names=["logits"],
-                      dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=18, dynamo=True,
-                      verbose=False)
-    return path
 
 
 def zoo_markdown(pattern: str = "*") -> str:

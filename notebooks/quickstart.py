@@ -19,7 +19,7 @@ from milestones.errors import MilestonesError
 from milestones.pretrained import get_weights
 from milestones.tour import SAMPLES, describe
 from milestones.translate import load_translator_weights, plot_attention, translate
-from milestones.zoo import image_model, predict
+from milestones.predict import image_model, predict
 
 OUT = Path(os.environ.get("NOTEBOOK_OUT", "runs/notebook"))
 OUT.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ LAYERS = [
     {"config"},
     {"optim", "checkpoint"},
     {"train"},
-    {"runs", "plots", "experiments", "translate"},
+    {"runs", "plots", "experiments", "translate", "predict"},
     {"compare", "zoo"},
     {"tour"},
     {"__main__", "__init__"},

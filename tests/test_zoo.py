@@ -19,8 +19,8 @@ from milestones.data.images import read_idx
 from milestones.errors import WeightsError
 from milestones.models import create_model, list_models, load_weights
 from milestones.pretrained import get_weights, list_weights, read_weights, registry
-from milestones.zoo import (AKAMASTER, CHECK_TOLERANCE, akamaster_state, export_onnx, image_model, import_akamaster,
-                            measure, predict)
+from milestones.predict import export_onnx, image_model, predict
+from milestones.zoo import AKAMASTER, CHECK_TOLERANCE, akamaster_state, import_akamaster, measure
 
 BUDGET_BYTES = 24 * 10 ** 6  # the repository's weights budget (issue #16)
 SHIPPED = [e.name for e in list_weights(shipped_only=True)]

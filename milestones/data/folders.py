@@ -50,6 +50,14 @@ class FileList:
     files: list[Path]
     labels: list[int]
 
+    def pick(self, idx: list[int]) -> "FileList":
+        return FileList([self.files[i] for i in idx], [self.labels[i] for i in idx])
+
+    def split(self, held: int, seed: int = 0) -> tuple["FileList", "FileList"]:
+        """(kept, held out): a fixed random `held` files of the list, both parts in their original order."""
+        perm = torch.randperm(len(self.files), generator=torch.Generator().manual_seed(seed)).tolist()
+        return self.pick(sorted(perm[held:])), self.pick(sorted(perm[:held]))
+
 
 @dataclass
 class FolderData:
@@ -118,11 +126,7 @@ def load_folder_data(name: str, *, root: Path, path: Optional[str], val_fraction
         if not 0 < val_fraction < 1:
             raise DataError(f"{base}: one tree without train/ and val/ needs data.val_fraction in (0, 1) to hold "
                             f"out an evaluation split, got {val_fraction}")
-        perm = torch.randperm(len(every.files), generator=torch.Generator().manual_seed(split_seed)).tolist()
-        cut = max(1, int(round(val_fraction * len(perm))))
-        held, kept = sorted(perm[:cut]), sorted(perm[cut:])
-        train = FileList([every.files[i] for i in kept], [every.labels[i] for i in kept])
-        test = FileList([every.files[i] for i in held], [every.labels[i] for i in held])
+        train, test = every.split(max(1, int(round(val_fraction * len(every.files)))), split_seed)
     if name == "imagenet":
         classes = _class_names(base, classes)
     return FolderData(name, classes, train, test)

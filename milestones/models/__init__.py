@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from ..errors import WeightsError
+from ..errors import WeightsError, mismatch_detail
 from ..pretrained import WeightsEntry, get_weights, read_weights, registry, weights_for
 from ..typecheck import check_type  # the same checker the config sections use
 from .alexnet import AlexNet, AlexNet224
@@ -170,9 +170,8 @@ def _pretrained(entry: WeightsEntry, kwargs: dict[str, Any]) -> nn.Module:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        raise WeightsError(f"{entry.path}: does not fit model '{entry.model}' "
-                           f"({(lines[1] if len(lines) > 1 else lines[0])[:160]}); nothing loaded") from None
+        raise WeightsError(f"{entry.path}: does not fit model '{entry.model}' ({mismatch_detail(e)[:160]}); "
+                           f"nothing loaded") from None
     model.weights, model.meta = entry, meta
     return model.eval()
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.batches import BatchLoader, shift
-from ..data.folders import IMAGENET_STATS, FileList, FolderLoader, load_folder_data
+from ..data.folders import IMAGENET_STATS, FolderLoader, load_folder_data
 from ..data.images import STATS, data_root, load_image_data
 from ..distributed import Dist, barrier
 from ..errors import ConfigError
@@ -59,13 +59,6 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
     return Loaders(train, val, test, meta)
 
 
-def _subset(files: FileList, size: Optional[int], seed: int) -> FileList:
-    if size is None or size >= len(files.files):
-        return files
-    keep = sorted(torch.randperm(len(files.files), generator=torch.Generator().manual_seed(seed))[:size].tolist())
-    return FileList([files.files[i] for i in keep], [files.labels[i] for i in keep])
-
-
 def build_folder_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
     """Streamed loaders for `imagenet` and `folder` data (data/folders.py): decoded by `data.workers` processes as
     the batches are due; `data.val_size` images of the training files held out for validation."""
@@ -78,11 +71,12 @@ def build_folder_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> 
     if d.val_size:
         if d.val_size >= len(train_files.files):
             raise ConfigError(f"data.val_size {d.val_size} leaves no training images of {len(train_files.files)}")
-        perm = torch.randperm(len(train_files.files), generator=torch.Generator().manual_seed(0)).tolist()
-        held, kept = sorted(perm[:d.val_size]), sorted(perm[d.val_size:])
-        val_files = FileList([train_files.files[i] for i in held], [train_files.labels[i] for i in held])
-        train_files = FileList([train_files.files[i] for i in kept], [train_files.labels[i] for i in kept])
-    train_files, test_files = _subset(train_files, d.train_size, 0), _subset(data.test, d.test_size, 0)
+        train_files, val_files = train_files.split(d.val_size)
+    test_files = data.test
+    if d.train_size is not None and d.train_size < len(train_files.files):  # a fixed random subset (quick checks)
+        train_files = train_files.split(d.train_size)[1]
+    if d.test_size is not None and d.test_size < len(test_files.files):
+        test_files = test_files.split(d.test_size)[1]
     common = dict(image_size=d.image_size, resize=d.resize, mean=mean, std=std, seed=cfg.seed, workers=d.workers,
                   device=device, channels_last=t.channels_last, rank=ddp.rank, world_size=ddp.world_size)
     train = FolderLoader(train_files, batch_size=t.batch_size // t.accumulate, train=True, **common)

@@ -1,0 +1,98 @@
+"""Using an image classifier: top-k classes of image files (`milestones predict`) and ONNX export (`milestones
+export`), for zoo entries and for a user's own classification checkpoints."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint
+from .data.images import IMAGE_SHAPES
+from .errors import InputError, WeightsError
+from .models import create_model
+from .pretrained import WeightsEntry
+
+
+@dataclass
+class Prediction:
+    path: str
+    top: list[tuple[str, float]]  # (class, probability), most likely first
+
+
+def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> torch.Tensor:
+    """An image file as the model's input: converted to its channels, resized to its size, normalised. (C, H, W)"""
+    from PIL import Image, UnidentifiedImageError  # lazy: see LAZY in tests/test_architecture.py
+
+    c, h, w = shape
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+            x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)  # (H, W, C)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InputError(f"{path}: not an image this can read (PNG, JPEG, BMP, ...): "
+                         f"{str(e).splitlines()[0][:100]}") from None
+    x = x.permute(2, 0, 1).float() / 255  # (C, H, W) in [0, 1]
+    return (x - torch.tensor(mean).view(c, 1, 1)) / torch.tensor(std).view(c, 1, 1)
+
+
+def image_model(entry: WeightsEntry) -> tuple[nn.Module, dict]:
+    """The entry's image classifier and its data meta (classes, normalisation, image_shape)."""
+    if entry.extra.get("input", {}).get("image_shape") is None:
+        raise WeightsError(f"weights '{entry.name}' are a {entry.model} for {entry.data}, not an image classifier")
+    model = create_model(entry.model, weights=entry.name)
+    return model, {**model.meta, "image_shape": entry.extra["input"]["image_shape"]}
+
+
+def checkpoint_image_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """A classification run's model and data meta; the image shape from the meta (or, in checkpoints made before
+    it was stored, from the data set's name)."""
+    ckpt = read_checkpoint(path)
+    meta = dict(data_meta(ckpt))
+    if "classes" not in meta:
+        raise WeightsError(f"{path}: holds a '{model_name(ckpt)}' model that does not classify images")
+    data = ckpt["config"].get("data", {}).get("name") if isinstance(ckpt["config"], dict) else None
+    meta.setdefault("image_shape", list(IMAGE_SHAPES.get(data, (3, 224, 224))))
+    return model_from_checkpoint(ckpt, path), meta
+
+
+def predict(model: nn.Module, meta: dict, paths: list[str], k: int = 5) -> tuple[list[Prediction], list[str]]:
+    """Top-k classes of each image file; (predictions, one-line errors of the files that could not be read)."""
+    shape, classes = tuple(meta["image_shape"]), meta["classes"]
+    preds, errors = [], []
+    for p in paths:
+        try:
+            x = image_tensor(p, shape, meta["mean"], meta["std"])
+        except InputError as e:
+            errors.append(str(e))
+            continue
+        with torch.no_grad():
+            prob = model(x[None]).softmax(-1)[0]  # (num_classes,)
+        top = prob.topk(min(k, len(classes)))
+        preds.append(Prediction(str(p), [(classes[i], float(v)) for v, i in zip(top.values, top.indices)]))
+    return preds, errors
+
+
+NO_ONNX = "export needs the optional 'export' extra (onnx, onnxscript): pip install 'milestones[export]'"
+
+
+def export_onnx(entry: WeightsEntry, path: str | Path) -> Path:
+    """The entry's image model as ONNX through torch.export (opset 18, any batch size): input `images` (B, C, H, W)
+    normalised as the entry's meta says, output `logits` (B, classes)."""
+    if importlib.util.find_spec("onnxscript") is None:
+        raise WeightsError(NO_ONNX)
+    model, inp = image_model(entry)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(2, *inp["image_shape"])  # (B, C, H, W)
+    torch.onnx.export(model, (dummy,), str(path), input_names=["images"], output_names=["logits"],
+                      dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=18, dynamo=True,
+                      verbose=False)
+    return path
+
+

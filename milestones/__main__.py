@@ -1,9 +1,11 @@
-"""The command line: `milestones tour | train | eval | compare | list | configs | translate | zoo | predict | export`
+"""The command line: `milestones tour | train | pack | eval | compare | list | configs | translate | zoo | predict |
+export`
 (also `python -m milestones ...`, and `torchrun --nproc_per_node=N -m milestones train CONFIG` for
 DistributedDataParallel).
 
     milestones tour                                   every era, briefly, offline (under 5 minutes on 2 CPU cores)
     milestones train mlp_mnist                        a shipped config by name (`milestones configs` lists them)
+    milestones pack resnet20_cifar10_gpu plain20_cifar10_gpu --seeds 0 1 2    six nets of one depth, packed
     milestones compare --runs runs/                   leaderboard + plots of finished runs
 
     milestones translate "彼は背が高い。"                the shipped ja->en Transformer (`milestones zoo` lists weights)
@@ -36,6 +38,7 @@ from .models import list_models
 from .predict import checkpoint_image_model, export_onnx, image_model, predict
 from .pretrained import get_weights
 from .tour import tour
+from .pack import fit_packed
 from .train import evaluate_checkpoint, fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
 from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows
@@ -69,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--views", action="store_true", help="with --weights: also the test-time views / beam search "
                    "the registry records beside its single-view, greedy number")
     e.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+
+    pk = sub.add_parser("pack", help="train several CIFAR ResNet / plain-net configs of one depth at once, as one "
+                        "packed net (each exactly as alone; one run folder each)")
+    pk.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML files or shipped config names")
+    pk.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                    help="train each config once per seed, as run <config>_seed<SEED> (default: as configured)")
+    pk.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override values in every config")
+    pg = pk.add_mutually_exclusive_group()
+    pg.add_argument("--resume", action="store_true", help="continue every run from its last checkpoint")
+    pg.add_argument("--overwrite", action="store_true", help="start the runs again even if their folders hold runs")
 
     cf = sub.add_parser("configs", help="the shipped configs, with a line on each (train one by name)")
     cf.add_argument("--json", action="store_true")
@@ -314,6 +328,14 @@ def _predict(args: argparse.Namespace) -> int:
     return 2 if errors else 0
 
 
+def _pack_configs(args: argparse.Namespace) -> list:
+    """`milestones pack`'s configs: each as given, or once per --seeds SEED as <stem>_seed<SEED> (as the suites)."""
+    if args.seeds is None:
+        return [load_config(c, args.overrides) for c in args.configs]
+    return [load_config(c, [*args.overrides, f"seed={seed}", f"name={load_config(c).name}_seed{seed}"])
+            for c in args.configs for seed in args.seeds]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
@@ -346,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "compare":
             _compare(args)
+            return 0
+        if args.command == "pack":
+            fit_packed(_pack_configs(args), resume=args.resume, overwrite=args.overwrite,
+                       command=shlex.join(["milestones", *argv]))
             return 0
         cfg = load_config(args.config, args.overrides)
         if args.command == "train":

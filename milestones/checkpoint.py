@@ -284,11 +284,12 @@ def save_training_state(path: Path, *, model: nn.Module, model_args: dict, optim
     }, path, keep_previous=keep_previous)
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flat_keys(d: dict, prefix: str = "") -> dict:
+    """A config dict as {"trainer.epochs": 8, ...} (the model's weights, under "model" in a checkpoint, kept whole)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict) and k != "model":
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flat_keys(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -297,7 +298,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def check_resumable(ckpt: dict, cfg: Config, path: Path) -> None:
     """A run continues only under the config it started with, up to the keys marked NO_RESULT or RESUMABLE."""
     check_arrangement(ckpt, path)
-    a, b = _flatten(ckpt["config"]), _flatten(cfg.to_dict())
+    a, b = flat_keys(ckpt["config"]), flat_keys(cfg.to_dict())
     free = marked_keys(NO_RESULT, RESUMABLE)
     diff = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
     if diff:

@@ -227,13 +227,13 @@ def plot_bleu_by_length(entries: list[Entry], path: Path) -> bool:
     for e in es:
         buckets = e.first.results["bleu_by_length"]  # {"4-7": {"max_len": 7, "bleu": ..}, ...}
         series[f"{e.model} ({e.data})"] = [(b["max_len"], b["bleu"]) for b in buckets.values()]
-    plot_lines(series, path, xlabel="source sentence length (tokens, bucket's upper end)", ylabel="test BLEU",
+    plot_lines(series, path, xlabel="sentence length (reference words, bucket's upper end)", ylabel="test BLEU",
                title="BLEU by sentence length (cf. Bahdanau et al. 2015, Fig. 2)")
     return True
 
 
 def length_stress_series(results_by_label: dict[str, dict]) -> dict[str, list[tuple[float, float]]]:
-    """{label: [(bucket's mean source length, BLEU), ...]} from each run's results["length_stress"]."""
+    """{label: [(bucket's mean length in reference words, BLEU), ...]} from each run's results["length_stress"]."""
     return {label: [((b["min_len"] + b["max_len"]) / 2, b["bleu"]) for b in r["length_stress"]["by_length"].values()]
             for label, r in results_by_label.items()}
 
@@ -243,7 +243,7 @@ def plot_length_stress(entries: list[Entry], path: Path) -> bool:
     if not es:
         return False
     plot_lines(length_stress_series({f"{e.model} ({e.data})": e.first.results for e in es}), path,
-               xlabel="source length (tokens; test pairs joined 1-N at a time)", ylabel="BLEU",
+               xlabel="sentence length (reference words; test pairs joined 1-N at a time)", ylabel="BLEU",
                title="BLEU by source length, test pairs joined\n(cf. Bahdanau et al. 2015, Fig. 2)")
     return True
 

@@ -102,6 +102,11 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
 
 
+def loss_precision(logits: torch.Tensor) -> torch.Tensor:
+    """Logits for the loss: bf16/fp16 ones (autocast) upcast to float32; float32 and float64 kept as they are."""
+    return logits if logits.dtype == torch.float64 else logits.float()
+
+
 @contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     """Run `model` in eval mode without gradients for the block, then put its training mode back as it was."""

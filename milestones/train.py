@@ -267,11 +267,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
             if "acc5" in ev:
                 row[f"{eval_name}_acc5"] = ev["acc5"]
             row.update({f"{eval_name}_loss_{name}": loss for name, loss in ev_diagnostics.items()})
-            if t.keep_best:
-                value = ev["loss"] if t.keep_best == "val_loss" else ev["acc"]
-                if best is None or (value < best["value"] if t.keep_best == "val_loss" else value > best["value"]):
-                    best = {"epoch": epoch, "value": value,
-                            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            best = kept_best(t.keep_best, best, ev, epoch, model)
         row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
         history.append(row)
         if ddp.is_main:
@@ -303,17 +299,8 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
     else:
         final = evaluate(runner, test_loader or eval_loader, step_fn=eval_fn, device=device, precision=precision)
         diagnostics = diagnose(task, runner, test_loader or eval_loader, device=device, precision=precision)
-    results = {
-        "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
-        "schedule_epochs": t.epochs, "seed": cfg.seed,
-        "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
-        **({"test_acc5": final["acc5"]} if "acc5" in final else {}),
-        "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
-        "processes": ddp.world_size, "precision": precision, "torch": str(torch.__version__),
-        "config_hash": cfg.hash(), "command": command,
-        **({"kept_epoch": best["epoch"], "kept_by": t.keep_best} if best is not None else {}),
-    }
-    results.update({f"test_loss_{name}": loss for name, loss in diagnostics.items()})
+    results = run_results(cfg, model, history, final, diagnostics, best, device=device, precision=precision,
+                          processes=ddp.world_size, command=command)
     extra = task.report(model, loaders, final, cfg) if ddp.is_main and task.report is not None else {}
     results.update(extra)
     if ddp.is_main:
@@ -322,6 +309,35 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         tqdm.write(f"test acc {100 * final['acc']:.2f}%{shown}  ({results['train_seconds']:.0f} s of training)  "
                    f"-> {run_dir}")
     return results
+
+
+def kept_best(keep_best: Optional[str], best: Optional[dict], ev: dict, epoch: int,
+              model: nn.Module) -> Optional[dict]:
+    """`trainer.keep_best`: {"epoch", "value", "model"} of the best evaluation so far, this epoch's if it is better
+    (lower val_loss, higher val_acc); None without keep_best."""
+    if not keep_best:
+        return best
+    value = ev["loss"] if keep_best == "val_loss" else ev["acc"]
+    if best is None or (value < best["value"] if keep_best == "val_loss" else value > best["value"]):
+        return {"epoch": epoch, "value": value, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+    return best
+
+
+def run_results(cfg: Config, model: nn.Module, history: list[dict], final: dict, diagnostics: dict,
+                best: Optional[dict], *, device: torch.device, precision: str, processes: int,
+                command: Optional[str]) -> dict[str, Any]:
+    """A finished run's results.json before the task's report: what was run, where, and its test numbers."""
+    return {
+        "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
+        "schedule_epochs": cfg.trainer.epochs, "seed": cfg.seed,
+        "test_loss": final["loss"], "test_acc": final["acc"], "params": count_parameters(model),
+        **({"test_acc5": final["acc5"]} if "acc5" in final else {}),
+        "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
+        "processes": processes, "precision": precision, "torch": str(torch.__version__),
+        "config_hash": cfg.hash(), "command": command,
+        **({"kept_epoch": best["epoch"], "kept_by": cfg.trainer.keep_best} if best is not None else {}),
+        **{f"test_loss_{name}": loss for name, loss in diagnostics.items()},
+    }
 
 
 def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:

@@ -5,7 +5,9 @@ throughput (the sequential RNNs against the parallel Transformer), from finished
 
 For each run folder: its checkpoint is evaluated again on the test split with its own config (greedy decoding;
 sacrebleu corpus BLEU on the tokenised, lower-cased text), so that runs made before BLEU-by-length existed are
-scored the same way; BLEU per quartile of source length; training throughput in target tokens/s (mean over the
+scored the same way; whether it reads its source (perplexity with each target given another sentence's source,
+and that of a source-blind bigram model of the targets); BLEU per quartile of sentence length (reference words);
+training throughput in target tokens/s (mean over the
 epochs in metrics.jsonl); training minutes (results.json); and, for ja->en, the running example translated. With
 `--beam N` each test set is also decoded with beam search (GNMT length penalty, alpha 0.6 as in Vaswani et al.
 Sec. 6.1; the same as a run's own `trainer.beam`), a second BLEU column. With `--stress N`, the long-sentence
@@ -17,6 +19,7 @@ Writes <output-dir>/translation/: table.md, results.json, bleu_by_length.png (an
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from milestones.checkpoint import CHECKPOINT
@@ -55,6 +58,8 @@ def main() -> None:
             "epochs": finished["epochs"], "train_minutes": finished["train_seconds"] / 60,
             "tokens_per_s": Entry([run]).rate(),
             "test_bleu": m["test_bleu"], "test_ppl": m["test_ppl"], "bleu_by_length": m["bleu_by_length"],
+            "test_ppl_shuffled_source": math.exp(min(m["test_loss_shuffled_source"], 50.0)),
+            "test_ppl_source_blind": m["test_ppl_source_blind"], "bleu_signature": m["bleu_signature"],
             "example": example, "hardware": finished["hardware"],
         })
         if args.beam > 1:
@@ -65,25 +70,28 @@ def main() -> None:
     buckets = list(results[0]["bleu_by_length"])
     rows = [[r["model"], f"{r['params']:,}", r["epochs"], f"{r['train_minutes']:.1f}", f"{r['tokens_per_s']:,.0f}",
              f"{r['test_bleu']:.2f}", *([f"{r['beam']['test_bleu']:.2f}"] if args.beam > 1 else []),
-             f"{r['test_ppl']:.2f}", *(f"{b['bleu']:.1f}" for b in r["bleu_by_length"].values()), r["example"]]
+             f"{r['test_ppl']:.2f}", f"{r['test_ppl_shuffled_source']:.1f}", f"{r['test_ppl_source_blind']:.1f}",
+             *(f"{b['bleu']:.1f}" for b in r["bleu_by_length"].values()), r["example"]]
             for r in results]
     beam_col = [f"test BLEU, beam {args.beam}"] if args.beam > 1 else []
     table = markdown_table(["model", "params", "epochs", "train min", "target tokens/s", "test BLEU (greedy)",
-                            *beam_col, "perplexity", *(f"BLEU, source {k} tokens" for k in buckets), EXAMPLE], rows)
+                            *beam_col, "perplexity", "perplexity, other sentences' sources",
+                            "source-blind bigram perplexity", *(f"BLEU, {k} words" for k in buckets), EXAMPLE], rows)
     plot_lines({r["model"]: [(b["max_len"], b["bleu"]) for b in r["bleu_by_length"].values()] for r in results},
-               out / "bleu_by_length.png", xlabel="source length (tokens; the quartile's upper end)",
+               out / "bleu_by_length.png", xlabel="sentence length (reference words; the quartile's upper end)",
                ylabel="test BLEU", title=f"BLEU by sentence length ({results[0]['data']}, greedy)")
-    intro = (f"Translators on {results[0]['data']} ({results[0]['hardware']}); test BLEU by quartile of the source "
-             f"length, each quartile a quarter of the test sentences.")
+    intro = (f"Translators on {results[0]['data']} ({results[0]['hardware']}); test BLEU by quartile of the sentence "
+             f"length (words of the reference translation), each quartile a quarter of the test sentences; "
+             f"BLEU signature {results[0]['bleu_signature']} (lower-cased, tokenised text).")
     if args.stress:
         joins = list(results[0]["length_stress"]["by_join"].values())
         stress = markdown_table(
-            ["model", *(f"BLEU, {j['pairs_joined']} pair(s) joined (mean source {j['mean_src_len']:.0f} tokens)"
+            ["model", *(f"BLEU, {j['pairs_joined']} pair(s) joined (mean {j['mean_ref_len']:.0f} reference words)"
                         for j in joins)],
             [[r["model"], *(f"{j['bleu']:.2f}" for j in r["length_stress"]["by_join"].values())] for r in results])
         table += "\n\nLong sentences (test pairs joined, greedy):\n\n" + stress
         plot_lines(length_stress_series({r["model"]: r for r in results}), out / "bleu_length_stress.png",
-                   xlabel="source length (tokens; test pairs joined 1-N at a time)", ylabel="BLEU",
+                   xlabel="sentence length (reference words; test pairs joined 1-N at a time)", ylabel="BLEU",
                    title=f"{results[0]['data']}: BLEU by source length\n(test pairs joined; cf. Bahdanau et al. Fig. 2)")
     write_outputs(out, table, {"runs": results}, intro)
 

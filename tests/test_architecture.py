@@ -23,7 +23,7 @@ LAZY = {
     "torch._dynamo": "~1 s to import, needed only with trainer.compile",
     "torch.utils.tensorboard": "optional extra ('milestones[tensorboard]'): trainer.tensorboard only",
     "PIL": "decoding class-folder images, once, before they are cached",
-    "sentencepiece": "optional extra ('milestones[subword]'): subword sources only",
+    "sentencepiece": "needed only by runs with SentencePiece sources (data.subwords / data.subword_model)",
 }
 # The layers, bottom to top: a module may import only from its own layer or those below (no upward arrows).
 LAYERS = [
@@ -33,7 +33,7 @@ LAYERS = [
     {"config"},
     {"optim", "checkpoint"},
     {"train"},
-    {"runs", "plots", "experiments", "translate", "predict"},
+    {"runs", "plots", "experiments", "translate", "predict", "pack"},
     {"compare", "zoo"},
     {"tour"},
     {"__main__", "__init__"},

@@ -278,6 +278,13 @@ CASES = [
     Case("value_huge", "a 100 kB value (an error repeats 80 characters of it)",
          lambda e: ["train", e.config(trainer={"batch_size": "x" * 100_000})], "... (100,002 characters)"),
     Case("config_huge", "a config file of 2 MB", _huge_config, "is not a config (the limit is 1,048,576)"),
+    Case("pack_depths", "`pack` with nets of two depths", lambda e: ["pack", "resnet20_cifar10_gpu", "resnet56_cifar10_gpu"],
+         "packed nets share one depth, got [20, 56]: pack each depth on its own"),
+    Case("pack_other_model", "`pack` with a model that does not pack", lambda e: ["pack", e.config(), e.config()],
+         "only the CIFAR ResNets and plain nets pack"),
+    Case("pack_differ", "`pack` with configs that differ beyond seed and model",
+         lambda e: ["pack", "resnet20_cifar10_gpu", e.config("model: {name: plain20}\ndata: {name: cifar10}\n")],
+         "packed runs differ only in seed, name, output_dir and plain/residual model"),
     # --- data ---
     Case("no_data", "missing data root", lambda e: ["train", e.config(data={"root": str(e.tmp / "empty"), "download": False})],
          "missing train-images-idx3-ubyte.gz"),

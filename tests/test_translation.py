@@ -261,7 +261,7 @@ def test_bleu_by_length_buckets_cover_every_sentence_in_length_order(tiny):
     assert sum(b["sentences"] for b in perfect.values()) == len(split.src)
     assert all(b["bleu"] == pytest.approx(100.0) for b in perfect.values())
     ends = [b["max_len"] for b in perfect.values()]
-    assert ends == sorted(ends) and min(b["min_len"] for b in perfect.values()) == min(len(s) - 1 for s in split.src)
+    assert ends == sorted(ends) and min(b["min_len"] for b in perfect.values()) == min(len(r) for r in split.refs)
     empty = bleu_by_length([[] for _ in split.refs], split, buckets=3)
     assert all(b["bleu"] == 0.0 for b in empty.values())
 

@@ -127,7 +127,7 @@ class BatchLoader:
                 xb = random_crop(xb, self.crop_padding, offsets)
             if self.flip:
                 xb = random_flip(xb, flips)
-            xb = xb.float() * self.scale + self.shift
+            xb = xb.to(torch.get_default_dtype()) * self.scale + self.shift  # float32 unless a test asks for float64
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, yb

@@ -9,7 +9,7 @@ text, so 「彼は背が高い。」 typed as written is cut exactly as the trai
 in the data meta (so in every checkpoint and zoo entry), and a translator needs nothing else to read a sentence.
 
 Training is deterministic (one thread, no sampling of the input), a few seconds for 50k sentences. The
-`sentencepiece` package is an optional extra (`pip install 'milestones[subword]'`): only these runs need it.
+`sentencepiece` package is a dependency (the ja->en RNN configs use it), imported only by these runs.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Iterable
 
 from ..errors import DataError
 
-NO_SENTENCEPIECE = ("data.subwords / data.subword_model need the optional 'subword' extra (sentencepiece): "
-                    "pip install 'milestones[subword]'")
+NO_SENTENCEPIECE = ("data.subwords / data.subword_model need the sentencepiece package (a dependency of "
+                    "milestones): pip install sentencepiece")
 MAX_UNKNOWN = 0.05  # a model for this language leaves almost no training character unknown; another language's: most
 
 

@@ -17,6 +17,8 @@ Shapes: B batch, N models, C channels, H height, W width.
 
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,13 +27,21 @@ from .resnet import ResNet
 
 
 class PackedShortcutA(nn.Module):
-    """Option A for each of N models: subsample, zero channels either side of the model's own (as ShortcutA)."""
+    """Option A for each of N models: subsample, zero channels either side of the model's own (as ShortcutA).
+    `residual[i]` False: model i is a plain net, its shortcut is multiplied by zero (so plain and residual nets of
+    one depth pack together, as He et al.'s Fig. 6 compares them)."""
 
-    def __init__(self, n: int, in_channels: int, out_channels: int, stride: int) -> None:
+    def __init__(self, n: int, in_channels: int, out_channels: int, stride: int, residual: tuple[bool, ...]) -> None:
         super().__init__()
         self.n, self.stride = n, stride
         extra = out_channels - in_channels
         self.before, self.after = extra // 2, extra - extra // 2
+        self.mask: Optional[torch.Tensor]
+        if all(residual):
+            self.mask = None
+        else:  # (1, N*C_out, 1, 1): 1 on a residual model's channels, 0 on a plain model's; not in the state_dict
+            mask = torch.tensor(residual, dtype=torch.float32).repeat_interleave(out_channels)
+            self.register_buffer("mask", mask.view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride > 1:
@@ -41,39 +51,42 @@ class PackedShortcutA(nn.Module):
             x = x.view(b, self.n, nc // self.n, h, w)  # (B, N, C, H, W)
             x = F.pad(x, (0, 0, 0, 0, self.before, self.after))  # (B, N, C_out, H, W)
             x = x.reshape(b, -1, h, w)  # (B, N*C_out, H, W)
-        return x
+        return x if self.mask is None else x * self.mask.to(x.dtype)
 
 
 class PackedBlock(nn.Module):
-    def __init__(self, n: int, in_channels: int, out_channels: int, stride: int, residual: bool) -> None:
+    def __init__(self, n: int, in_channels: int, out_channels: int, stride: int, residual: tuple[bool, ...]) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(n * in_channels, n * out_channels, 3, stride=stride, padding=1, bias=False, groups=n)
         self.bn1 = nn.BatchNorm2d(n * out_channels)
         self.conv2 = nn.Conv2d(n * out_channels, n * out_channels, 3, padding=1, bias=False, groups=n)
         self.bn2 = nn.BatchNorm2d(n * out_channels)
-        self.shortcut = PackedShortcutA(n, in_channels, out_channels, stride) if residual else None
+        self.shortcut = PackedShortcutA(n, in_channels, out_channels, stride, residual) if any(residual) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.shortcut is not None:
-            out = out + self.shortcut(x)  # Eq. 1, for every model at once
+            out = out + self.shortcut(x)  # Eq. 1, for every residual model at once
         return F.relu(out)
 
 
 class PackedResNet(nn.Module):
     def __init__(self, n: int, depth: int = 20, *, num_classes: int = 10, in_channels: int = 3,
-                 residual: bool = True) -> None:
+                 residual: bool | Sequence[bool] = True) -> None:
         super().__init__()
         if n < 1 or (depth - 2) % 6 or depth < 8:
             raise ValueError(f"PackedResNet needs n >= 1 models of depth 6k+2, got n={n}, depth={depth}")
-        self.n, self.depth, self.residual = n, depth, residual
+        flags = (residual,) * n if isinstance(residual, bool) else tuple(bool(r) for r in residual)
+        if len(flags) != n:
+            raise ValueError(f"PackedResNet: {len(flags)} residual flags for {n} models")
+        self.n, self.depth, self.residual = n, depth, flags
         self.conv1 = nn.Conv2d(n * in_channels, n * 16, 3, padding=1, bias=False, groups=n)
         self.bn1 = nn.BatchNorm2d(n * 16)
         blocks, width = [], 16
         for stage, out_width in enumerate((16, 32, 64)):
             for i in range((depth - 2) // 6):
-                blocks.append(PackedBlock(n, width, out_width, 2 if stage > 0 and i == 0 else 1, residual))
+                blocks.append(PackedBlock(n, width, out_width, 2 if stage > 0 and i == 0 else 1, flags))
                 width = out_width
         self.blocks = nn.Sequential(*blocks)
         self.fc_weight = nn.Parameter(torch.zeros(n, num_classes, 64))
@@ -88,37 +101,54 @@ class PackedResNet(nn.Module):
         return torch.einsum("bnc,nkc->bnk", x, self.fc_weight) + self.fc_bias  # (B, N, num_classes)
 
     # --- N lone models in, N lone models out ---------------------------------------------------------------------
+    # The same two rules map weights, BN statistics and per-parameter optimizer state (momentum, Adam's moments),
+    # all keyed like the state_dict: the classifier is stacked along a new first dimension, every other tensor
+    # (conv filters along out-channels, BN vectors) is concatenated along its first.
 
     @classmethod
     def pack(cls, models: list[ResNet]) -> "PackedResNet":
-        """The packed net holding the weights and BN statistics of `models` (same depth and kind)."""
+        """The packed net holding the weights and BN statistics of `models` (same depth; plain or residual each)."""
         first = models[0]
+        if any(m.depth != first.depth for m in models):
+            raise ValueError(f"PackedResNet packs nets of one depth, got {sorted({m.depth for m in models})}")
         packed = cls(len(models), first.depth, num_classes=first.fc.out_features,
-                     in_channels=first.conv1.in_channels, residual=first.residual).to(first.fc.weight.dtype)
-        states = [m.state_dict() for m in models]
+                     in_channels=first.conv1.in_channels, residual=[m.residual for m in models])
+        packed.to(first.fc.weight.dtype)
         with torch.no_grad():
-            for key, value in packed.state_dict().items():
-                if key == "fc_weight":
-                    value.copy_(torch.stack([s["fc.weight"] for s in states]))
-                elif key == "fc_bias":
-                    value.copy_(torch.stack([s["fc.bias"] for s in states]))
-                elif key.endswith("num_batches_tracked"):
-                    value.copy_(states[0][key])
-                else:
-                    value.copy_(torch.cat([s[key] for s in states]))  # conv: along out-channels; BN: channels
+            for key, value in packed.join([m.state_dict() for m in models]).items():
+                packed.state_dict()[key].copy_(value)
         return packed
 
     def unpack(self, i: int) -> dict[str, torch.Tensor]:
         """Model i's state_dict, in a lone ResNet's keys (so each run's checkpoint is an ordinary one)."""
+        return self.split(self.state_dict())[i]
+
+    def join(self, per_model: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """N dicts keyed like a lone ResNet's state_dict (any subset of its keys) -> one keyed like this net's."""
         out = {}
-        for key, value in self.state_dict().items():
-            if key == "fc_weight":
-                out["fc.weight"] = value[i].clone()
-            elif key == "fc_bias":
-                out["fc.bias"] = value[i].clone()
-            elif key.endswith("num_batches_tracked"):
-                out[key] = value.clone()
+        for lone, first in per_model[0].items():
+            key = PACKED_KEYS.get(lone, lone)
+            if first.dim() == 0:  # shared counters: BN's num_batches_tracked, Adam's step
+                out[key] = first.clone()
             else:
-                per = value.shape[0] // self.n
-                out[key] = value[i * per:(i + 1) * per].clone()
+                out[key] = (torch.stack if key in LONE_KEYS else torch.cat)([d[lone] for d in per_model])
         return out
+
+    def split(self, packed: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """One dict keyed like this net's state_dict (any subset of its keys) -> N keyed like a lone ResNet's."""
+        out: list[dict[str, torch.Tensor]] = [{} for _ in range(self.n)]
+        for key, value in packed.items():
+            lone = LONE_KEYS.get(key, key)
+            for i in range(self.n):
+                if value.dim() == 0:
+                    out[i][lone] = value.clone()
+                elif key in LONE_KEYS:
+                    out[i][lone] = value[i].clone()
+                else:
+                    per = value.shape[0] // self.n
+                    out[i][lone] = value[i * per:(i + 1) * per].clone()
+        return out
+
+
+LONE_KEYS = {"fc_weight": "fc.weight", "fc_bias": "fc.bias"}  # packed key -> lone key, stacked per model
+PACKED_KEYS = {lone: key for key, lone in LONE_KEYS.items()}

@@ -17,7 +17,7 @@ from ..data.folders import IMAGENET_STATS, FolderLoader, load_folder_data
 from ..data.images import STATS, data_root, load_image_data
 from ..distributed import Dist, barrier
 from ..errors import ConfigError
-from ..runtime import evaluating
+from ..runtime import evaluating, loss_precision
 from .base import Headline, Loaders, StepFn, StepOut, Task, probe_error
 
 if TYPE_CHECKING:  # annotations only (see base.py)
@@ -92,7 +92,7 @@ def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
                         label_smoothing: float = 0.0) -> StepOut:
     x, y = batch
     logits = model(x)  # (B, num_classes)
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    loss = F.cross_entropy(loss_precision(logits), y, label_smoothing=label_smoothing)
     correct = (logits.argmax(-1) == y).sum()
     if logits.shape[-1] <= TOP5_FROM_CLASSES:
         return StepOut(loss, correct, len(y))

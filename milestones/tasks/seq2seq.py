@@ -165,10 +165,14 @@ def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int 
 
 
 def bleu_by_length(hyps: list[list[str]], split: Split, buckets: int = 4) -> dict[str, dict[str, Any]]:
-    """Corpus BLEU of the sentences in each source-length bucket (quantiles of the source length in tokens,
-    <eos> not counted; buckets that would cover the same lengths are one): the question of Bahdanau et al. 2015,
-    Fig. 2 -- do long sentences collapse?"""
-    lengths = [len(s) - 1 for s in split.src]
+    """Corpus BLEU of the sentences in each length bucket (quantiles of the sentence length; buckets that would
+    cover the same lengths are one): the question of Bahdanau et al. 2015, Fig. 2 -- do long sentences collapse?
+
+    Length is the reference translation's word count, not the source's token count: one ruler for every translator
+    of a corpus whatever its source tokens (Japanese characters, SentencePiece pieces, German words), so their
+    curves share an x-axis. It tracks the source length closely (the paper's x-axis; both sides of a pair grow
+    together)."""
+    lengths = [len(r) for r in split.refs]  # reference words
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     groups: dict[str, list[int]] = {}
     for b in range(buckets):
@@ -191,9 +195,10 @@ def length_stress(model: nn.Module, split: Split, meta: dict, joins: int) -> dic
     for k in range(1, joins + 1):
         joined = joined_split(split, k)
         hyps = decode_split(model, joined, meta)
-        lengths = [len(s) - 1 for s in joined.src]
+        src_len, ref_len = [len(s) - 1 for s in joined.src], [len(r) for r in joined.refs]  # <eos> not counted
         per_k[str(k)] = {"pairs_joined": k, "sentences": len(hyps), "bleu": corpus_bleu(hyps, joined.refs)[0],
-                         "mean_src_len": sum(lengths) / max(len(lengths), 1)}
+                         "mean_src_len": sum(src_len) / max(len(src_len), 1),
+                         "mean_ref_len": sum(ref_len) / max(len(ref_len), 1)}
         all_hyps += hyps
         for part, new in zip((all_split.src, all_split.tgt, all_split.refs), (joined.src, joined.tgt, joined.refs)):
             part += new

@@ -1,0 +1,108 @@
+"""Packed training (milestones/pack.py, issue #18): N CIFAR nets as one grouped-convolution net must train each
+exactly as `milestones train` trains it alone, write ordinary run folders, and resume alone or packed.
+
+In float64 (the default dtype set for these tests: data, models and losses follow it): in float32 the packed and
+lone kernels sum in different orders, and a plain net's batch norm amplifies that to ~1e-2 of a weight in 8 steps,
+which would hide a real difference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from milestones.checkpoint import read_checkpoint, read_history, read_results
+from milestones.config import config_from_dict
+from milestones.errors import ConfigError
+from milestones.pack import check_packable, fit_packed
+from milestones.train import fit
+
+
+def config(data_root, out, model="resnet20", seed=0, **trainer):
+    return config_from_dict({
+        "name": f"{model}_seed{seed}", "output_dir": str(out), "seed": seed,
+        "model": {"name": model, "in_channels": 1},
+        "data": {"name": "mnist", "root": str(data_root), "train_size": 128, "val_size": 64, "test_size": 64,
+                 "download": False, "crop_padding": 2},
+        "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4},
+        "schedule": {"name": "multistep", "milestones": [1.5]},
+        "trainer": {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "progress": False, "keep_best": "val_acc",
+                    **trainer},
+    }, where="test")
+
+
+PAIR = [("resnet20", 0), ("plain20", 1)]  # a residual and a plain net in one pack (He et al. Fig. 6's pair)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_root):
+    """Both nets trained alone, packed, and packed for one epoch then resumed: alone for one, packed for both."""
+    out = tmp_path_factory.mktemp("pack")
+    before, threads = torch.get_default_dtype(), torch.get_num_threads()
+    torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
+    try:
+        for model, seed in PAIR:
+            fit(config(data_root, out / "lone", model, seed))
+        fit_packed([config(data_root, out / "packed", m, s) for m, s in PAIR])
+        fit_packed([config(data_root, out / "halves", m, s, stop_epoch=1) for m, s in PAIR])
+        fit(config(data_root, out / "halves", *PAIR[0]), resume=True)  # the residual net goes on alone
+        fit_packed([config(data_root, out / "repacked", m, s, stop_epoch=1) for m, s in PAIR])
+        fit_packed([config(data_root, out / "repacked", m, s) for m, s in PAIR], resume=True)
+    finally:
+        torch.set_default_dtype(before)
+        torch.set_num_threads(threads)
+    return out
+
+
+def same_training_state(a, b, *, tol=1e-10):
+    """Two checkpoints with the same weights, BN statistics, momentum buffers, kept best epoch and schedule."""
+    ca, cb = read_checkpoint(a), read_checkpoint(b)
+    for key, value in ca["model"].items():
+        assert torch.allclose(value.double(), cb["model"][key].double(), atol=tol, rtol=0), (a, key)
+    for (ia, sa), (ib, sb) in zip(ca["optimizer"]["state"].items(), cb["optimizer"]["state"].items()):
+        assert torch.allclose(sa["momentum_buffer"], sb["momentum_buffer"], atol=tol, rtol=0), (a, ia)
+    assert ca["optimizer"]["param_groups"][0]["lr"] == cb["optimizer"]["param_groups"][0]["lr"]
+    assert ca["scheduler"]["last_epoch"] == cb["scheduler"]["last_epoch"]
+    assert ca["best"]["epoch"] == cb["best"]["epoch"]
+
+
+def test_packed_nets_train_exactly_as_alone(runs):
+    for model, seed in PAIR:
+        name = f"{model}_seed{seed}"
+        same_training_state(runs / "lone" / name / "checkpoint.pt", runs / "packed" / name / "checkpoint.pt")
+        lone, packed = read_history(runs / "lone" / name), read_history(runs / "packed" / name)
+        for a, b in zip(lone, packed):
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+                assert a[key] == pytest.approx(b[key], abs=1e-9), (name, key)
+        r_lone, r_packed = read_results(runs / "lone" / name), read_results(runs / "packed" / name)
+        assert r_packed["test_acc"] == r_lone["test_acc"] and r_packed["kept_epoch"] == r_lone["kept_epoch"]
+        assert r_packed["packed_with"] == [n for n in ("resnet20_seed0", "plain20_seed1") if n != name]
+        assert r_packed["config_hash"] == r_lone["config_hash"]  # the same experiment, as the leaderboard groups it
+
+
+def test_a_packed_run_resumes_alone_or_packed(runs):
+    name = "resnet20_seed0"
+    same_training_state(runs / "lone" / name / "checkpoint.pt", runs / "halves" / name / "checkpoint.pt")
+    for model, seed in PAIR:
+        name = f"{model}_seed{seed}"
+        same_training_state(runs / "lone" / name / "checkpoint.pt", runs / "repacked" / name / "checkpoint.pt")
+        assert [h["epoch"] for h in read_history(runs / "repacked" / name)] == [1, 2]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model": "resnet32"}, "packed nets share one depth, got [20, 32]"),
+    ({"model": "alexnet"}, "only the CIFAR ResNets and plain nets pack"),
+    ({"lr": 0.1}, "optim.lr is 0.1, resnet20_seed0's is 0.05: packed runs differ only in seed"),
+    ({"grad_clip": 1.0}, "trainer.grad_clip clips the global gradient norm"),
+    ({"seed": 0}, "two packed runs would write into one folder"),
+])
+def test_configs_that_cannot_pack_say_why(tmp_path, data_root, change, message):
+    a = config(data_root, tmp_path)
+    b = config(data_root, tmp_path, change.get("model", "resnet20"), change.get("seed", 1),
+               **({"grad_clip": change["grad_clip"]} if "grad_clip" in change else {}))
+    if "grad_clip" in change:
+        a = config(data_root, tmp_path, grad_clip=change["grad_clip"])
+    if "lr" in change:
+        b.optim.lr = change["lr"]
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check_packable([a, b])

@@ -145,8 +145,13 @@ def _parser() -> argparse.ArgumentParser:
                        "write leaderboard.md, leaderboard.csv and PNG plots.")
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
-    src.add_argument("--suite", choices=["quick", "full"], help="quick: sized for 2 CPU cores; full: the papers' "
-                     "schedules (GPU)")
+    src.add_argument("--suite", choices=["quick", "full", "paper"], help="quick: sized for 2 CPU cores; full: the "
+                     "papers' schedules (GPU); paper: He et al.'s Table 6 / Fig. 6 sweep, every depth plain and "
+                     "residual (GPU; with --pack)")
+    c.add_argument("--pack", type=int, default=1, metavar="N", help="a suite's CIFAR ResNets / plain nets of one "
+                   "depth train N at a time as one packed net (`milestones pack`); default 1: one run at a time")
+    c.add_argument("--budget-minutes", type=float, metavar="M", help="a suite: estimate each pack's time first (a "
+                   "few timed steps), print the plan, and train only what fits in M minutes")
     c.add_argument("--seeds", type=int, default=3, help="seeds per config in a suite (default 3)")
     c.add_argument("--strict", action="store_true", help="a run folder that cannot be read is an error (default: a "
                    "warning, and a line in the leaderboard)")
@@ -221,7 +226,9 @@ def _compare(args: argparse.Namespace) -> None:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     if args.suite:
         runs = Path("runs") / f"suite_{args.suite}"
-        run_suite(args.suite, args.seeds, runs, args.overrides)
+        if args.budget_minutes is not None and args.budget_minutes <= 0:
+            raise ConfigError(f"--budget-minutes must be > 0, got {args.budget_minutes:g}")
+        run_suite(args.suite, args.seeds, runs, args.overrides, pack=args.pack, budget_minutes=args.budget_minutes)
         out, title = Path(args.output or f"runs/compare_{args.suite}"), f"Leaderboard: the {args.suite} suite"
     else:
         runs = Path(args.runs)

@@ -3,6 +3,7 @@
     milestones compare --runs runs/                 gather every finished run under runs/ (any depth)
     milestones compare --suite quick                train the quick suite (2 CPU cores, 3 seeds), then gather it
     milestones compare --suite full --seeds 1       the paper-faithful GPU configs
+    milestones compare --suite paper --pack 6 --budget-minutes 12    He et al. Table 6 / Fig. 6, packed, planned
 
 Writes into --output (default: <runs>/compare/ or runs/compare_<suite>/); the runs are gathered by runs.py and
 the plots drawn by plots.py:
@@ -26,10 +27,12 @@ import csv
 import statistics
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .config import CONFIG_DIR, Config, load_config
 from .errors import ConfigError, MilestonesError
+from .pack import fit_packed
+from .planner import Planned, group_packs, make_plan, plan_table
 from .plots import write_plots
 from .runs import Entry, experiment_key, find_runs, group, load_run
 from .train import fit
@@ -55,9 +58,16 @@ SUITES: dict[str, list[tuple[str, list[str]]]] = {
         ("resnet20_cifar10_gpu.yaml", []), ("resnet56_cifar10_gpu.yaml", []), ("resnet110_cifar10_gpu.yaml", []),
         ("plain20_cifar10_gpu.yaml", []), ("plain56_cifar10_gpu.yaml", []),
         ("lstm_adding_t100.yaml", []), ("rnn_adding_t100.yaml", []),
-        ("lstm_seq2seq_multi30k_cpu.yaml", []), ("rnnsearch_multi30k_cpu.yaml", []),
-        ("transformer_multi30k_cpu.yaml", []),
+        ("lstm_seq2seq_multi30k_gpu.yaml", []), ("rnnsearch_multi30k_gpu.yaml", []),
+        ("transformer_multi30k_gpu.yaml", []),
     ],
+    # He et al. 2015, Table 6 and Fig. 6: ResNet-20/32/44/56/110 and plain-20/32/44/56 (Fig. 6 has no plain-110),
+    # the paper's recipe (64k iterations at batch 128, lr 0.1 / 10 at 32k and 48k, 45k/5k split; depth 110 with
+    # the warm-up of resnet110_cifar10_gpu.yaml); `--pack N` trains each depth's nets as one packed net (pack.py),
+    # `--budget-minutes` plans what fits (planner.py)
+    "paper": [*(("resnet20_cifar10_gpu.yaml", [f"model.name={kind}{depth}"])
+                for depth in (20, 32, 44, 56) for kind in ("resnet", "plain")),
+              ("resnet110_cifar10_gpu.yaml", [])],
 }
 
 # --- tables --------------------------------------------------------------------------------------------------------
@@ -122,21 +132,40 @@ def suite_configs(suite: str, seeds: int, output_dir: Path, overrides: list[str]
     for name, extra in SUITES[suite]:
         for seed in range(seeds):
             stem = Path(name).stem
+            model = next((e.split("=", 1)[1] for e in extra if e.startswith("model.name=")), None)
+            if model is not None:  # one config file, several models (the paper suite): named by the model
+                stem = f"{model}_{stem.split('_', 1)[1]}"
             cfgs.append(load_config(CONFIG_DIR / name, [*extra, *overrides, f"seed={seed}", f"name={stem}_seed{seed}",
                                                           f"output_dir={output_dir}"]))
     return cfgs
 
 
-def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str]) -> None:
-    """Train every (config, seed) of the suite that has not finished yet."""
-    cfgs = suite_configs(suite, seeds, output_dir, overrides)
-    for i, cfg in enumerate(cfgs, 1):
+def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *, pack: int = 1,
+              budget_minutes: Optional[float] = None) -> None:
+    """Train every (config, seed) of the suite that has not finished yet: one at a time, or with `pack` > 1 the
+    runs that pack (CIFAR ResNets and plain nets of one depth) `pack` at a time as one packed net; with
+    `budget_minutes`, only the packs that the planner expects to fit, said before the first starts."""
+    command = f"milestones compare --suite {suite} --seeds {seeds}" + (f" --pack {pack}" if pack > 1 else "")
+    todo = []
+    for cfg in suite_configs(suite, seeds, output_dir, overrides):
         done = load_run(cfg.run_dir)
         if done is not None and experiment_key(done.config) == experiment_key(cfg) and done.config.seed == cfg.seed:
-            print(f"[{i}/{len(cfgs)}] {cfg.name}: finished earlier, kept")
-            continue
-        print(f"[{i}/{len(cfgs)}] {cfg.name}")
-        fit(cfg, overwrite=True, command=f"milestones compare --suite {suite} --seeds {seeds}")
+            print(f"{cfg.name}: finished earlier, kept")
+        else:
+            todo.append(cfg)
+    budget = None if budget_minutes is None else budget_minutes * 60
+    if pack == 1 and budget is None:
+        plan = [Planned([cfg], False, None, True) for cfg in todo]
+    else:
+        plan = make_plan(group_packs(todo, pack), budget)
+        print(plan_table(plan, budget))
+    chosen = [p for p in plan if p.fits]
+    for i, p in enumerate(chosen, 1):
+        print(f"[{i}/{len(chosen)}] {p.label}")
+        if p.packed:
+            fit_packed(p.cfgs, overwrite=True, command=command)
+        else:
+            fit(p.cfgs[0], overwrite=True, command=command)
 
 
 def compare(runs_dir: Path, out: Path, title: str, *, strict: bool = False) -> tuple[Path, list[Path]]:

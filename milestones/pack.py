@@ -83,9 +83,9 @@ def check_packable(cfgs: list[Config]) -> None:
     if len(set(dirs)) < len(dirs):
         raise ConfigError(f"two packed runs would write into one folder ({next(d for d in dirs if dirs.count(d) > 1)});"
                           f" give each its own name or seed")
-    first = _shared(cfgs[0])
+    first = shared_config(cfgs[0])
     for cfg in cfgs[1:]:
-        other = _shared(cfg)
+        other = shared_config(cfg)
         for key in sorted(set(first) | set(other)):
             if first.get(key) != other.get(key):
                 raise ConfigError(f"{cfg.name}: {key} is {other.get(key)!r}, {cfgs[0].name}'s is {first.get(key)!r}: "
@@ -100,7 +100,7 @@ def check_packable(cfgs: list[Config]) -> None:
         raise ConfigError("packed runs train in one process: start `milestones pack` without torchrun")
 
 
-def _shared(cfg: Config) -> dict:
+def shared_config(cfg: Config) -> dict:
     """What every run of a pack must share: the config but for seed, name, output folder and model name."""
     model = ModelConfig(args=cfg.model.args)
     return flat_keys(dataclasses.replace(cfg, seed=0, name="", output_dir="", model=model).to_dict())

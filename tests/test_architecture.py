@@ -34,7 +34,7 @@ LAYERS = [
     {"optim", "checkpoint"},
     {"train"},
     {"runs", "plots", "experiments", "translate", "predict", "pack"},
-    {"compare", "zoo"},
+    {"compare", "zoo", "planner"},
     {"tour"},
     {"__main__", "__init__"},
 ]

@@ -106,3 +106,41 @@ def test_configs_that_cannot_pack_say_why(tmp_path, data_root, change, message):
         b.optim.lr = change["lr"]
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         check_packable([a, b])
+
+
+def suite_overrides(data_root):
+    """The paper suite (10 CIFAR nets) shrunk to seconds: 64 MNIST digits, one epoch, on the CPU."""
+    return [f"data.root={data_root}", "data.name=mnist", "model.in_channels=1", "data.download=false",
+            "data.train_size=64", "data.val_size=32", "data.test_size=64", "trainer.epochs=1",
+            "trainer.batch_size=32", "trainer.eval_batch_size=64", "trainer.progress=false", "trainer.device=cpu",
+            "schedule.milestones=[]"]
+
+
+def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_root, one_thread):
+    from milestones.compare import suite_configs
+    from milestones.planner import group_packs, make_plan
+
+    cfgs = suite_configs("paper", 2, tmp_path, suite_overrides(data_root))
+    packs = group_packs(cfgs, 4)
+    # 4 depths x (resnet, plain) x 2 seeds = 4 nets a depth: one pack each, residual and plain together; then
+    # ResNet-110's 2 seeds (its config warms up, so it packs with no other depth's anyway)
+    assert [len(c) for c, packed in packs] == [4] * 4 + [2] and all(packed for _, packed in packs)
+    assert {c.model.name for c in packs[0][0]} == {"resnet20", "plain20"}
+    assert [len(c) for c, _ in group_packs(cfgs, 3)] == [3, 1] * 4 + [2]
+    free = make_plan(packs[:2], None)
+    assert all(p.fits and p.seconds > 0 for p in free)
+    tight = make_plan(packs[:2], free[0].seconds * 1.5)  # room for the first pack only
+    assert [p.fits for p in tight] == [True, False]
+
+
+def test_the_paper_suite_trains_packed_and_ranks_every_net(tmp_path, data_root):
+    from conftest import run_cli
+
+    r = run_cli("compare", "--suite", "paper", "--seeds", "1", "--pack", "2", "--budget-minutes", "60",
+                "--set", *suite_overrides(data_root), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| 1 | resnet20_cifar10_gpu_seed0, plain20_cifar10_gpu_seed0 | 2 | packed |" in r.stdout
+    board = (tmp_path / "runs" / "compare_paper" / "leaderboard.md").read_text()
+    for depth in (20, 32, 44, 56):
+        assert f"| resnet{depth} |" in board and f"| plain{depth} |" in board
+    assert "| resnet110 |" in board

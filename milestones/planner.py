@@ -1,0 +1,135 @@
+"""Which runs fit a device-time budget, and packed how: said before any of them starts (issue #18).
+
+    packs = group_packs(cfgs, max_pack)        runs that can train as one packed net (pack.py), in chunks of max_pack
+    plan = make_plan(packs, budget_s, device)  each pack's estimated seconds, and whether it fits the budget
+    print(plan_table(plan))
+
+The estimate times a few packed training steps on random images of the data's shape, on the device the runs will
+use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
+Evaluation adds about a third of a step per evaluated batch (a forward pass, no backward). It is a planning
+number, printed beside the measured time once the pack has run. Runs that do not pack (other models) are planned
+alone with no estimate: they run only when no budget is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config
+from .data.images import IMAGE_SHAPES, TRAIN_IMAGES
+from .errors import ConfigError
+from .experiments import markdown_table
+from .models.packed import PackedResNet
+from .pack import PACKABLE, check_packable, shared_config
+from .runtime import autocast, resolve_device, run_precision
+
+WARMUP_STEPS, TIMED_STEPS = 2, 5
+EVAL_STEP_FRACTION = 1 / 3  # a forward pass against a training step's forward + backward + update
+
+
+@dataclasses.dataclass
+class Planned:
+    cfgs: list[Config]
+    packed: bool  # trained by pack.fit_packed (else train.fit, alone)
+    seconds: Optional[float]  # estimated; None: not estimated
+    fits: bool  # inside the budget (always, without one)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(c.name for c in self.cfgs)
+
+
+def group_packs(cfgs: list[Config], max_pack: int) -> list[tuple[list[Config], bool]]:
+    """Runs that can train as one packed net, in chunks of at most `max_pack`, in the order of their first run;
+    every other run alone. Returns (configs, packed?) pairs."""
+    if max_pack < 1:
+        raise ConfigError(f"--pack must be >= 1, got {max_pack}")
+    groups: dict[str, list[Config]] = {}
+    alone: list[tuple[list[Config], bool]] = []
+    for cfg in cfgs:
+        try:
+            check_packable([cfg])
+        except ConfigError:
+            alone.append(([cfg], False))
+            continue
+        key = f"{PACKABLE[cfg.model.name]}|{sorted(shared_config(cfg).items())}"
+        groups.setdefault(key, []).append(cfg)
+    packs = [(group[i:i + max_pack], True) for group in groups.values() for i in range(0, len(group), max_pack)]
+    return packs + alone
+
+
+def step_seconds(cfgs: list[Config], device: torch.device) -> float:
+    """Seconds of one packed training step of `cfgs` (same depth and data) on random images of the data's shape."""
+    cfg = cfgs[0]
+    args = cfg.model.args
+    c, h, w = IMAGE_SHAPES[cfg.data.name]
+    packed = PackedResNet(len(cfgs), PACKABLE[cfg.model.name], in_channels=args.get("in_channels", c),
+                          num_classes=args.get("num_classes", 10),
+                          residual=[c.model.name.startswith("resnet") for c in cfgs]).to(device)
+    optimizer = torch.optim.SGD(packed.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.randn(cfg.trainer.batch_size, len(cfgs), c, h, w, device=device)  # (B, N, C, H, W)
+    y = torch.randint(0, 10, (cfg.trainer.batch_size, len(cfgs)), device=device)  # (B, N)
+    precision = run_precision(device, cfg.trainer.precision)
+
+    def step() -> None:
+        with autocast(device, precision):
+            out = packed(x)  # (B, N, classes)
+        loss = F.cross_entropy(out.float().permute(0, 2, 1), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(WARMUP_STEPS):
+        step()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(TIMED_STEPS):
+        step()
+    sync()
+    return (time.perf_counter() - start) / TIMED_STEPS
+
+
+def schedule_steps(cfg: Config) -> tuple[int, int]:
+    """(training steps of the whole schedule, evaluation batches of the whole schedule) of an image run."""
+    d, t = cfg.data, cfg.trainer
+    train = (d.train_size if d.train_size is not None else TRAIN_IMAGES[d.name] - d.val_size)
+    evaluated = d.val_size or (d.test_size if d.test_size is not None else 10_000)
+    epochs = t.stop_epoch or t.epochs
+    return epochs * math.ceil(train / t.batch_size), epochs * math.ceil(evaluated / t.eval_batch_size)
+
+
+def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float]) -> list[Planned]:
+    """Each pack's estimate (packs only) and whether it fits what is left of `budget_s` (None: no budget), in
+    order; a pack that does not fit is skipped and a later, smaller one may still fit."""
+    plan, left = [], budget_s
+    for cfgs, packed in packs:
+        seconds = None
+        if packed:
+            device = resolve_device(cfgs[0].trainer.device)
+            train_steps, eval_batches = schedule_steps(cfgs[0])
+            per_step = step_seconds(cfgs, device)
+            eval_scale = cfgs[0].trainer.eval_batch_size / cfgs[0].trainer.batch_size
+            seconds = per_step * (train_steps + EVAL_STEP_FRACTION * eval_scale * eval_batches)
+        fits = left is None or (seconds is not None and seconds <= left)
+        if fits and left is not None and seconds is not None:
+            left -= seconds
+        plan.append(Planned(cfgs, packed, seconds, fits))
+    return plan
+
+
+def plan_table(plan: list[Planned], budget_s: Optional[float]) -> str:
+    rows = [[str(i), p.label, str(len(p.cfgs)), "packed" if p.packed else "alone",
+             "-" if p.seconds is None else f"{p.seconds / 60:.1f}", "yes" if p.fits else "no"]
+            for i, p in enumerate(plan, 1)]
+    total = sum(p.seconds or 0.0 for p in plan if p.fits)
+    budget = "no budget" if budget_s is None else f"budget {budget_s / 60:.1f} min"
+    return (markdown_table(["#", "runs", "nets", "how", "estimated min", "fits"], rows)
+            + f"\n\nplanned: {total / 60:.1f} min of {budget}; "
+            f"{sum(len(p.cfgs) for p in plan if not p.fits)} run(s) left out\n")

@@ -1,0 +1,142 @@
+"""Training throughput of CIFAR nets alone and packed (milestones/pack.py), as images/s, TFLOP/s and % of a peak.
+
+    python scripts/bench_pack.py --device cuda --models resnet20 resnet56 --packs 1 8 16 32 64 \
+        --peak-tflops 790 --output docs/results/bench_pack
+
+For each model and pack width N: N nets of that depth as one PackedResNet (N = 1 is one net, the same
+kernels as a lone run) take `--steps` timed training steps (after warm-up) on random 32x32 images, batch 128
+per net, SGD with momentum, bf16 autocast (+ channels_last with --channels-last); images/s counts every net's
+images. FLOPs per step come from torch.utils.flop_counter on one step (forward + backward; the optimizer's
+elementwise work is not counted), so TFLOP/s is achieved arithmetic and its share of `--peak-tflops` (H200 dense
+bf16: ~790) is the fraction of the chip in use. With --lone, also the trainer's own path for one net
+(train.train_one_epoch over on-device batches), the "today" column of issue #18. Never needed by the tests;
+`--device cpu --packs 1 2 --steps 3` is a dry run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from milestones.experiments import markdown_table, write_outputs
+from milestones.models import create_model
+from milestones.models.packed import PackedResNet
+from milestones.pack import PACKABLE
+from milestones.runtime import autocast, hardware, run_precision
+from milestones.tasks.classification import classification_step
+from milestones.train import train_one_epoch
+
+
+def packed_step(n: int, depth: int, batch: int, device: torch.device, precision: str, channels_last: bool):
+    """A closure running one training step of n packed nets, and the nets."""
+    packed = PackedResNet(n, depth).to(device)
+    if channels_last:
+        packed = packed.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(packed.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(batch, n, 3, 32, 32, device=device)  # (B, N, C, H, W)
+    y = torch.randint(0, 10, (batch, n), device=device)  # (B, N)
+
+    def step() -> None:
+        with autocast(device, precision):
+            out = packed(x)  # (B, N, 10)
+        loss = F.cross_entropy(out.float().permute(0, 2, 1), y, reduction="none").mean(0).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def timed(step, steps: int, device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(3):
+        step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return (time.perf_counter() - start) / steps
+
+
+def flops_of(step) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops()
+
+
+def lone_trainer_rate(model_name: str, batch: int, steps: int, device: torch.device, precision: str) -> float:
+    """Images/s of the trainer's own loop (train_one_epoch) for one net on on-device random batches."""
+    model = create_model(model_name).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    batches = [(torch.randn(batch, 3, 32, 32, device=device), torch.randint(0, 10, (batch,), device=device))
+               for _ in range(steps + 3)]
+    train_one_epoch(model, batches[:3], opt, sched, step_fn=classification_step, device=device, precision=precision,
+                    progress=False)
+    out = train_one_epoch(model, batches[3:], opt, sched, step_fn=classification_step, device=device,
+                          precision=precision, progress=False)
+    return out["samples_per_s"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--models", nargs="+", default=["resnet20", "resnet56"], choices=sorted(PACKABLE))
+    p.add_argument("--packs", type=int, nargs="+", default=[1, 8, 16, 32, 64])
+    p.add_argument("--batch-size", type=int, default=128, help="images per net per step")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--peak-tflops", type=float, default=790.0, help="the device's dense peak at this precision")
+    p.add_argument("--lone", action="store_true", help="also the trainer's own loop for one net")
+    p.add_argument("--output", default="runs/bench_pack")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    precision = run_precision(device, args.precision)
+    rows, results = [], []
+    for name in args.models:
+        depth = PACKABLE[name]
+        base = None
+        if args.lone:
+            rate = lone_trainer_rate(name, args.batch_size, args.steps, device, precision)
+            rows.append([name, "trainer, 1 net", f"{rate:,.0f}", "1.00x", "-", "-"])
+            results.append({"model": name, "pack": 0, "images_per_s": rate})
+            base = rate
+        for n in args.packs:
+            try:
+                step = packed_step(n, depth, args.batch_size, device, precision, args.channels_last)
+                seconds = timed(step, args.steps, device)
+                flops = flops_of(step)
+            except torch.OutOfMemoryError:
+                rows.append([name, f"packed x{n}", "out of memory", "-", "-", "-"])
+                break
+            rate = n * args.batch_size / seconds
+            base = base or rate
+            tflops = flops / seconds / 1e12
+            rows.append([name, f"packed x{n}", f"{rate:,.0f}", f"{rate / base:.2f}x", f"{tflops:.1f}",
+                         f"{100 * tflops / args.peak_tflops:.2f}%"])
+            results.append({"model": name, "pack": n, "images_per_s": rate, "step_seconds": seconds,
+                            "flops_per_step": flops, "tflops": tflops})
+            print(rows[-1], flush=True)
+            del step
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    table = markdown_table(["model", "how", "training images/s (all nets)", "vs the first row",
+                            "achieved TFLOP/s", f"% of {args.peak_tflops:g} TFLOP/s"], rows)
+    intro = (f"{hardware(device)}, torch {torch.__version__}, {precision}"
+             f"{', channels_last' if args.channels_last else ''}; batch {args.batch_size} per net; "
+             f"{args.steps} timed steps after 3 warm-up steps; random 32x32 images.")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(out, table, {"runs": results, "args": vars(args)}, intro)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue #18 on one CUDA GPU, in one window of about 12 minutes:
+#   1. throughput of ResNet-20 / ResNet-56 alone and packed (scripts/bench_pack.py: images/s, TFLOP/s, % of peak)
+#   2. He et al.'s Table 6 / Fig. 6 sweep (`compare --suite paper`: resnet and plain nets of depth 20-110, the
+#      paper's 182-epoch recipe), packed per depth, planned to fit BUDGET minutes (default 8); the plan is
+#      printed before the first pack starts, and what did not fit is named in it
+# Usage: MILESTONES_DATA=/path/to/data bash scripts/gpu_paper_suite.sh [OUTDIR]   (default OUTDIR: runs/gpu_paper)
+#   Where the data cannot travel, pack CIFAR-10 first as for scripts/gpu_check.sh (.gpu/data.tar.gz).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUTDIR=${1:-runs/gpu_paper}
+BUDGET=${BUDGET:-8}
+SEEDS=${SEEDS:-1}
+PACK=${PACK:-10}
+mkdir -p "$OUTDIR"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if [ -f .gpu/data.tar.gz ]; then
+    mkdir -p /tmp/milestones_data && tar xzf .gpu/data.tar.gz -C /tmp/milestones_data || exit 1
+    export MILESTONES_DATA=/tmp/milestones_data
+fi
+python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'
+print(torch.cuda.get_device_name(), 'torch', torch.__version__)" || exit 1
+
+echo "== 0. decode CIFAR-10 once into the cache ($(date +%T))"
+python3 -c "
+from milestones.data.images import cache_root, data_root, load_cifar10
+import time; t = time.time(); x = load_cifar10(data_root(None), cache_root(None))
+print('cifar10', tuple(x[0].shape), tuple(x[2].shape), f'{time.time() - t:.1f} s')" || exit 1
+
+echo "== 1. throughput, alone and packed ($(date +%T))"
+timeout 150 python3 scripts/bench_pack.py --device cuda --models resnet20 resnet56 --packs 1 8 32 64 --lone \
+    --channels-last --steps 20 --output "$OUTDIR/bench_pack" 2>&1 | tee "$OUTDIR/bench_pack.log"
+
+echo "== 2. the paper suite, packed and planned ($(date +%T))"
+timeout $((BUDGET * 60 + 120)) python3 -m milestones compare --suite paper --seeds "$SEEDS" --pack "$PACK" \
+    --budget-minutes "$BUDGET" --set trainer.device=cuda trainer.precision=bf16 trainer.channels_last=true \
+    trainer.progress=false trainer.eval_every=4 --output "$OUTDIR/compare" 2>&1 | tee "$OUTDIR/suite.log"
+tar czf "$OUTDIR/runs.tar.gz" --exclude='*.pt' runs/suite_paper 2>/dev/null
+echo "== done ($(date +%T))"

@@ -36,14 +36,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import (check_resumable, flat_keys, log_epoch, open_run_folder, read_resume_checkpoint,
-                         restore_training_state, save_training_state, start_logs, write_results)
+from .checkpoint import (check_resumable, flat_keys, log_epoch, open_run_folder, previous_checkpoint,
+                         read_resume_checkpoint, restore_training_state, save_training_state, start_logs,
+                         write_results)
 from .config import Config, ModelConfig
 from .errors import CheckpointError, ConfigError, DivergenceError
 from .models.packed import PackedResNet
 from .optim import build_optimizer, build_scheduler
-from .runtime import (autocast, keep_freed_memory, loss_precision, resolve_device, run_precision, seed_everything,
-                      set_threads)
+from .runtime import (autocast, compile_model, keep_freed_memory, loss_precision, resolve_device, run_precision,
+                      seed_everything, set_threads)
 from .tasks import TASKS, build_model
 from .train import LOG_EVERY, evaluate, kept_best, run_results
 
@@ -157,6 +158,7 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
         _join_training_state(packed, optimizer, scheduler, runs)
     for run in runs:
         start_logs(run.cfg.run_dir, run.cfg, run.history)
+    runner = compile_model(packed) if t.compile else packed  # `packed` stays the module whose weights are split
 
     eval_fn = task.eval_step_for(cfgs[0], runs[0].loaders.meta)
     eval_name = "val" if runs[0].loaders.test is not None else "test"
@@ -167,7 +169,7 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
         for run in runs:
             run.loaders.train.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        trs = train_packed_epoch(packed, [run.loaders.train for run in runs], optimizer, scheduler, device=device,
+        trs = train_packed_epoch(runner, [run.loaders.train for run in runs], optimizer, scheduler, device=device,
                                  precision=precision, label_smoothing=t.label_smoothing,
                                  desc=f"epoch {epoch}/{t.epochs} x{len(runs)}", progress=t.progress)
         _split_training_state(packed, optimizer, scheduler, runs)
@@ -188,6 +190,8 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
                                     scheduler=run.scheduler, scaler=None, epoch=epoch, history=run.history,
                                     cfg=run.cfg, data_meta=run.loaders.meta, keep_previous=not replace_old_runs,
                                     best=run.best)
+                if replace_old_runs:  # as fit: the old run's files stay until the new run has a checkpoint
+                    previous_checkpoint(path).unlink(missing_ok=True)
             log_epoch(run.cfg.run_dir, row)
         replace_old_runs = False
         shown = "  ".join(f"{100 * ev['acc']:.2f}%" for ev in evs)
@@ -215,13 +219,13 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
     return results
 
 
-def train_packed_epoch(packed: PackedResNet, loaders: list, optimizer: torch.optim.Optimizer, scheduler: Any, *,
+def train_packed_epoch(packed: nn.Module, loaders: list, optimizer: torch.optim.Optimizer, scheduler: Any, *,
                        device: torch.device, precision: str = "fp32", label_smoothing: float = 0.0,
                        desc: str = "train", progress: bool = True) -> list[dict[str, float]]:
     """One pass over N loaders at once, batch k of each model stacked into one packed batch; the lr schedule steps
     per step. Returns each model's mean training loss and accuracy, its images/s and the epoch's seconds."""
     packed.train()
-    n = packed.n
+    n = len(loaders)
     loss_sum = torch.zeros(n, device=device, dtype=torch.float64)
     correct = torch.zeros(n, device=device, dtype=torch.long)
     seen, start = 0, time.perf_counter()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -85,15 +85,21 @@ def step_seconds(cfgs: list[Config], device: torch.device) -> float:
         loss.backward()
         optimizer.step()
 
-    for _ in range(WARMUP_STEPS):
-        step()
+    return seconds_per_call(step, device)
+
+
+def seconds_per_call(step: Callable[[], None], device: torch.device, *, warmup: int = WARMUP_STEPS,
+                     timed: int = TIMED_STEPS) -> float:
+    """Mean seconds of `step()` over `timed` calls after `warmup` untimed ones, the device synchronised."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
     sync()
     start = time.perf_counter()
-    for _ in range(TIMED_STEPS):
+    for _ in range(timed):
         step()
     sync()
-    return (time.perf_counter() - start) / TIMED_STEPS
+    return (time.perf_counter() - start) / timed
 
 
 def schedule_steps(cfg: Config) -> tuple[int, int]:

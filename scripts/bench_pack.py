@@ -16,7 +16,6 @@ bf16: ~790) is the fraction of the chip in use. With --lone, also the trainer's 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from milestones.experiments import markdown_table, write_outputs
 from milestones.models import create_model
 from milestones.models.packed import PackedResNet
 from milestones.pack import PACKABLE
+from milestones.planner import seconds_per_call
 from milestones.runtime import autocast, hardware, run_precision
 from milestones.tasks.classification import classification_step
 from milestones.train import train_one_epoch
@@ -50,18 +50,6 @@ def packed_step(n: int, depth: int, batch: int, device: torch.device, precision:
         opt.step()
 
     return step
-
-
-def timed(step, steps: int, device: torch.device) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(3):
-        step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return (time.perf_counter() - start) / steps
 
 
 def flops_of(step) -> int:
@@ -112,7 +100,7 @@ def main() -> None:
         for n in args.packs:
             try:
                 step = packed_step(n, depth, args.batch_size, device, precision, args.channels_last)
-                seconds = timed(step, args.steps, device)
+                seconds = seconds_per_call(step, device, warmup=3, timed=args.steps)
                 flops = flops_of(step)
             except torch.OutOfMemoryError:
                 rows.append([name, f"packed x{n}", "out of memory", "-", "-", "-"])

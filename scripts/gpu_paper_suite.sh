@@ -13,13 +13,7 @@ BUDGET=${BUDGET:-8}
 SEEDS=${SEEDS:-1}
 PACK=${PACK:-10}
 mkdir -p "$OUTDIR"
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-if [ -f .gpu/data.tar.gz ]; then
-    mkdir -p /tmp/milestones_data && tar xzf .gpu/data.tar.gz -C /tmp/milestones_data || exit 1
-    export MILESTONES_DATA=/tmp/milestones_data
-fi
-python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'
-print(torch.cuda.get_device_name(), 'torch', torch.__version__)" || exit 1
+source scripts/gpu_env.sh
 
 echo "== 0. decode CIFAR-10 once into the cache ($(date +%T))"
 python3 -c "

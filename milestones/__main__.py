@@ -339,8 +339,9 @@ def _pack_configs(args: argparse.Namespace) -> list:
     """`milestones pack`'s configs: each as given, or once per --seeds SEED as <stem>_seed<SEED> (as the suites)."""
     if args.seeds is None:
         return [load_config(c, args.overrides) for c in args.configs]
-    return [load_config(c, [*args.overrides, f"seed={seed}", f"name={load_config(c).name}_seed{seed}"])
-            for c in args.configs for seed in args.seeds]
+    stems = [load_config(c).name for c in args.configs]  # once per config, not once per seed
+    return [load_config(c, [*args.overrides, f"seed={seed}", f"name={stem}_seed{seed}"])
+            for c, stem in zip(args.configs, stems) for seed in args.seeds]
 
 
 def main(argv: list[str] | None = None) -> int:

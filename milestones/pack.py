@@ -46,7 +46,7 @@ from .optim import build_optimizer, build_scheduler
 from .runtime import (autocast, compile_model, keep_freed_memory, loss_precision, resolve_device, run_precision,
                       seed_everything, set_threads)
 from .tasks import TASKS, build_model
-from .train import LOG_EVERY, evaluate, kept_best, run_results
+from .train import LOG_EVERY, check_keep_best, evaluate, evaluated, kept_best, run_results
 
 # the CIFAR nets of He et al. Sec. 4.2 and Fig. 6, and the arguments they may share (e.g. for 1-channel MNIST)
 PACKABLE = {f"{kind}{depth}": depth for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110)}
@@ -134,9 +134,7 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
         optimizer = build_optimizer(model, cfg)
         runs.append(Lone(cfg, loaders, model, args, optimizer, build_scheduler(optimizer, cfg, len(loaders.train))))
     task.check_model(runs[0].model, runs[0].loaders, cfgs[0])
-    if t.keep_best and runs[0].loaders.test is None:
-        raise ConfigError(f"trainer.keep_best: {cfgs[0].data.name} has no validation split here to choose an epoch "
-                          f"on (choosing on the test set would overstate the result)")
+    check_keep_best(cfgs[0], runs[0].loaders.test)
     start_epoch = 1
     if resume:
         done = set()
@@ -175,15 +173,16 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
         _split_training_state(packed, optimizer, scheduler, runs)
         evs = []
         for run, path, tr in zip(runs, paths, trs):
-            ev = evaluate(run.model, run.loaders.eval, step_fn=eval_fn, device=device, precision=precision)
-            if not math.isfinite(ev["loss"]):
-                raise DivergenceError(f"{run.cfg.name}: {eval_name} loss became {ev['loss']} after epoch {epoch}; "
-                                      f"the last good checkpoints are kept; lower optim.lr")
-            evs.append(ev)
-            run.best = kept_best(t.keep_best, run.best, ev, epoch, run.model)
-            row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"], f"{eval_name}_loss": ev["loss"],
-                   f"{eval_name}_acc": ev["acc"], "lr": lr, "samples_per_s": tr["samples_per_s"],
-                   "seconds": tr["seconds"]}
+            row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
+            if evaluated(epoch, t.eval_every, last_epoch):  # as fit: skipped epochs have no eval keys in their row
+                ev = evaluate(run.model, run.loaders.eval, step_fn=eval_fn, device=device, precision=precision)
+                if not math.isfinite(ev["loss"]):
+                    raise DivergenceError(f"{run.cfg.name}: {eval_name} loss became {ev['loss']} after epoch {epoch};"
+                                          f" the last good checkpoints are kept; lower optim.lr")
+                evs.append(ev)
+                run.best = kept_best(t.keep_best, run.best, ev, epoch, run.model)
+                row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
+            row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
             run.history.append(row)
             if t.checkpoint:
                 save_training_state(path, model=run.model, model_args=run.args, optimizer=run.optimizer,
@@ -194,8 +193,9 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
                     previous_checkpoint(path).unlink(missing_ok=True)
             log_epoch(run.cfg.run_dir, row)
         replace_old_runs = False
-        shown = "  ".join(f"{100 * ev['acc']:.2f}%" for ev in evs)
-        tqdm.write(f"epoch {epoch:3d}/{t.epochs}  {len(runs)} packed nets, {eval_name} acc {shown}  lr {lr:.3g}  "
+        accs = "  ".join(f"{100 * ev['acc']:.2f}%" for ev in evs)
+        shown = f"{eval_name} acc {accs}  " if evs else ""
+        tqdm.write(f"epoch {epoch:3d}/{t.epochs}  {len(runs)} packed nets, {shown}lr {lr:.3g}  "
                    f"{len(runs) * trs[0]['samples_per_s']:.0f}/s in all  {trs[0]['seconds']:.1f}s")
 
     results = []

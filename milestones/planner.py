@@ -28,6 +28,7 @@ from .experiments import markdown_table
 from .models.packed import PackedResNet
 from .pack import PACKABLE, check_packable, shared_config
 from .runtime import autocast, resolve_device, run_precision
+from .train import evaluated
 
 WARMUP_STEPS, TIMED_STEPS = 2, 5
 EVAL_STEP_FRACTION = 1 / 3  # a forward pass against a training step's forward + backward + update
@@ -71,7 +72,7 @@ def step_seconds(cfgs: list[Config], device: torch.device) -> float:
     c, h, w = IMAGE_SHAPES[cfg.data.name]
     packed = PackedResNet(len(cfgs), PACKABLE[cfg.model.name], in_channels=args.get("in_channels", c),
                           num_classes=args.get("num_classes", 10),
-                          residual=[c.model.name.startswith("resnet") for c in cfgs]).to(device)
+                          residual=[run.model.name.startswith("resnet") for run in cfgs]).to(device)
     optimizer = torch.optim.SGD(packed.parameters(), lr=1e-3, momentum=0.9)
     x = torch.randn(cfg.trainer.batch_size, len(cfgs), c, h, w, device=device)  # (B, N, C, H, W)
     y = torch.randint(0, 10, (cfg.trainer.batch_size, len(cfgs)), device=device)  # (B, N)
@@ -106,9 +107,10 @@ def schedule_steps(cfg: Config) -> tuple[int, int]:
     """(training steps of the whole schedule, evaluation batches of the whole schedule) of an image run."""
     d, t = cfg.data, cfg.trainer
     train = (d.train_size if d.train_size is not None else TRAIN_IMAGES[d.name] - d.val_size)
-    evaluated = d.val_size or (d.test_size if d.test_size is not None else 10_000)
+    images = d.val_size or (d.test_size if d.test_size is not None else 10_000)
     epochs = t.stop_epoch or t.epochs
-    return epochs * math.ceil(train / t.batch_size), epochs * math.ceil(evaluated / t.eval_batch_size)
+    evaluations = sum(evaluated(e, t.eval_every, epochs) for e in range(1, epochs + 1))
+    return epochs * math.ceil(train / t.batch_size), evaluations * math.ceil(images / t.eval_batch_size)
 
 
 def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float]) -> list[Planned]:

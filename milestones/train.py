@@ -31,9 +31,9 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import (check_arrangement, check_resumable, data_meta, final_weights, load_state, log_epoch, model_name, open_run_folder,
-                         previous_checkpoint, read_checkpoint, read_resume_checkpoint, restore_training_state,
-                         save_training_state, start_logs, write_results)
+from .checkpoint import (check_arrangement, check_resumable, data_meta, final_weights, load_state, log_epoch,
+                         model_name, open_run_folder, previous_checkpoint, read_checkpoint, read_resume_checkpoint,
+                         restore_training_state, save_training_state, start_logs, write_results)
 from .config import Config
 from .errors import CheckpointError, ConfigError, DivergenceError
 from .models import count_parameters
@@ -208,9 +208,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, ddp)
     train_loader, eval_loader, test_loader = loaders.train, loaders.eval, loaders.test
-    if t.keep_best and test_loader is None:
-        raise ConfigError(f"trainer.keep_best: {cfg.data.name} has no validation split here to choose an epoch on "
-                          f"(choosing on the test set would overstate the result)")
+    check_keep_best(cfg, test_loader)
     model, model_args = build_model(cfg, loaders.meta, device)
     task.check_model(model, loaders, cfg)
     if t.sync_bn and ddp.enabled:  # batch-norm statistics over the global batch (same parameters and buffers)
@@ -256,7 +254,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
                              accumulate=t.accumulate, writer=writer)
         row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
         ev, ev_diagnostics = None, {}
-        if epoch % t.eval_every == 0 or epoch == last_epoch:  # skipped epochs have no eval keys in their row
+        if evaluated(epoch, t.eval_every, last_epoch):  # skipped epochs have no eval keys in their row
             ev = evaluate(runner, eval_loader, step_fn=eval_fn, device=device, precision=precision)
             if not math.isfinite(ev["loss"]):  # the last update of the epoch broke the weights: do not save them
                 raise DivergenceError(f"{eval_name} loss became {ev['loss']} after epoch {epoch} (step "
@@ -309,6 +307,18 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         tqdm.write(f"test acc {100 * final['acc']:.2f}%{shown}  ({results['train_seconds']:.0f} s of training)  "
                    f"-> {run_dir}")
     return results
+
+
+def check_keep_best(cfg: Config, test_loader: Any) -> None:
+    """`trainer.keep_best` chooses an epoch on the validation split: refuse it where there is none."""
+    if cfg.trainer.keep_best and test_loader is None:
+        raise ConfigError(f"trainer.keep_best: {cfg.data.name} has no validation split here to choose an epoch on "
+                          f"(choosing on the test set would overstate the result)")
+
+
+def evaluated(epoch: int, eval_every: int, last_epoch: int) -> bool:
+    """Whether epoch `epoch` ends with an evaluation (`trainer.eval_every`; the last epoch always does)."""
+    return epoch % eval_every == 0 or epoch == last_epoch
 
 
 def kept_best(keep_best: Optional[str], best: Optional[dict], ev: dict, epoch: int,

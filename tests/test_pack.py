@@ -144,3 +144,13 @@ def test_the_paper_suite_trains_packed_and_ranks_every_net(tmp_path, data_root):
     for depth in (20, 32, 44, 56):
         assert f"| resnet{depth} |" in board and f"| plain{depth} |" in board
     assert "| resnet110 |" in board
+
+
+def test_packed_runs_evaluate_on_the_epochs_a_lone_run_does(tmp_path, data_root, one_thread):
+    """trainer.eval_every: the skipped epochs have no evaluation in a packed run's history either."""
+    cfg = dict(eval_every=2, epochs=3, keep_best=None)
+    fit(config(data_root, tmp_path / "lone", **cfg))
+    fit_packed([config(data_root, tmp_path / "packed", **cfg)])
+    lone, packed = (read_history(tmp_path / d / "resnet20_seed0") for d in ("lone", "packed"))
+    assert [sorted(r) for r in lone] == [sorted(r) for r in packed]
+    assert ["val_acc" in r for r in packed] == [False, True, True]  # epoch 2, and the last

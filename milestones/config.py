@@ -142,7 +142,7 @@ class TrainerConfig:
     # classification: the global batch is reached in this many micro-batches, their gradients summed before each
     # optimizer step (for memory); the schedule counts optimizer steps
     accumulate: int = 1
-    sync_bn: bool = False  # DDP: batch-norm statistics over the global batch (nn.SyncBatchNorm), not each rank's
+    sync_bn: bool = False  # DDP: batch-norm statistics over the global batch, not each rank's
     # scalars to TensorBoard in <run>/tensorboard/ beside metrics.jsonl (the optional 'tensorboard' extra)
     tensorboard: bool = field(default=False, metadata=NO_RESULT)
 

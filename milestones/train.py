@@ -177,8 +177,6 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
     device = resolve_device(t.device)
     if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(NO_TENSORBOARD)
-    if t.sync_bn and device.type != "cuda":
-        raise ConfigError("trainer.sync_bn needs CUDA GPUs (torch's SyncBatchNorm runs on GPU modules only)")
     if t.precision == "fp16" and device.type != "cuda":
         raise ConfigError("trainer.precision 'fp16' needs a CUDA GPU (its grad scaler is CUDA-only); use bf16 on CPU")
     ddp = distributed.setup(device.type)
@@ -212,7 +210,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
     model, model_args = build_model(cfg, loaders.meta, device)
     task.check_model(model, loaders, cfg)
     if t.sync_bn and ddp.enabled:  # batch-norm statistics over the global batch (same parameters and buffers)
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = distributed.sync_batchnorm(model, device.type)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = len(train_loader) // t.accumulate  # optimizer steps
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)

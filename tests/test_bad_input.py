@@ -433,9 +433,6 @@ CASES += [
     Case("imagenet_missing", "ImageNet not under the data root",
          lambda e: ["train", e.config(data={"name": "imagenet", "root": str(e.tmp), "workers": 0},
                                       model={"name": "resnet18"})], "imagenet: not found"),
-    Case("sync_bn_cpu", "trainer.sync_bn on the CPU",
-         lambda e: ["train", e.config(), "--set", "trainer.sync_bn=true", "trainer.device=cpu"],
-         "trainer.sync_bn needs CUDA GPUs"),
     Case("accumulate_batch", "a batch that micro-batches cannot split",
          lambda e: ["train", e.config(), "--set", "trainer.accumulate=3"], "a multiple of trainer.accumulate"),
 ]

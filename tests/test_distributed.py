@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from milestones import read_checkpoint
+from milestones.distributed import GlobalBatchNorm, sync_batchnorm
 
 from conftest import run_cli
 
@@ -85,12 +86,14 @@ def test_ddp_streams_each_rank_its_share_of_a_folder_and_resume_auto_continues(t
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
 
 
-def _folder_run(tmp_path, epochs: int):
+def _folder_run(tmp_path, epochs: int, **trainer):
     from test_folders import folder_config, write_tree
 
     raw = folder_config(tmp_path, write_tree(tmp_path / "tree"))
     raw["optim"] = {"name": "sgd", "lr": 0.05, "momentum": 0.9}
-    raw["trainer"].update(epochs=epochs, threads=1)
+    raw["trainer"].update(epochs=epochs, threads=1, **trainer)
+    if trainer.get("sync_bn"):  # a batch-norm net: He et al.'s 6n+2 ResNet at its smallest depth
+        raw["model"] = {"name": "resnet", "depth": 8, "num_classes": 3}
     cfg = tmp_path / "folder.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     single = run_cli("train", str(cfg), "--set", "name=single", env={"OMP_NUM_THREADS": "1"})
@@ -103,25 +106,36 @@ def _same(a: dict, b: dict) -> None:
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
 
 
-def test_two_nodes_on_localhost_match_one_process(tmp_path):
-    """Two torchrun 'nodes' (one process each) meeting through the c10d rendezvous, as on a cluster."""
+def test_two_nodes_on_localhost_match_one_process_with_sync_bn(tmp_path):
+    """Two torchrun 'nodes' (one process each) meeting through the c10d rendezvous, as on a cluster, train a
+    batch-norm ResNet with trainer.sync_bn (GlobalBatchNorm on gloo): the weights and running statistics are one
+    process's on the same global batch. Without sync_bn each node normalises over its own half batch and they are
+    not (which shows the comparison can fail)."""
     import os
     import socket
     import subprocess
 
-    cfg, single = _folder_run(tmp_path, epochs=2)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", "--rdzv-backend=c10d",
-           f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=milestones-test", "-m", "milestones", "train", str(cfg),
-           "--set", "name=nodes"]
+    cfg, single = _folder_run(tmp_path, epochs=2, sync_bn=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(2)]
-    outs = [n.communicate(timeout=300) for n in nodes]
-    assert all(n.returncode == 0 for n in nodes), outs[0][1][-2000:] + outs[1][1][-2000:]
-    _same(single, read_checkpoint(tmp_path / "runs" / "nodes" / "checkpoint.pt")["model"])
+
+    def two_nodes(name: str, *sets: str) -> dict:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+               "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", f"--rdzv-id={name}", "-m", "milestones",
+               "train", str(cfg), "--set", f"name={name}", *sets]
+        nodes = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for _ in range(2)]
+        outs = [n.communicate(timeout=300) for n in nodes]
+        assert all(n.returncode == 0 for n in nodes), outs[0][1][-2000:] + outs[1][1][-2000:]
+        return read_checkpoint(tmp_path / "runs" / name / "checkpoint.pt")["model"]
+
+    synced = two_nodes("nodes")
+    assert any("running_var" in k for k in single)
+    _same(single, synced)
+    per_rank = two_nodes("nodes_local_bn", "trainer.sync_bn=false")
+    assert not all(torch.allclose(single[k], per_rank[k], rtol=1e-4, atol=1e-5) for k in single)
 
 
 def test_a_killed_rank_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path):
@@ -150,13 +164,23 @@ def test_a_killed_rank_is_restarted_and_the_run_ends_as_if_never_killed(tmp_path
     _same(single, read_checkpoint(tmp_path / "runs" / "elastic" / "checkpoint.pt")["model"])
 
 
-def test_sync_bn_keeps_the_checkpoint_format():
-    """trainer.sync_bn swaps every BatchNorm for a SyncBatchNorm (which torch runs on GPUs only, so the two-process
-    equality with it on needs a GPU): same state_dict keys and values, so its checkpoints load anywhere."""
+@pytest.mark.parametrize("device_type, layer", [("cpu", GlobalBatchNorm), ("cuda", torch.nn.SyncBatchNorm)])
+def test_sync_bn_keeps_the_checkpoint_format(device_type, layer):
+    """trainer.sync_bn swaps every BatchNorm for a global-batch one (torch's SyncBatchNorm on CUDA, which refuses
+    CPU tensors; GlobalBatchNorm elsewhere): same state_dict keys and the very same tensors, so its checkpoints load
+    anywhere; in one process GlobalBatchNorm is BatchNorm."""
     from milestones import create_model
 
     model = create_model("resnet18", num_classes=10)
-    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(create_model("resnet18", num_classes=10))
-    synced.load_state_dict(model.state_dict())
-    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == 20
-    assert list(synced.state_dict()) == list(model.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    synced = sync_batchnorm(model, device_type)
+    assert sum(isinstance(m, layer) for m in synced.modules()) == 20
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in synced.modules())
+    assert list(synced.state_dict()) == list(before)
+    if device_type == "cpu":
+        reference = create_model("resnet18", num_classes=10)
+        reference.load_state_dict(before)
+        x = torch.randn(4, 3, 32, 32)
+        assert torch.equal(synced.train()(x), reference.train()(x))
+        for k, v in reference.state_dict().items():
+            assert torch.equal(synced.state_dict()[k], v), k

@@ -17,7 +17,11 @@ After every epoch the packed weights, BN statistics and optimizer state are spli
 optimizers (PackedResNet.split), which are evaluated and saved with the trainer's own functions: each run folder
 holds the checkpoint, metrics.jsonl and results.json a lone run would (plus `packed_with` in results.json), so
 `milestones compare` ranks them with every other run and `milestones train CONFIG --resume` continues any of them
-alone. Not packable (one line, ConfigError): other models or depths, any other config difference,
+alone. A net whose loss becomes NaN or infinite stops as a lone run would (its last good checkpoint kept, no
+results.json) while the others go on, re-packed without it from the next epoch; fit_packed then raises
+DivergenceError naming it, after the others have finished. (Until the epoch ends it stays in the pack: grouped
+convolutions, per-channel batch norm and per-model classifiers keep its NaNs out of the other nets.)
+Not packable (one line, ConfigError): other models or depths, any other config difference,
 trainer.grad_clip (a global gradient norm would couple the models), accumulate, fp16's loss scaler, torchrun.
 """
 
@@ -65,6 +69,7 @@ class Lone:
     scheduler: Any
     history: list[dict] = dataclasses.field(default_factory=list)
     best: Optional[dict] = None
+    diverged: Optional[str] = None  # why it stopped, once its loss became NaN or infinite
 
 
 def check_packable(cfgs: list[Config]) -> None:
@@ -149,14 +154,10 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
             raise CheckpointError(f"the packed runs stopped after different epochs ({sorted(done)}): resume each "
                                   f"alone (`milestones train CONFIG --resume`)")
         start_epoch = done.pop() + 1
-    packed = PackedResNet.pack([run.model for run in runs]).to(device)
-    optimizer = build_optimizer(packed, cfgs[0])
-    scheduler = build_scheduler(optimizer, cfgs[0], len(runs[0].loaders.train))
-    if resume:
-        _join_training_state(packed, optimizer, scheduler, runs)
+    packed, optimizer, scheduler, runner = _pack(runs, device, join=resume)
     for run in runs:
         start_logs(run.cfg.run_dir, run.cfg, run.history)
-    runner = compile_model(packed) if t.compile else packed  # `packed` stays the module whose weights are split
+    everyone, path_of = list(runs), {id(run): path for run, path in zip(runs, paths)}
 
     eval_fn = task.eval_step_for(cfgs[0], runs[0].loaders.meta)
     eval_name = "val" if runs[0].loaders.test is not None else "test"
@@ -172,13 +173,17 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
                                  desc=f"epoch {epoch}/{t.epochs} x{len(runs)}", progress=t.progress)
         _split_training_state(packed, optimizer, scheduler, runs)
         evs = []
-        for run, path, tr in zip(runs, paths, trs):
+        for run, tr in zip(runs, trs):
+            path = path_of[id(run)]
+            if not math.isfinite(tr["loss"]):
+                _stop(run, f"its training loss became {tr['loss']} in epoch {epoch}", len(runs))
+                continue
             row = {"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"]}
             if evaluated(epoch, t.eval_every, last_epoch):  # as fit: skipped epochs have no eval keys in their row
                 ev = evaluate(run.model, run.loaders.eval, step_fn=eval_fn, device=device, precision=precision)
                 if not math.isfinite(ev["loss"]):
-                    raise DivergenceError(f"{run.cfg.name}: {eval_name} loss became {ev['loss']} after epoch {epoch};"
-                                          f" the last good checkpoints are kept; lower optim.lr")
+                    _stop(run, f"its {eval_name} loss became {ev['loss']} after epoch {epoch}", len(runs))
+                    continue
                 evs.append(ev)
                 run.best = kept_best(t.keep_best, run.best, ev, epoch, run.model)
                 row.update({f"{eval_name}_loss": ev["loss"], f"{eval_name}_acc": ev["acc"]})
@@ -197,12 +202,17 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
         shown = f"{eval_name} acc {accs}  " if evs else ""
         tqdm.write(f"epoch {epoch:3d}/{t.epochs}  {len(runs)} packed nets, {shown}lr {lr:.3g}  "
                    f"{len(runs) * trs[0]['samples_per_s']:.0f}/s in all  {trs[0]['seconds']:.1f}s")
+        if any(run.diverged for run in runs):
+            runs = [run for run in runs if not run.diverged]
+            if not runs:
+                break
+            packed, optimizer, scheduler, runner = _pack(runs, device, join=True)  # the rest, from their states
 
     results = []
     for i, run in enumerate(runs):
         if run.best is not None:
             run.model.load_state_dict(run.best["model"])
-        if run.loaders.test is None and evs:
+        if run.loaders.test is None and len(evs) == len(runs):
             final = evs[i]  # the last epoch was just evaluated on the test split
         else:
             final = evaluate(run.model, run.loaders.test or run.loaders.eval, step_fn=eval_fn, device=device,
@@ -212,18 +222,44 @@ def _train_and_test(cfgs: list[Config], device: torch.device, precision: str, pa
         r["packed_with"] = [other.cfg.name for other in runs if other is not run]
         write_results(run.cfg.run_dir, r)
         results.append(r)
-    accs = "  ".join(f"{100 * r['test_acc']:.2f}%" for r in results)
-    folders = ", ".join(str(run.cfg.run_dir) for run in runs)
-    tqdm.write(f"test acc {accs}  ({results[0]['train_seconds']:.0f} s of training, {len(runs)} nets packed) -> "
-               f"{folders}")
+    if results:
+        accs = "  ".join(f"{100 * r['test_acc']:.2f}%" for r in results)
+        folders = ", ".join(str(run.cfg.run_dir) for run in runs)
+        tqdm.write(f"test acc {accs}  ({results[0]['train_seconds']:.0f} s of training, {len(runs)} nets packed) -> "
+                   f"{folders}")
+    stopped = [run.diverged for run in everyone if run.diverged]
+    if stopped:
+        raise DivergenceError(f"{len(stopped)} of {len(everyone)} packed nets diverged ({'; '.join(stopped)}); "
+                              f"their last good checkpoints are kept; lower optim.lr")
     return results
+
+
+def _pack(runs: list[Lone], device: torch.device, *, join: bool) -> tuple[PackedResNet, Any, Any, nn.Module]:
+    """The lone runs as one packed net with its optimizer and schedule (with `join`, their optimizer states and
+    schedule position too), and the module that runs it (compiled under trainer.compile)."""
+    cfg = runs[0].cfg
+    packed = PackedResNet.pack([run.model for run in runs]).to(device)
+    optimizer = build_optimizer(packed, cfg)
+    scheduler = build_scheduler(optimizer, cfg, len(runs[0].loaders.train))
+    if join:
+        _join_training_state(packed, optimizer, scheduler, runs)
+    runner = compile_model(packed) if cfg.trainer.compile else packed  # `packed` stays the module that is split
+    return packed, optimizer, scheduler, runner
+
+
+def _stop(run: Lone, why: str, packed: int) -> None:
+    """A diverged net stops as a lone run would: no more checkpoints or logs; the last good checkpoint stays."""
+    run.diverged = f"{run.cfg.name}: {why}"
+    others = f"the other {packed - 1} go on" if packed > 1 else "none is left"
+    tqdm.write(f"milestones: warning: {run.diverged}; it stops here (its last good checkpoint is kept), {others}")
 
 
 def train_packed_epoch(packed: nn.Module, loaders: list, optimizer: torch.optim.Optimizer, scheduler: Any, *,
                        device: torch.device, precision: str = "fp32", label_smoothing: float = 0.0,
                        desc: str = "train", progress: bool = True) -> list[dict[str, float]]:
     """One pass over N loaders at once, batch k of each model stacked into one packed batch; the lr schedule steps
-    per step. Returns each model's mean training loss and accuracy, its images/s and the epoch's seconds."""
+    per step. Returns each model's mean training loss and accuracy, its images/s and the epoch's seconds. A model
+    whose loss becomes NaN or infinite trains on to the epoch's end (its own weights only) and reports that loss."""
     packed.train()
     n = len(loaders)
     loss_sum = torch.zeros(n, device=device, dtype=torch.float64)
@@ -244,13 +280,10 @@ def train_packed_epoch(packed: nn.Module, loaders: list, optimizer: torch.optim.
         loss_sum += losses.detach().double() * len(y)
         correct += (logits.argmax(-1) == y).sum(0)
         seen += len(y)
-        if (i + 1) % LOG_EVERY == 0 or i + 1 == len(loaders[0]):
+        if progress and ((i + 1) % LOG_EVERY == 0 or i + 1 == len(loaders[0])):
             mean = loss_sum / seen  # the device sync happens here, not every step
-            if not torch.isfinite(mean).all():
-                raise DivergenceError(f"a packed net's loss became {mean.max().item()} by step {i + 1} of this epoch; "
-                                      f"the last good checkpoints are kept; lower optim.lr")
-            bar.set_postfix(loss=f"{mean.mean().item():.4f}", rate=f"{n * seen / (time.perf_counter() - start):.0f}/s",
-                            refresh=False)
+            bar.set_postfix(loss=f"{mean.nanmean().item():.4f}",
+                            rate=f"{n * seen / (time.perf_counter() - start):.0f}/s", refresh=False)
     seconds = time.perf_counter() - start
     return [{"loss": loss_sum[i].item() / seen, "acc": correct[i].item() / seen, "samples_per_s": seen / seconds,
              "seconds": seconds} for i in range(n)]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from milestones.checkpoint import read_checkpoint, read_history, read_results
+from milestones.checkpoint import read_checkpoint, read_history, read_results, save_checkpoint
 from milestones.config import config_from_dict
-from milestones.errors import ConfigError
+from milestones.errors import ConfigError, DivergenceError
 from milestones.pack import check_packable, fit_packed
 from milestones.train import fit
 
@@ -48,6 +48,15 @@ def runs(tmp_path_factory, data_root):
         fit(config(data_root, out / "halves", *PAIR[0]), resume=True)  # the residual net goes on alone
         fit_packed([config(data_root, out / "repacked", m, s, stop_epoch=1) for m, s in PAIR])
         fit_packed([config(data_root, out / "repacked", m, s) for m, s in PAIR], resume=True)
+        # the plain net's classifier set to infinity after epoch 1: it diverges in epoch 2, the residual net goes on
+        fit_packed([config(data_root, out / "poisoned", m, s, stop_epoch=1) for m, s in PAIR])
+        path = out / "poisoned" / "plain20_seed1" / "checkpoint.pt"
+        ckpt = read_checkpoint(path)
+        ckpt["model"]["fc.weight"].fill_(float("inf"))
+        save_checkpoint({k: v for k, v in ckpt.items() if k != "digest"}, path)
+        with pytest.raises(DivergenceError) as diverged:
+            fit_packed([config(data_root, out / "poisoned", m, s) for m, s in PAIR], resume=True)
+        (out / "poisoned" / "error.txt").write_text(str(diverged.value))
     finally:
         torch.set_default_dtype(before)
         torch.set_num_threads(threads)
@@ -87,6 +96,19 @@ def test_a_packed_run_resumes_alone_or_packed(runs):
         name = f"{model}_seed{seed}"
         same_training_state(runs / "lone" / name / "checkpoint.pt", runs / "repacked" / name / "checkpoint.pt")
         assert [h["epoch"] for h in read_history(runs / "repacked" / name)] == [1, 2]
+
+
+def test_a_diverging_net_stops_and_the_rest_of_its_pack_trains_on_exactly(runs):
+    """One net's loss becomes NaN: it stops as a lone run would (last good checkpoint kept, no new results), the other
+    trains on to the end exactly as alone, and the pack then reports the divergence in one line."""
+    assert (runs / "poisoned" / "error.txt").read_text().startswith(
+        "1 of 2 packed nets diverged (plain20_seed1: its training loss became nan in epoch 2)")
+    same_training_state(runs / "lone" / "resnet20_seed0" / "checkpoint.pt",
+                        runs / "poisoned" / "resnet20_seed0" / "checkpoint.pt")
+    assert (runs / "poisoned" / "resnet20_seed0" / "results.json").is_file()
+    assert read_results(runs / "poisoned" / "plain20_seed1")["epochs"] == 1  # the stop_epoch=1 run's, untouched
+    assert [h["epoch"] for h in read_history(runs / "poisoned" / "plain20_seed1")] == [1]
+    assert read_checkpoint(runs / "poisoned" / "plain20_seed1" / "checkpoint.pt")["epoch"] == 1
 
 
 @pytest.mark.parametrize("change, message", [

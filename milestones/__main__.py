@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CHECKPOINT
-from .compare import compare, run_suite
+from .compare import SUITES, compare, run_suite
 from .config import list_configs, load_config
 from .distributed import cleanup
 from .errors import ConfigError, InputError, MilestonesError
@@ -145,13 +145,18 @@ def _parser() -> argparse.ArgumentParser:
                        "write leaderboard.md, leaderboard.csv and PNG plots.")
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
-    src.add_argument("--suite", choices=["quick", "full", "paper"], help="quick: sized for 2 CPU cores; full: the "
-                     "papers' schedules (GPU); paper: He et al.'s Table 6 / Fig. 6 sweep, every depth plain and "
-                     "residual (GPU; with --pack)")
+    src.add_argument("--suite", choices=list(SUITES), help="quick: sized for 2 CPU cores; full: the papers' "
+                     "schedules (GPU), one at a time; paper: every headline claim for one GPU window (with --pack "
+                     "and --budget-minutes), made of table6 (He et al.'s Table 6 / Fig. 6 sweep, every depth plain "
+                     "and residual), vit_data (ViT vs ResNet-20 on 10/30/100%% of the data), eras (AlexNet vs MLP "
+                     "at 90 epochs) and translators (Multi30k at the papers' sizes)")
     c.add_argument("--pack", type=int, default=1, metavar="N", help="a suite's CIFAR ResNets / plain nets of one "
                    "depth train N at a time as one packed net (`milestones pack`); default 1: one run at a time")
     c.add_argument("--budget-minutes", type=float, metavar="M", help="a suite: estimate each pack's time first (a "
                    "few timed steps), print the plan, and train only what fits in M minutes")
+    c.add_argument("--scale", type=float, metavar="F", help="a suite at fraction F of its schedule and data "
+                   "(epochs, schedule, training/validation/test sets; model and batch as in the paper), e.g. "
+                   "--scale 0.002 to watch the paper suite run on a CPU")
     c.add_argument("--seeds", type=int, default=3, help="seeds per config in a suite (default 3)")
     c.add_argument("--strict", action="store_true", help="a run folder that cannot be read is an error (default: a "
                    "warning, and a line in the leaderboard)")
@@ -228,14 +233,20 @@ def _compare(args: argparse.Namespace) -> None:
         runs = Path("runs") / f"suite_{args.suite}"
         if args.budget_minutes is not None and args.budget_minutes <= 0:
             raise ConfigError(f"--budget-minutes must be > 0, got {args.budget_minutes:g}")
-        run_suite(args.suite, args.seeds, runs, args.overrides, pack=args.pack, budget_minutes=args.budget_minutes)
+        failures = run_suite(args.suite, args.seeds, runs, args.overrides, pack=args.pack,
+                             budget_minutes=args.budget_minutes, scale=args.scale)
         out, title = Path(args.output or f"runs/compare_{args.suite}"), f"Leaderboard: the {args.suite} suite"
     else:
-        runs = Path(args.runs)
+        if args.scale is not None:
+            raise ConfigError("--scale shrinks a suite's runs: use it with --suite")
+        runs, failures = Path(args.runs), []
         out, title = Path(args.output or runs / "compare"), f"Leaderboard: runs in {runs}"
     table, plots = compare(runs, out, title, strict=args.strict)
     print(table.read_text(encoding="utf-8"))
     print(f"written: {table}, {table.with_suffix('.csv')}" + "".join(f", {p}" for p in plots))
+    if failures:
+        raise MilestonesError(f"{len(failures)} of the suite's runs or packs failed (the leaderboard has the rest): "
+                              f"{failures[0]}" + (f"; and {len(failures) - 1} more above" if len(failures) > 1 else ""))
 
 
 def _list(args: argparse.Namespace) -> None:

@@ -3,7 +3,8 @@
     milestones compare --runs runs/                 gather every finished run under runs/ (any depth)
     milestones compare --suite quick                train the quick suite (2 CPU cores, 3 seeds), then gather it
     milestones compare --suite full --seeds 1       the paper-faithful GPU configs
-    milestones compare --suite paper --pack 6 --budget-minutes 12    He et al. Table 6 / Fig. 6, packed, planned
+    milestones compare --suite paper --pack 10 --budget-minutes 12    every headline claim on one GPU, planned
+    milestones compare --suite paper --scale 0.002 --seeds 1          the same suite shrunk to minutes on a CPU
 
 Writes into --output (default: <runs>/compare/ or runs/compare_<suite>/); the runs are gathered by runs.py and
 the plots drawn by plots.py:
@@ -14,6 +15,7 @@ the plots drawn by plots.py:
   throughput_by_era.png              training throughput per model (images/s, sequences/s, target tokens/s)
   adding_curves.png                  adding problem: fraction solved per epoch, RNN against LSTM, per length T
   degradation.png                    plain and residual nets: training/test error per epoch (He et al. Fig. 6)
+  accuracy_by_data_size.png          test accuracy against training images, per model (the ViT data study)
   bleu_by_length.png                 translators: test BLEU by source-sentence length (Bahdanau et al. Fig. 2)
 A plot is written when its runs are there; plots need matplotlib (`pip install 'milestones[plot]'`).
 
@@ -24,13 +26,18 @@ so an interrupted suite continues where it stopped.
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .config import CONFIG_DIR, Config, load_config
+from .data.images import TEST_IMAGES, TRAIN_IMAGES
+from .data.synthetic import ADDING_TEST_SIZE, ADDING_TRAIN_SIZE
+from .data.text import CORPUS_PAIRS
 from .errors import ConfigError, MilestonesError
+from .experiments import with_overrides
 from .pack import fit_packed
 from .planner import Planned, group_packs, make_plan, plan_table
 from .plots import write_plots
@@ -61,14 +68,26 @@ SUITES: dict[str, list[tuple[str, list[str]]]] = {
         ("lstm_seq2seq_multi30k_gpu.yaml", []), ("rnnsearch_multi30k_gpu.yaml", []),
         ("transformer_multi30k_gpu.yaml", []),
     ],
-    # He et al. 2015, Table 6 and Fig. 6: ResNet-20/32/44/56/110 and plain-20/32/44/56 (Fig. 6 has no plain-110),
-    # the paper's recipe (64k iterations at batch 128, lr 0.1 / 10 at 32k and 48k, 45k/5k split; depth 110 with
-    # the warm-up of resnet110_cifar10_gpu.yaml); `--pack N` trains each depth's nets as one packed net (pack.py),
-    # `--budget-minutes` plans what fits (planner.py)
-    "paper": [*(("resnet20_cifar10_gpu.yaml", [f"model.name={kind}{depth}"])
-                for depth in (20, 32, 44, 56) for kind in ("resnet", "plain")),
-              ("resnet110_cifar10_gpu.yaml", [])],
 }
+# He et al. 2015, Table 6 and Fig. 6: ResNet-20/32/44/56/110 and plain-20/32/44/56 (Fig. 6 has no plain-110), the
+# paper's recipe (64k iterations at batch 128, lr 0.1 / 10 at 32k and 48k, 45k/5k split; depth 110 with the
+# warm-up of resnet110_cifar10_gpu.yaml); `--pack N` trains each depth's nets as one packed net (pack.py),
+# `--budget-minutes` plans what fits (planner.py)
+SUITES["table6"] = [*(("resnet20_cifar10_gpu.yaml", [f"model.name={kind}{depth}"])
+                      for depth in (20, 32, 44, 56) for kind in ("resnet", "plain")),
+                    ("resnet110_cifar10_gpu.yaml", [])]
+# Dosovitskiy et al. 2020's data claim at CIFAR scale: ViT-Tiny/4 and ResNet-20 on 10%, 30% and 100% of the 45k
+# training images, each with its own recipe (ResNet-20's 100% is Table 6's run)
+SUITES["vit_data"] = [(config, [f"data.train_size={n}"] if n < 45_000 else [])
+                      for config in ("resnet20_cifar10_gpu.yaml", "vit_tiny_cifar10_gpu.yaml")
+                      for n in (4_500, 13_500, 45_000)]
+# the image eras at full length: AlexNet-32 against the MLP at the same 90 epochs
+SUITES["eras"] = [("alexnet_cifar10_gpu.yaml", []), ("mlp_cifar10.yaml", ["trainer.epochs=90", "data.val_size=5000"])]
+# the sequence eras at the papers' sizes, on Multi30k
+SUITES["translators"] = [("lstm_seq2seq_multi30k_gpu.yaml", []), ("rnnsearch_multi30k_gpu.yaml", []),
+                         ("transformer_multi30k_gpu.yaml", [])]
+# every headline claim, the Table 6 packs first: what a GPU window cannot hold is named by the planner
+SUITES["paper"] = [*SUITES["table6"], *SUITES["vit_data"], *SUITES["eras"], *SUITES["translators"]]
 
 # --- tables --------------------------------------------------------------------------------------------------------
 
@@ -125,29 +144,73 @@ def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard
 
 # --- suites --------------------------------------------------------------------------------------------------------
 
-def suite_configs(suite: str, seeds: int, output_dir: Path, overrides: list[str]) -> list[Config]:
+def suite_configs(suite: str, seeds: int, output_dir: Path, overrides: list[str],
+                  scale: Optional[float] = None) -> list[Config]:
+    """The suite's configs, `seeds` of each, named <config or model>[_n<train_size>]_seed<seed>; a run that two
+    parts of a suite share (ResNet-20 in Table 6 and in the ViT data study) is listed once. With `scale`, each at
+    that fraction of its schedule and data (scale_config)."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
-    cfgs = []
+    cfgs: dict[str, Config] = {}
     for name, extra in SUITES[suite]:
         for seed in range(seeds):
             stem = Path(name).stem
             model = next((e.split("=", 1)[1] for e in extra if e.startswith("model.name=")), None)
             if model is not None:  # one config file, several models (the paper suite): named by the model
                 stem = f"{model}_{stem.split('_', 1)[1]}"
-            cfgs.append(load_config(CONFIG_DIR / name, [*extra, *overrides, f"seed={seed}", f"name={stem}_seed{seed}",
-                                                          f"output_dir={output_dir}"]))
-    return cfgs
+            size = next((e.split("=", 1)[1] for e in extra if e.startswith("data.train_size=")), None)
+            stem += f"_n{size}" if size is not None else ""
+            cfg = load_config(CONFIG_DIR / name, [*extra, *overrides, f"seed={seed}", f"name={stem}_seed{seed}",
+                                                  f"output_dir={output_dir}"])
+            cfgs[cfg.name] = cfg if scale is None else scale_config(cfg, scale)
+    return list(cfgs.values())
+
+
+def full_sizes(cfg: Config) -> tuple[int, int]:
+    """(training examples, test examples) of `cfg`'s data set, before any data.train_size / test_size."""
+    d = cfg.data
+    if d.name in TRAIN_IMAGES:
+        return TRAIN_IMAGES[d.name] - d.val_size, TEST_IMAGES[d.name]
+    if d.name in CORPUS_PAIRS:
+        return CORPUS_PAIRS[d.name]
+    if d.name == "adding":
+        return ADDING_TRAIN_SIZE, ADDING_TEST_SIZE
+    raise ConfigError(f"{cfg.name}: --scale cannot shrink data.name '{d.name}' (its size is not known)")
+
+
+def scale_config(cfg: Config, scale: float) -> Config:
+    """`cfg` at `scale` of the paper's length (`--scale`, e.g. 0.002 to see a GPU suite work on a CPU): epochs (at
+    least 1) and the epochs named in its schedule shrink in proportion; the training set (data.train_size if set,
+    else the whole) by `scale`, or by more where the whole set would keep fewer than two batches, so subsets keep
+    their proportions (the ViT data study); the validation split and the test set by `scale`, keeping one
+    evaluation batch. The model, optimizer and batch size stay the paper's. The scale is in the config (and its
+    hash), so a scaled run is never taken for a finished full-size one."""
+    if not 0 < scale <= 1:
+        raise ConfigError(f"--scale must be in (0, 1], got {scale:g}")
+    t, d, s = cfg.trainer, cfg.data, cfg.schedule
+    epochs = max(1, round(t.epochs * scale))
+    k = epochs / t.epochs
+    train, test = full_sizes(cfg)
+    data_scale = min(1.0, max(scale, 2 * t.batch_size / train))
+    return with_overrides(
+        cfg,
+        trainer={"epochs": epochs, "stop_epoch": None if t.stop_epoch is None else max(1, round(t.stop_epoch * k))},
+        schedule={"warmup_epochs": s.warmup_epochs * k, "milestones": [m * k for m in s.milestones]},
+        data={"train_size": math.ceil((d.train_size or train) * data_scale),
+              "val_size": d.val_size and min(d.val_size, max(t.eval_batch_size, math.ceil(d.val_size * scale))),
+              "test_size": min(d.test_size or test, max(t.eval_batch_size, math.ceil((d.test_size or test) * scale)))})
 
 
 def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *, pack: int = 1,
-              budget_minutes: Optional[float] = None) -> None:
+              budget_minutes: Optional[float] = None, scale: Optional[float] = None) -> list[str]:
     """Train every (config, seed) of the suite that has not finished yet: one at a time, or with `pack` > 1 the
     runs that pack (CIFAR ResNets and plain nets of one depth) `pack` at a time as one packed net; with
-    `budget_minutes`, only the packs that the planner expects to fit, said before the first starts."""
-    command = f"milestones compare --suite {suite} --seeds {seeds}" + (f" --pack {pack}" if pack > 1 else "")
+    `budget_minutes`, only the packs and runs that the planner expects to fit, said before the first starts. A
+    run or pack that fails (e.g. diverges) is reported and the suite goes on; returns those failures, one line each."""
+    command = (f"milestones compare --suite {suite} --seeds {seeds}" + (f" --pack {pack}" if pack > 1 else "")
+               + (f" --scale {scale:g}" if scale is not None else ""))
     todo = []
-    for cfg in suite_configs(suite, seeds, output_dir, overrides):
+    for cfg in suite_configs(suite, seeds, output_dir, overrides, scale):
         done = load_run(cfg.run_dir)
         if done is not None and experiment_key(done.config) == experiment_key(cfg) and done.config.seed == cfg.seed:
             print(f"{cfg.name}: finished earlier, kept")
@@ -159,13 +222,18 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
     else:
         plan = make_plan(group_packs(todo, pack), budget)
         print(plan_table(plan, budget))
-    chosen = [p for p in plan if p.fits]
+    chosen, failures = [p for p in plan if p.fits], []
     for i, p in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {p.label}")
-        if p.packed:
-            fit_packed(p.cfgs, overwrite=True, command=command)
-        else:
-            fit(p.cfgs[0], overwrite=True, command=command)
+        try:
+            if p.packed:
+                fit_packed(p.cfgs, overwrite=True, command=command)
+            else:
+                fit(p.cfgs[0], overwrite=True, command=command)
+        except MilestonesError as e:  # one failed run or pack does not cost the rest of a GPU window
+            failures.append(str(e))
+            print(f"milestones: warning: {e}", file=sys.stderr)
+    return failures
 
 
 def compare(runs_dir: Path, out: Path, title: str, *, strict: bool = False) -> tuple[Path, list[Path]]:

@@ -49,7 +49,7 @@ class _FirstBatches:
         return self.n
 
 
-def _timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
+def timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
     """Train the first `steps` batches of `cfg`'s real training data twice (the first pass warms up allocations
     and kernel choice) and return the second pass's metrics and the number of batches in a full epoch. The batches
     come from the loader each time, as in training: a probe of pre-built batches left out the input pipeline and
@@ -72,14 +72,14 @@ def _timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
 
 def measure_rate(cfg: Config, steps: int = 10) -> float:
     """Training samples/s of `cfg` on its device (images, sequences, or target tokens for translation)."""
-    return _timed_batches(cfg, steps)[0]["samples_per_s"]
+    return timed_batches(cfg, steps)[0]["samples_per_s"]
 
 
 def epochs_for_budget(cfg: Config, minutes: float, train_images: Optional[int] = None, steps: int = 10
                       ) -> tuple[int, float]:
     """Whole epochs of `cfg` that fit `minutes` of training at the measured speed (at least 1), and that speed
     in samples/s. `train_images` overrides the epoch's size in samples (e.g. a subset still to be drawn)."""
-    metrics, batches = _timed_batches(cfg, steps)
+    metrics, batches = timed_batches(cfg, steps)
     rate = metrics["samples_per_s"]
     if train_images is not None:
         epoch_seconds = train_images / rate

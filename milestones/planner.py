@@ -4,11 +4,12 @@
     plan = make_plan(packs, budget_s, device)  each pack's estimated seconds, and whether it fits the budget
     print(plan_table(plan))
 
-The estimate times a few packed training steps on random images of the data's shape, on the device the runs will
-use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
-Evaluation adds about a third of a step per evaluated batch (a forward pass, no backward). It is a planning
-number, printed beside the measured time once the pack has run. Runs that do not pack (other models) are planned
-alone with no estimate: they run only when no budget is set.
+A pack's estimate times a few packed training steps on random images of the data's shape, on the device the runs
+will use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
+A run that does not pack (any other model or task) is timed on its own first training batches, read from its real
+data as in training (experiments.timed_batches), times its schedule's batches. Image runs add evaluation, about a
+third of a step per evaluated batch (a forward pass, no backward); other tasks' evaluation (a translator's decoding)
+is not counted, so their estimate is low. These are planning numbers, printed before anything trains.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from .config import Config
 from .data.images import IMAGE_SHAPES, TRAIN_IMAGES
 from .errors import ConfigError
-from .experiments import markdown_table
+from .experiments import markdown_table, timed_batches
 from .models.packed import PackedResNet
 from .pack import PACKABLE, check_packable, shared_config
 from .runtime import autocast, resolve_device, run_precision
@@ -38,7 +39,7 @@ EVAL_STEP_FRACTION = 1 / 3  # a forward pass against a training step's forward +
 class Planned:
     cfgs: list[Config]
     packed: bool  # trained by pack.fit_packed (else train.fit, alone)
-    seconds: Optional[float]  # estimated; None: not estimated
+    seconds: Optional[float]  # estimated; None: not estimated (no plan was asked for)
     fits: bool  # inside the budget (always, without one)
 
     @property
@@ -113,20 +114,35 @@ def schedule_steps(cfg: Config) -> tuple[int, int]:
     return epochs * math.ceil(train / t.batch_size), evaluations * math.ceil(images / t.eval_batch_size)
 
 
+def lone_seconds(cfg: Config) -> float:
+    """Estimated seconds of `cfg` trained alone: its first training batches timed, times the schedule's batches
+    (plus evaluation, for image runs)."""
+    metrics, batches = timed_batches(cfg, TIMED_STEPS)
+    per_step = metrics["seconds"] / min(TIMED_STEPS, batches)
+    seconds = per_step * batches * (cfg.trainer.stop_epoch or cfg.trainer.epochs)
+    if cfg.data.name in TRAIN_IMAGES:
+        seconds += per_step * EVAL_STEP_FRACTION * eval_scale(cfg) * schedule_steps(cfg)[1]
+    return seconds
+
+
+def eval_scale(cfg: Config) -> float:
+    return cfg.trainer.eval_batch_size / cfg.trainer.batch_size
+
+
 def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float]) -> list[Planned]:
-    """Each pack's estimate (packs only) and whether it fits what is left of `budget_s` (None: no budget), in
+    """Each pack's or lone run's estimate and whether it fits what is left of `budget_s` (None: no budget), in
     order; a pack that does not fit is skipped and a later, smaller one may still fit."""
     plan, left = [], budget_s
     for cfgs, packed in packs:
-        seconds = None
         if packed:
             device = resolve_device(cfgs[0].trainer.device)
             train_steps, eval_batches = schedule_steps(cfgs[0])
             per_step = step_seconds(cfgs, device)
-            eval_scale = cfgs[0].trainer.eval_batch_size / cfgs[0].trainer.batch_size
-            seconds = per_step * (train_steps + EVAL_STEP_FRACTION * eval_scale * eval_batches)
-        fits = left is None or (seconds is not None and seconds <= left)
-        if fits and left is not None and seconds is not None:
+            seconds = per_step * (train_steps + EVAL_STEP_FRACTION * eval_scale(cfgs[0]) * eval_batches)
+        else:
+            seconds = lone_seconds(cfgs[0])
+        fits = left is None or seconds <= left
+        if fits and left is not None:
             left -= seconds
         plan.append(Planned(cfgs, packed, seconds, fits))
     return plan

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .data.images import TRAIN_IMAGES
 from .errors import MilestonesError
 from .runs import Entry
 from .tasks import TASKS
@@ -248,7 +249,25 @@ def plot_length_stress(entries: list[Entry], path: Path) -> bool:
     return True
 
 
+def plot_data_size(entries: list[Entry], path: Path) -> bool:
+    """Test accuracy against training-set size, one line per model trained on more than one size (the ViT data
+    study: Dosovitskiy et al. 2020, Sec. 4.3 / Fig. 3 at CIFAR scale)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for e in entries:
+        d = e.first.config.data
+        if e.task.name == "classification" and e.values and d.name in TRAIN_IMAGES:
+            size = d.train_size or TRAIN_IMAGES[d.name] - d.val_size
+            series.setdefault(f"{e.model} ({d.name})", []).append((size, e.mean_std()[0]))
+    series = {k: sorted(v) for k, v in series.items() if len({x for x, _ in v}) > 1}
+    if not series:
+        return False
+    plot_lines(series, path, xlabel="training images", ylabel="test accuracy (%)", xlog=True,
+               title="Accuracy against data size (ViT's hunger for data)")
+    return True
+
+
 PLOTS = {"accuracy_by_era.png": plot_accuracy_by_era, "throughput_by_era.png": plot_throughput,
+         "accuracy_by_data_size.png": plot_data_size,
          "adding_curves.png": plot_adding, "degradation.png": plot_degradation,
          "bleu_by_length.png": plot_bleu_by_length, "bleu_length_stress.png": plot_length_stress}
 

@@ -10,6 +10,7 @@ decided by model, data set and the task's metric name (its `Headline.paper_metri
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,9 @@ class Entry:
     @property
     def data(self) -> str:
         d = self.first.config.data
-        return f"adding T={d.seq_len}" if d.name == "adding" else d.name
+        if d.name == "adding":
+            return f"adding T={d.seq_len}"
+        return d.name if d.train_size is None else f"{d.name} ({d.train_size:,} train)"  # a subset: says so
 
     @property
     def era(self) -> str:
@@ -157,5 +160,7 @@ def group(runs: list[Run], papers: Optional[list[dict]] = None) -> list[Entry]:
         d = e.first.config.data
         e.paper = next((p for p in papers if p.get("model") == e.model and p.get("data") == d.name
                         and p.get("metric") == h.paper_metric and not p.get("context")
-                        and p.get("seq_len", d.seq_len) == d.seq_len), None)  # adding problem: same T
-    return sorted(entries, key=lambda e: (e.year, e.model, e.data))
+                        and p.get("seq_len", d.seq_len) == d.seq_len  # adding problem: same T
+                        and (d.train_size is None or d.name == "adding")), None)  # not beside a data subset
+    return sorted(entries, key=lambda e: (e.year, e.model, e.first.config.data.name,
+                                          e.first.config.data.train_size or math.inf, e.data))

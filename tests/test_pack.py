@@ -131,7 +131,7 @@ def test_configs_that_cannot_pack_say_why(tmp_path, data_root, change, message):
 
 
 def suite_overrides(data_root):
-    """The paper suite (10 CIFAR nets) shrunk to seconds: 64 MNIST digits, one epoch, on the CPU."""
+    """Table 6's suite (9 CIFAR nets) shrunk to seconds: 64 MNIST digits, one epoch, on the CPU."""
     return [f"data.root={data_root}", "data.name=mnist", "model.in_channels=1", "data.download=false",
             "data.train_size=64", "data.val_size=32", "data.test_size=64", "trainer.epochs=1",
             "trainer.batch_size=32", "trainer.eval_batch_size=64", "trainer.progress=false", "trainer.device=cpu",
@@ -142,7 +142,7 @@ def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_ro
     from milestones.compare import suite_configs
     from milestones.planner import group_packs, make_plan
 
-    cfgs = suite_configs("paper", 2, tmp_path, suite_overrides(data_root))
+    cfgs = suite_configs("table6", 2, tmp_path, suite_overrides(data_root))
     packs = group_packs(cfgs, 4)
     # 4 depths x (resnet, plain) x 2 seeds = 4 nets a depth: one pack each, residual and plain together; then
     # ResNet-110's 2 seeds (its config warms up, so it packs with no other depth's anyway)
@@ -158,11 +158,11 @@ def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_ro
 def test_the_paper_suite_trains_packed_and_ranks_every_net(tmp_path, data_root):
     from conftest import run_cli
 
-    r = run_cli("compare", "--suite", "paper", "--seeds", "1", "--pack", "2", "--budget-minutes", "60",
+    r = run_cli("compare", "--suite", "table6", "--seeds", "1", "--pack", "2", "--budget-minutes", "60",
                 "--set", *suite_overrides(data_root), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "| 1 | resnet20_cifar10_gpu_seed0, plain20_cifar10_gpu_seed0 | 2 | packed |" in r.stdout
-    board = (tmp_path / "runs" / "compare_paper" / "leaderboard.md").read_text()
+    board = (tmp_path / "runs" / "compare_table6" / "leaderboard.md").read_text()
     for depth in (20, 32, 44, 56):
         assert f"| resnet{depth} |" in board and f"| plain{depth} |" in board
     assert "| resnet110 |" in board
@@ -176,3 +176,39 @@ def test_packed_runs_evaluate_on_the_epochs_a_lone_run_does(tmp_path, data_root,
     lone, packed = (read_history(tmp_path / d / "resnet20_seed0") for d in ("lone", "packed"))
     assert [sorted(r) for r in lone] == [sorted(r) for r in packed]
     assert ["val_acc" in r for r in packed] == [False, True, True]  # epoch 2, and the last
+
+
+def test_the_paper_suite_holds_every_claim_once_and_shrinks_in_proportion(tmp_path):
+    """`--suite paper` = Table 6 + the ViT data study + AlexNet vs MLP + the translators, a shared run listed once;
+    `--scale` shortens each schedule and its data, keeping the data study's proportions and the paper's model."""
+    from milestones.compare import SUITES, suite_configs
+
+    full = {c.name: c for c in suite_configs("paper", 1, tmp_path, [])}
+    assert len(full) == len(SUITES["paper"]) - 1  # ResNet-20 on all the data: Table 6's run serves the data study
+    assert {"resnet110_cifar10_gpu_seed0", "vit_tiny_cifar10_gpu_n4500_seed0", "alexnet_cifar10_gpu_seed0",
+            "mlp_cifar10_seed0", "transformer_multi30k_gpu_seed0"} <= set(full)
+    small = {c.name: c for c in suite_configs("paper", 1, tmp_path, [], scale=0.002)}
+    r20, r20_small = full["resnet20_cifar10_gpu_seed0"], small["resnet20_cifar10_gpu_seed0"]
+    assert (r20_small.trainer.epochs, r20_small.schedule.milestones) == (1, [0.5, 1 * 136 / 182])
+    assert r20_small.model == r20.model and r20_small.trainer.batch_size == r20.trainer.batch_size
+    sizes = [small[f"vit_tiny_cifar10_gpu{n}_seed0"].data.train_size for n in ("_n4500", "_n13500", "")]
+    assert sizes == [26, 77, 256]  # 10% / 30% / 100%, the whole set kept at two batches of 128
+    assert small["transformer_multi30k_gpu_seed0"].data.test_size < 1000
+    with pytest.raises(ConfigError, match=r"--scale must be in \(0, 1\], got 2"):
+        suite_configs("eras", 1, tmp_path, [], scale=2)
+
+
+def test_the_vit_data_study_runs_on_a_cpu_at_a_small_scale(tmp_path):
+    """The GPU suite's ViT data study, planned (lone runs estimated from their own timed batches) and trained at
+    1/500 of its schedule on the CPU: a leaderboard row per model and data size, and the data-size plot."""
+    from conftest import run_cli
+
+    r = run_cli("compare", "--suite", "vit_data", "--scale", "0.002", "--seeds", "1", "--budget-minutes", "30",
+                "--set", "trainer.progress=false", "trainer.eval_batch_size=250", "trainer.device=cpu", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| vit_tiny_cifar10_gpu_n4500_seed0 | 1 | alone |" in r.stdout and "0 run(s) left out" in r.stdout
+    board = (tmp_path / "runs" / "compare_vit_data" / "leaderboard.md").read_text()
+    for model in ("resnet20", "vit_tiny"):
+        for size in (26, 77, 256):
+            assert f"| {model} | cifar10 ({size} train) |" in board
+    assert (tmp_path / "runs" / "compare_vit_data" / "accuracy_by_data_size.png").is_file()

@@ -55,6 +55,7 @@ CORPORA = {
     "small_parallel_enja": ("ja", "en", {"train": "train", "val": "dev", "test": "test"}),
     "multi30k": ("de", "en", {"train": "train", "val": "val", "test": "test_2016_flickr"}),
 }
+CORPUS_PAIRS = {"small_parallel_enja": (50_000, 500), "multi30k": (29_000, 1_000)}  # (training, test) pairs
 
 _PUNCT_AFTER = re.compile(r"(?<=\w)([.,!?;:\")]+)(?=\s|$)")  # a run of them at a word's end
 _PUNCT_BEFORE = re.compile(r"(?:(?<=\s)|^)([\"(])(?=\w)")

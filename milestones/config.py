@@ -34,6 +34,7 @@ from typing import Any, Iterator, Literal, Optional
 
 import yaml
 
+from .data.images import TRAIN_IMAGES
 from .errors import ConfigError
 from .models import check_model_args
 from .tasks import TASKS, task_of_data
@@ -67,6 +68,9 @@ class DataConfig:
     crop_padding: int = 0  # random crop after zero-padding by this many pixels (0 = no crop)
     flip: bool = False  # random horizontal flip
     alternate_flip: bool = False  # with flip: mirror each image in every other epoch, from a random start (airbench)
+    # training batches mixed with partners (data/batches.py): mixup and CutMix alphas, 0 = off; both: one per batch
+    mixup: float = 0.0
+    cutmix: float = 0.0
     # per-channel normalisation, in [0, 1] units; default: the data set's own training-set statistics. Imported
     # weights set what they were trained with (akamaster's CIFAR ResNets: the ImageNet values)
     mean: Optional[list[float]] = None
@@ -325,6 +329,10 @@ def _validate(cfg: Config, where: str) -> None:
     need(d.test_size is None or d.test_size >= 1, "data.test_size", ">= 1 or null", d.test_size)
     need(d.crop_padding >= 0, "data.crop_padding", ">= 0", d.crop_padding)
     need(not d.alternate_flip or d.flip, "data.alternate_flip", "false unless data.flip is true", d.alternate_flip)
+    for key in ("mixup", "cutmix"):
+        need(getattr(d, key) >= 0, f"data.{key}", ">= 0 (0: off)", getattr(d, key))
+        need(not getattr(d, key) or d.name in TRAIN_IMAGES, f"data.{key}",
+             "0 unless the images are held in memory (mnist, fashion_mnist, cifar10)", getattr(d, key))
     need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
     need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)
     need(d.max_len >= 1, "data.max_len", ">= 1", d.max_len)

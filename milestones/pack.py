@@ -22,7 +22,8 @@ results.json) while the others go on, re-packed without it from the next epoch; 
 DivergenceError naming it, after the others have finished. (Until the epoch ends it stays in the pack: grouped
 convolutions, per-channel batch norm and per-model classifiers keep its NaNs out of the other nets.)
 Not packable (one line, ConfigError): other models or depths, any other config difference,
-trainer.grad_clip (a global gradient norm would couple the models), accumulate, fp16's loss scaler, torchrun.
+trainer.grad_clip (a global gradient norm would couple the models), accumulate, fp16's loss scaler, mixed
+batches (mixup / CutMix), torchrun.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def check_packable(cfgs: list[Config]) -> None:
     if t.grad_clip is not None:
         raise ConfigError("trainer.grad_clip clips the global gradient norm, which would couple packed models: "
                           "unset it, or train alone")
-    if t.accumulate != 1 or t.precision == "fp16" or t.sync_bn:
-        raise ConfigError("trainer.accumulate, fp16 and sync_bn do not pack: train alone")
+    if t.accumulate != 1 or t.precision == "fp16" or t.sync_bn or cfgs[0].data.mixup or cfgs[0].data.cutmix:
+        raise ConfigError("trainer.accumulate, fp16, sync_bn and data.mixup / cutmix do not pack: train alone")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("packed runs train in one process: start `milestones pack` without torchrun")
 

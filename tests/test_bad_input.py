@@ -433,6 +433,9 @@ CASES += [
     Case("imagenet_missing", "ImageNet not under the data root",
          lambda e: ["train", e.config(data={"name": "imagenet", "root": str(e.tmp), "workers": 0},
                                       model={"name": "resnet18"})], "imagenet: not found"),
+    Case("mixup_streamed", "data.mixup on images streamed from folders",
+         lambda e: ["train", e.config(data={**FOLDER, "path": str(e.tmp), "mixup": 0.8},
+                                      model={"name": "mlp", "in_features": 768})], "data.mixup must be 0 unless"),
     Case("accumulate_batch", "a batch that micro-batches cannot split",
          lambda e: ["train", e.config(), "--set", "trainer.accumulate=3"], "a multiple of trainer.accumulate"),
 ]

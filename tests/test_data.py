@@ -240,3 +240,44 @@ def test_batch_loader_normalises_and_replays_each_epoch():
     plain = BatchLoader(x, y, batch_size=100, mean=(0.5,) * 3, std=(0.25,) * 3)
     (xb, yb), = list(plain)
     assert torch.allclose(xb, (x.float() / 255 - 0.5) / 0.25, atol=1e-5) and torch.equal(yb, y)
+
+
+@pytest.mark.parametrize("mixup, cutmix", [(0.8, 0.0), (0.0, 1.0), (0.8, 1.0)])
+def test_mixup_and_cutmix_blend_images_and_targets_alike_and_shard_exactly(mixup, cutmix):
+    """Each mixed image is its own image and its partner's (the global batch reversed) in the proportion its target
+    says: a pixel-wise blend (mixup) or a pasted box (CutMix); the draws replay per epoch, and two DDP ranks get
+    exactly the rows of one process's batches."""
+    x = torch.randint(0, 256, (100, 3, 8, 8), dtype=torch.uint8)
+    y = torch.arange(100) % 10
+    common = dict(batch_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, shuffle=True, seed=1, mixup=mixup, cutmix=cutmix,
+                  num_classes=10)
+    loader, plain = BatchLoader(x, y, **common), BatchLoader(x, y, **{**common, "mixup": 0.0, "cutmix": 0.0})
+    for l in (loader, plain):
+        l.set_epoch(1)
+    mixed, clean = list(loader), list(plain)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(mixed, list(loader)))  # replays
+    kinds = set()
+    for (xm, ym), (xc, yc) in zip(mixed, clean):
+        assert ym.shape == (len(yc), 10) and torch.allclose(ym.sum(1), torch.ones(len(yc)))
+        partner = xc.flip(0)
+        lam = ym[torch.arange(len(yc)), yc]  # the own label's weight (the partner's label may be the same)
+        differ = yc != yc.flip(0)  # where the two labels differ, lam is readable from the target
+        is_own, is_partner = (xm == xc).float().mean((1, 2, 3)), (xm == partner).float().mean((1, 2, 3))
+        if ((is_own + is_partner) >= 0.999).all() and (is_partner < 1).any():  # CutMix: every pixel one or other
+            kinds.add("cutmix")
+            pasted = (xm != xc).any(1)  # (B, H, W): the partner's box (a pixel equal by chance inside it aside)
+            rows, cols = pasted.any(2).float(), pasted.any(1).float()
+            share = 1 - rows.sum(1) * cols.sum(1) / 64  # the box's bounding rectangle, out of 8 x 8
+            assert torch.allclose(share[differ], lam[differ], atol=1e-6)
+        else:
+            kinds.add("mixup")
+            blend = lam.view(-1, 1, 1, 1) * xc + (1 - lam.view(-1, 1, 1, 1)) * partner
+            assert torch.allclose(xm[differ], blend[differ], atol=1e-5)
+    assert kinds == ({"mixup"} if not cutmix else {"cutmix"} if not mixup else {"mixup", "cutmix"})
+
+    shards = [BatchLoader(x, y, **common, rank=r, world_size=2) for r in range(2)]
+    for s in shards:
+        s.set_epoch(1)
+    for (xa, ya), (x0, y0), (x1, y1) in zip(mixed, *shards):
+        assert torch.equal(xa[0::2], x0) and torch.equal(xa[1::2], x1)
+        assert torch.equal(ya[0::2], y0) and torch.equal(ya[1::2], y1)

@@ -98,7 +98,8 @@ def test_test_time_views_are_the_training_crops_mirrored_and_averaged(tiny_confi
 
 def test_resume_after_epoch_one_equals_an_uninterrupted_run(tiny_config, monkeypatch):
     tiny_config["model"]["dropout"] = 0.3  # dropout draws from the global RNG: its state must come back too
-    tiny_config["data"].update(crop_padding=2, flip=True)
+    # crops, flips and mixed batches (mixup / CutMix, soft targets) come from (seed, epoch): they replay too
+    tiny_config["data"].update(crop_padding=2, flip=True, mixup=0.4, cutmix=1.0)
     whole = config_from_dict({**tiny_config, "name": "whole"})
     fit(whole)
 

@@ -6,12 +6,22 @@ KellerJordan/cifar10-airbench; no per-image PIL transforms, no worker processes.
 
 Randomness: the order and the augmentation of epoch e come from a generator seeded with (seed, e) alone, so an
 epoch replays exactly after a resume.
+
+Mixing (optional, training only): mixup (Zhang et al. 2018, arXiv:1710.09412) blends each image with a partner,
+x = lam x_i + (1 - lam) x_j, lam ~ Beta(alpha, alpha); CutMix (Yun et al. 2019, arXiv:1905.04899, Alg. A1) pastes
+a box of the partner covering a (1 - lam) share of the image. The targets become the same blend of one-hot labels,
+so such a loader yields (B, classes) float targets. With both on, each batch takes one of the two at even odds,
+as DeiT does (Touvron et al. 2021, arXiv:2012.12877). The partner of position i in a global batch of B is position
+B - 1 - i (the batch reversed, as timm pairs them): every rank can build its partners from the data it holds, so
+mixing under DDP stays exactly one process's.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+import math
+from typing import Iterator, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -80,8 +90,14 @@ class BatchLoader:
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
+        mixup: float = 0.0,  # alpha of Beta(alpha, alpha); 0: off
+        cutmix: float = 0.0,  # alpha; 0: off
+        num_classes: int = 0,  # for the mixed one-hot targets
     ) -> None:
+        if (mixup or cutmix) and num_classes < 2:
+            raise ValueError("mixup / cutmix need num_classes for their mixed targets")
         self.x, self.y = x, y
+        self.mixup, self.cutmix, self.num_classes = mixup, cutmix, num_classes
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.crop_padding, self.flip = crop_padding, flip
         # alternating flip: every image's orientation in odd epochs, drawn once from the seed (not from the epoch)
@@ -106,28 +122,60 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        mixing = np.random.default_rng([self.seed, self.epoch]) if self.mixup or self.cutmix else None
         n = len(self.x)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         order = order.to(self.x.device)
-        mine = slice(self.rank, None, self.world_size)  # this rank's share of each global batch
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]  # the global batch
             # augmentation is drawn for the whole global batch, so every rank draws the same numbers
+            offsets = flips = None
             if self.crop_padding:
-                offsets = torch.randint(0, 2 * self.crop_padding + 1, (len(idx), 2), generator=g)[mine]
+                offsets = torch.randint(0, 2 * self.crop_padding + 1, (len(idx), 2), generator=g)
             if self.flip_start is not None:
-                flips = (self.flip_start[idx] ^ (self.epoch % 2 == 0))[mine]  # odd epochs as drawn, even mirrored
+                flips = self.flip_start[idx] ^ (self.epoch % 2 == 0)  # odd epochs as drawn, even mirrored
             elif self.flip:
-                flips = (torch.rand(len(idx), generator=g) < 0.5)[mine]
-            idx = idx[mine]
-            if len(idx) == 0:
+                flips = torch.rand(len(idx), generator=g) < 0.5
+            mine = torch.arange(len(idx))[self.rank::self.world_size]  # this rank's share of the global batch
+            if len(mine) == 0:
                 continue
-            xb, yb = self.x[idx], self.y[idx]
-            if self.crop_padding:
-                xb = random_crop(xb, self.crop_padding, offsets)
-            if self.flip:
-                xb = random_flip(xb, flips)
-            xb = xb.to(torch.get_default_dtype()) * self.scale + self.shift  # float32 unless a test asks for float64
-            if self.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
+            xb, yb = self._views(idx, mine, offsets, flips), self.y[idx[mine]]
+            if mixing is not None:
+                xb, yb = self._mix(xb, yb, idx, mine, offsets, flips, mixing)
             yield xb, yb
+
+    def _views(self, idx: torch.Tensor, positions: torch.Tensor, offsets: Optional[torch.Tensor],
+               flips: Optional[torch.Tensor]) -> torch.Tensor:
+        """The augmented, normalised images at `positions` of the global batch `idx`."""
+        xb = self.x[idx[positions]]
+        if offsets is not None:
+            xb = random_crop(xb, self.crop_padding, offsets[positions])
+        if flips is not None:
+            xb = random_flip(xb, flips[positions])
+        xb = xb.to(torch.get_default_dtype()) * self.scale + self.shift  # float32 unless a test asks for float64
+        if self.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb
+
+    def _mix(self, xb: torch.Tensor, yb: torch.Tensor, idx: torch.Tensor, mine: torch.Tensor,
+             offsets: Optional[torch.Tensor], flips: Optional[torch.Tensor], mixing: np.random.Generator
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixup or CutMix of this rank's images with their partners; targets (B, classes) mixed alike."""
+        partners = len(idx) - 1 - mine  # the global batch reversed
+        other = self._views(idx, partners, offsets, flips)
+        cut = self.cutmix > 0 and (self.mixup <= 0 or mixing.random() < 0.5)
+        alpha = self.cutmix if cut else self.mixup
+        lam = float(mixing.beta(alpha, alpha))
+        if cut:  # Yun et al. Alg. A1: a box of side sqrt(1 - lam) around a uniform centre, clipped to the image
+            H, W = xb.shape[-2:]
+            h, w = int(H * math.sqrt(1 - lam)), int(W * math.sqrt(1 - lam))
+            cy, cx = int(mixing.integers(H)), int(mixing.integers(W))
+            y0, y1 = max(cy - h // 2, 0), min(cy + h // 2, H)
+            x0, x1 = max(cx - w // 2, 0), min(cx + w // 2, W)
+            xb = xb.clone()
+            xb[:, :, y0:y1, x0:x1] = other[:, :, y0:y1, x0:x1]
+            lam = 1 - (y1 - y0) * (x1 - x0) / (H * W)  # the share of the image actually left
+        else:
+            xb = lam * xb + (1 - lam) * other  # Zhang et al. Eq. 1
+        one_hot = F.one_hot(yb, self.num_classes).to(xb.dtype)  # (B, classes)
+        return xb, lam * one_hot + (1 - lam) * F.one_hot(self.y[idx[partners]], self.num_classes).to(xb.dtype)

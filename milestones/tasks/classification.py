@@ -50,7 +50,8 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
                   world_size=ddp.world_size)
     train = BatchLoader(data.train_x, data.train_y, batch_size=t.batch_size // t.accumulate, shuffle=True,
                         seed=cfg.seed, crop_padding=d.crop_padding, flip=d.flip, alternate_flip=d.alternate_flip,
-                        drop_last=ddp.enabled or t.accumulate > 1, **common)
+                        drop_last=ddp.enabled or t.accumulate > 1, mixup=d.mixup, cutmix=d.cutmix,
+                        num_classes=len(data.classes), **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
     meta = {"classes": data.classes, "mean": list(mean), "std": list(std), "image_shape": list(data.shape)}
     if data.val_x is None:
@@ -92,7 +93,12 @@ def classification_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
                         label_smoothing: float = 0.0) -> StepOut:
     x, y = batch
     logits = model(x)  # (B, num_classes)
-    loss = F.cross_entropy(loss_precision(logits), y, label_smoothing=label_smoothing)
+    scores = loss_precision(logits)
+    if y.dim() == 2:  # mixup / CutMix targets (B, num_classes): cross-entropy against the blend; accuracy, its top
+        loss = F.cross_entropy(scores, y.to(scores.dtype), label_smoothing=label_smoothing)
+        y = y.argmax(-1)
+    else:
+        loss = F.cross_entropy(scores, y, label_smoothing=label_smoothing)
     correct = (logits.argmax(-1) == y).sum()
     if logits.shape[-1] <= TOP5_FROM_CLASSES:
         return StepOut(loss, correct, len(y))

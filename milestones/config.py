@@ -22,7 +22,6 @@ YAML 1.1 and would read it as a string).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -38,7 +37,7 @@ from .data.images import TRAIN_IMAGES
 from .errors import ConfigError
 from .models import check_model_args
 from .tasks import TASKS, task_of_data
-from .typecheck import check_type, shown
+from .typecheck import check_type, did_you_mean, shown
 
 # Field metadata for the keys that may differ between a run and its resumption. NO_RESULT: where things live and
 # how they are shown, saved or scored, which changes no trained number: left out of `Config.hash`. RESUMABLE: how
@@ -128,6 +127,9 @@ class TrainerConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16: autocast; fp16 (CUDA only) adds a grad scaler
     channels_last: bool = False  # NHWC memory layout for convnets
     compile: bool = False  # torch.compile the model (falls back to eager, with a message, where it cannot)
+    # with compile: torch.compile's mode; "reduce-overhead" replays the step's kernels as CUDA graphs on a GPU (one
+    # launch for the many small kernels of a small net at batch 128), "max-autotune" also searches kernel choices
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
     label_smoothing: float = 0.0
     test_flip: bool = False  # classification: evaluate on the mean logits of each image and its mirror
     test_shift: int = 0  # classification: also on those views moved diagonally by +-N pixels (black borders)
@@ -245,8 +247,8 @@ def parse_value(text: str) -> Any:
 
 
 def _unknown(key: str, prefix: str, known: list[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+    close = did_you_mean(key, known)
+    hint = f" ({close.strip()})" if close else f" (known: {', '.join(known)})"
     return ConfigError(f"{where}: unknown key '{prefix}{shown(key)[1:-1]}'{hint}")
 
 
@@ -351,6 +353,8 @@ def _validate(cfg: Config, where: str) -> None:
     need(t.test_shift >= 0, "trainer.test_shift", ">= 0", t.test_shift)
     need(0 <= t.length_stress <= 8, "trainer.length_stress", "in [0, 8] (pairs joined)", t.length_stress)
     need(t.accumulate >= 1, "trainer.accumulate", ">= 1", t.accumulate)
+    need(t.compile or t.compile_mode == "default", "trainer.compile_mode", "'default' unless trainer.compile is true",
+         t.compile_mode)
     need(t.batch_size % t.accumulate == 0, "trainer.batch_size", f"a multiple of trainer.accumulate ({t.accumulate})",
          t.batch_size)
     need(o.lr_batch is None or o.lr_batch >= 1, "optim.lr_batch", ">= 1 or null", o.lr_batch)
@@ -422,8 +426,7 @@ def find_config(name_or_path: str | Path) -> Path:
     if shipped.is_file():
         return shipped
     names = [n for n, _ in list_configs()]
-    close = difflib.get_close_matches(path.stem, names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(path.stem, names)
     raise ConfigError(f"{name_or_path}: config file not found, nor a shipped config of that name ({hint}`milestones "
                       f"configs` lists them)")
 

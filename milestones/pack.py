@@ -244,7 +244,7 @@ def _pack(runs: list[Lone], device: torch.device, *, join: bool) -> tuple[Packed
     scheduler = build_scheduler(optimizer, cfg, len(runs[0].loaders.train))
     if join:
         _join_training_state(packed, optimizer, scheduler, runs)
-    runner = compile_model(packed) if cfg.trainer.compile else packed  # `packed` stays the module that is split
+    runner = compile_model(packed, cfg.trainer.compile_mode) if cfg.trainer.compile else packed  # `packed` is split
     return packed, optimizer, scheduler, runner
 
 

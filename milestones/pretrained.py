@@ -17,7 +17,6 @@ This module only reads; `milestones/zoo.py` writes entries, re-measures them and
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import functools
 import hashlib
@@ -33,6 +32,7 @@ import yaml
 from safetensors.torch import load
 
 from .errors import WeightsError
+from .typecheck import did_you_mean
 
 REGISTRY_FILE = "zoo.yaml"
 REQUIRED = ("model", "model_args", "data", "metric", "value", "recipe")
@@ -119,8 +119,7 @@ def registry() -> dict[str, WeightsEntry]:
 
 
 def _unknown(name: str, known: list[str], what: str) -> WeightsError:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(name, known, cutoff=0.5)
     return WeightsError(f"no {what} '{name}' ({hint}known: {', '.join(sorted(known)) or 'none'})")
 
 
@@ -144,8 +143,7 @@ def weights_for(model: str, weights: str) -> WeightsEntry:
         raise WeightsError(f"model '{model}' has no trained weights (models with weights: "
                            f"{', '.join(sorted({e.model for e in registry().values()}))})")
     tags = [e.tag for e in own]
-    close = difflib.get_close_matches(weights, tags, n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(weights, tags, cutoff=0.5)
     raise WeightsError(f"model '{model}' has no weights '{weights}' ({hint}its weights: {', '.join(tags)}, DEFAULT)")
 
 

@@ -160,7 +160,6 @@ def group(runs: list[Run], papers: Optional[list[dict]] = None) -> list[Entry]:
         d = e.first.config.data
         e.paper = next((p for p in papers if p.get("model") == e.model and p.get("data") == d.name
                         and p.get("metric") == h.paper_metric and not p.get("context")
-                        and p.get("seq_len", d.seq_len) == d.seq_len  # adding problem: same T
-                        and (d.train_size is None or d.name == "adding")), None)  # not beside a data subset
+                        and p.get("seq_len", d.seq_len) == d.seq_len), None)  # adding problem: same T
     return sorted(entries, key=lambda e: (e.year, e.model, e.first.config.data.name,
                                           e.first.config.data.train_size or math.inf, e.data))

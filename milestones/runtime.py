@@ -119,13 +119,14 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def compile_model(model: nn.Module) -> nn.Module:
-    """torch.compile with a clean fallback: where compiling is impossible the model runs eagerly, with a message."""
+def compile_model(model: nn.Module, mode: str = "default") -> nn.Module:
+    """torch.compile in `mode` (trainer.compile_mode) with a clean fallback: where compiling is impossible the model
+    runs eagerly, with a message. "reduce-overhead" records CUDA graphs on a GPU; on a CPU it compiles as default."""
     import torch._dynamo  # here, not at the top: importing it costs every command ~1 s, and few runs compile
 
     torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly instead of crashing
     try:
-        return torch.compile(model)
+        return torch.compile(model, mode=mode)
     except Exception as e:  # e.g. a Python version or platform torch.compile does not support
         tqdm.write(f"milestones: torch.compile unavailable ({str(e).splitlines()[0][:120]}); running eagerly")
         return model

@@ -236,7 +236,7 @@ def _train_and_test(cfg: Config, device: torch.device, precision: str, ddp: dist
         device_ids = [device.index] if device.type == "cuda" else None
         runner = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     if t.compile:
-        runner = compile_model(runner)
+        runner = compile_model(runner, t.compile_mode)
 
     eval_name = "val" if test_loader is not None else "test"
     replace_old_run = overwrite and not resume  # --overwrite: its first save must not keep the old run as .prev

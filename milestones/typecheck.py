@@ -7,11 +7,19 @@ keys against the builder's own annotations with the same function.
 
 from __future__ import annotations
 
+import difflib
 import typing
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 
 SHOWN_CHARS = 80  # the most of a value an error message repeats
+
+
+def did_you_mean(name: str, known: Iterable[str], cutoff: float = 0.6) -> str:
+    """"did you mean 'x'? " for the closest of `known` (difflib), or "" when none is close: the hint every
+    unknown-name error gives."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def shown(value: Any) -> str:

@@ -4,9 +4,10 @@
         --peak-tflops 790 --output docs/results/bench_pack
 
 For each model and pack width N: N nets of that depth as one PackedResNet (N = 1 is one net, the same
-kernels as a lone run) take `--steps` timed training steps (after warm-up) on random 32x32 images, batch 128
-per net, SGD with momentum, bf16 autocast (+ channels_last with --channels-last); images/s counts every net's
-images. FLOPs per step come from torch.utils.flop_counter on one step (forward + backward; the optimizer's
+kernels as a lone run), or for ViT / MLP N copies stacked and vmapped (torch.func), take `--steps` timed training
+steps (after warm-up) on random 32x32 images, batch 128 per net; with --compile MODE each pack is timed again
+under torch.compile (reduce-overhead: CUDA graphs, the launch overhead removed). SGD with momentum, bf16
+autocast (+ channels_last with --channels-last); images/s counts every net's images. FLOPs per step come from torch.utils.flop_counter on one step (forward + backward; the optimizer's
 elementwise work is not counted), so TFLOP/s is achieved arithmetic and its share of `--peak-tflops` (H200 dense
 bf16: ~790) is the fraction of the chip in use. With --lone, also the trainer's own path for one net
 (train.train_one_epoch over on-device batches), the "today" column of issue #18. Never needed by the tests;
@@ -16,10 +17,13 @@ bf16: ~790) is the fraction of the chip in use. With --lone, also the trainer's 
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.flop_counter import FlopCounterMode
 
 from milestones.experiments import markdown_table, write_outputs
@@ -32,18 +36,38 @@ from milestones.tasks.classification import classification_step
 from milestones.train import train_one_epoch
 
 
-def packed_step(n: int, depth: int, batch: int, device: torch.device, precision: str, channels_last: bool):
-    """A closure running one training step of n packed nets, and the nets."""
-    packed = PackedResNet(n, depth).to(device)
-    if channels_last:
-        packed = packed.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(packed.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-    x = torch.randn(batch, n, 3, 32, 32, device=device)  # (B, N, C, H, W)
+def packed_step(name: str, n: int, batch: int, device: torch.device, precision: str, channels_last: bool,
+                compile_mode: Optional[str] = None):
+    """A closure running one training step of n packed nets. CIFAR ResNets / plain nets: one PackedResNet (grouped
+    convolutions, models/packed.py). Any other model (no batch norm: ViT, MLP): n copies stacked with
+    torch.func.stack_module_state and run under vmap, so each linear layer becomes one batched matmul."""
+    x = torch.randn(batch, n, 3, 32, 32, device=device)  # (B, N, C, H, W): net i's batch in x[:, i]
     y = torch.randint(0, 10, (batch, n), device=device)  # (B, N)
+    if name in PACKABLE:
+        net = PackedResNet(n, PACKABLE[name]).to(device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        forward, params = net, list(net.parameters())
+    else:
+        models = [create_model(name).to(device) for _ in range(n)]
+        stacked, buffers = stack_module_state(models)  # {name: (N, ...)} leaves that train
+        base = copy.deepcopy(models[0]).to("meta")  # the function's shape only; the weights come from `stacked`
+
+        def one(p: dict, b: dict, xi: torch.Tensor) -> torch.Tensor:
+            return functional_call(base, (p, b), (xi,))
+
+        def forward(xs: torch.Tensor) -> torch.Tensor:  # (B, N, C, H, W) -> (B, N, classes)
+            return vmap(one, in_dims=(0, 0, 1), out_dims=1, randomness="different")(stacked, buffers, xs)
+
+        params = list(stacked.values())
+    if compile_mode:
+        forward = torch.compile(forward, mode=compile_mode)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4, **fused)
 
     def step() -> None:
         with autocast(device, precision):
-            out = packed(x)  # (B, N, 10)
+            out = forward(x)  # (B, N, 10)
         loss = F.cross_entropy(out.float().permute(0, 2, 1), y, reduction="none").mean(0).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -76,7 +100,8 @@ def lone_trainer_rate(model_name: str, batch: int, steps: int, device: torch.dev
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
-    p.add_argument("--models", nargs="+", default=["resnet20", "resnet56"], choices=sorted(PACKABLE))
+    p.add_argument("--models", nargs="+", default=["resnet20", "resnet56"],
+                   choices=[*sorted(PACKABLE), "vit_tiny", "vit_small", "mlp"])
     p.add_argument("--packs", type=int, nargs="+", default=[1, 8, 16, 32, 64])
     p.add_argument("--batch-size", type=int, default=128, help="images per net per step")
     p.add_argument("--steps", type=int, default=20)
@@ -84,13 +109,14 @@ def main() -> None:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="the device's dense peak at this precision")
     p.add_argument("--lone", action="store_true", help="also the trainer's own loop for one net")
+    p.add_argument("--compile", dest="compile_mode", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="also time each pack under torch.compile in this mode (reduce-overhead: CUDA graphs)")
     p.add_argument("--output", default="runs/bench_pack")
     args = p.parse_args()
     device = torch.device(args.device)
     precision = run_precision(device, args.precision)
     rows, results = [], []
     for name in args.models:
-        depth = PACKABLE[name]
         base = None
         if args.lone:
             rate = lone_trainer_rate(name, args.batch_size, args.steps, device, precision)
@@ -98,24 +124,26 @@ def main() -> None:
             results.append({"model": name, "pack": 0, "images_per_s": rate})
             base = rate
         for n in args.packs:
-            try:
-                step = packed_step(n, depth, args.batch_size, device, precision, args.channels_last)
-                seconds = seconds_per_call(step, device, warmup=3, timed=args.steps)
-                flops = flops_of(step)
-            except torch.OutOfMemoryError:
-                rows.append([name, f"packed x{n}", "out of memory", "-", "-", "-"])
-                break
-            rate = n * args.batch_size / seconds
-            base = base or rate
-            tflops = flops / seconds / 1e12
-            rows.append([name, f"packed x{n}", f"{rate:,.0f}", f"{rate / base:.2f}x", f"{tflops:.1f}",
-                         f"{100 * tflops / args.peak_tflops:.2f}%"])
-            results.append({"model": name, "pack": n, "images_per_s": rate, "step_seconds": seconds,
-                            "flops_per_step": flops, "tflops": tflops})
-            print(rows[-1], flush=True)
-            del step
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            for mode in [None, args.compile_mode] if args.compile_mode else [None]:
+                how = f"packed x{n}" + (f", compiled ({mode})" if mode else "")
+                try:
+                    flops = flops_of(packed_step(name, n, args.batch_size, device, precision, args.channels_last))
+                    step = packed_step(name, n, args.batch_size, device, precision, args.channels_last, mode)
+                    seconds = seconds_per_call(step, device, warmup=3, timed=args.steps)
+                except torch.OutOfMemoryError:
+                    rows.append([name, how, "out of memory", "-", "-", "-"])
+                    break
+                rate = n * args.batch_size / seconds
+                base = base or rate
+                tflops = flops / seconds / 1e12
+                rows.append([name, how, f"{rate:,.0f}", f"{rate / base:.2f}x", f"{tflops:.1f}",
+                             f"{100 * tflops / args.peak_tflops:.2f}%"])
+                results.append({"model": name, "pack": n, "compile": mode, "images_per_s": rate,
+                                "step_seconds": seconds, "flops_per_step": flops, "tflops": tflops})
+                print(rows[-1], flush=True)
+                del step
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
     table = markdown_table(["model", "how", "training images/s (all nets)", "vs the first row",
                             "achieved TFLOP/s", f"% of {args.peak_tflops:g} TFLOP/s"], rows)
     intro = (f"{hardware(device)}, torch {torch.__version__}, {precision}"

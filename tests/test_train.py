@@ -212,6 +212,18 @@ def test_model_that_does_not_fit_the_data_is_a_config_error(tiny_config):
         fit(config_from_dict(tiny_config))
 
 
+def test_compile_mode_reaches_torch_compile(monkeypatch, tiny_config):
+    """trainer.compile_mode is torch.compile's mode ("reduce-overhead": CUDA graphs on a GPU); without
+    trainer.compile it is refused rather than ignored."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda model, mode: seen.append(mode) or model)
+    model = torch.nn.Linear(2, 2)
+    assert runtime.compile_model(model, "reduce-overhead") is model and seen == ["reduce-overhead"]
+    tiny_config["trainer"]["compile_mode"] = "reduce-overhead"
+    with pytest.raises(ConfigError, match="trainer.compile_mode must be 'default' unless trainer.compile is true"):
+        config_from_dict(tiny_config)
+
+
 def test_cuda_without_a_gpu_is_a_clear_error(tiny_config):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")

@@ -135,7 +135,7 @@ def test_akamaster_keys_map_onto_ours():
 
 @pytest.mark.skipif(not AKAMASTER_DIR.is_dir(), reason="../shared/reference_weights not present")
 @pytest.mark.parametrize("depth", sorted(AKAMASTER))
-def test_akamaster_weights_import_and_score(depth, tmp_path, data_root, one_thread):
+def test_akamaster_weights_import_and_score(depth, tmp_path, data_root):
     """Their exact-pixel weights score ~81-85% on our JPEG copy of the test set (published: 91.7-93.4% on exact
     pixels); with the zeros appended, as ours were before, they scored 5-23%."""
     file = next(AKAMASTER_DIR.glob(f"resnet{depth}-*.th"))

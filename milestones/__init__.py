@@ -17,7 +17,8 @@ import os
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 from .checkpoint import load_checkpoint, read_checkpoint  # noqa: E402
-from .config import Config, load_config  # noqa: E402
+from .config import Config  # noqa: E402
+from .configfile import load_config  # noqa: E402
 from .models import count_parameters, create_model, list_models, load_weights  # noqa: E402
 from .pretrained import get_weights, list_weights  # noqa: E402
 from .train import evaluate, fit, train_one_epoch  # noqa: E402

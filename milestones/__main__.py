@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .checkpoint import CHECKPOINT
 from .compare import SUITES, compare, run_suite
-from .config import list_configs, load_config
+from .configfile import list_configs, load_config
 from .distributed import cleanup
 from .errors import ConfigError, InputError, MilestonesError
 from .models import list_models

@@ -38,7 +38,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys, save_config
+from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys
+from .configfile import save_config
 from .errors import BusyError, CheckpointError, ConfigError, mismatch_detail
 from .models import create_model
 from .tasks import model_arguments

@@ -32,7 +32,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import CONFIG_DIR, Config, load_config
+from .config import Config
+from .configfile import CONFIG_DIR, load_config
 from .data.images import TEST_IMAGES, TRAIN_IMAGES
 from .data.synthetic import ADDING_TEST_SIZE, ADDING_TRAIN_SIZE
 from .data.text import CORPUS_PAIRS

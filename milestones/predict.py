@@ -35,8 +35,8 @@ def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InputError(f"{path}: not an image this can read (PNG, JPEG, BMP, ...): "
-                         f"{str(e).splitlines()[0][:100]}") from None
+        why = str(e).splitlines()[0].replace(str(path), Path(path).name)[:100]  # the path is named once, in front
+        raise InputError(f"{path}: not an image this can read (PNG, JPEG, BMP, ...): {why}") from None
     x = x.permute(2, 0, 1).float() / 255  # (C, H, W) in [0, 1]
     return (x - torch.tensor(mean).view(c, 1, 1)) / torch.tensor(std).view(c, 1, 1)
 

@@ -28,7 +28,8 @@ from safetensors.torch import save
 
 from .checkpoint import (CHECKPOINT, data_meta, final_weights, model_name, read_checkpoint,
                          read_results)
-from .config import Config, apply_override, config_from_dict
+from .config import Config, config_from_dict
+from .configfile import apply_override
 from .data.images import CIFAR10_CLASSES, IMAGE_SHAPES
 from .errors import WeightsError
 from .models import count_parameters, create_model

@@ -21,7 +21,7 @@ CHILD = """
 import json, resource, sys
 import milestones.train as train
 from milestones.checkpoint import read_history
-from milestones.config import load_config
+from milestones.configfile import load_config
 if sys.argv[1] == "default":
     train.keep_freed_memory = lambda: False  # fit() calls it on CPU (train.py imports it); here it does nothing
 cfg = load_config(sys.argv[2], [f"data.train_size={sys.argv[3]}", "trainer.epochs=1", "trainer.eval_every=1",

@@ -30,7 +30,7 @@ LAYERS = [
     {"version", "errors", "typecheck", "distributed", "pretrained"},
     {"data", "models", "runtime"},
     {"tasks"},
-    {"config"},
+    {"config", "configfile"},
     {"optim", "checkpoint"},
     {"train"},
     {"runs", "plots", "experiments", "translate", "predict", "pack"},

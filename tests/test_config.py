@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from milestones import create_model
-from milestones.config import (NO_RESULT, RESUMABLE, Config, apply_override, config_from_dict, load_config,
-                               marked_keys, parse_value, save_config)
+from milestones.config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys
+from milestones.configfile import apply_override, load_config, parse_value, save_config
 from milestones.errors import ConfigError
 from milestones.tasks import TASKS
 

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from conftest import REPO
 from milestones import create_model, load_checkpoint
 from milestones.checkpoint import read_checkpoint, save_checkpoint
-from milestones.config import (DataConfig, OptimConfig, ScheduleConfig, TrainerConfig, config_from_dict,
-                               load_config, save_config)
+from milestones.config import DataConfig, OptimConfig, ScheduleConfig, TrainerConfig, config_from_dict
+from milestones.configfile import load_config, save_config
 from milestones.data.text import load_translation_data
 from milestones.errors import CheckpointError, InputError, MilestonesError
 from milestones.models import MODELS

@@ -135,6 +135,18 @@ def test_akamaster_keys_map_onto_ours():
 
 @pytest.mark.skipif(not AKAMASTER_DIR.is_dir(), reason="../shared/reference_weights not present")
 @pytest.mark.parametrize("depth", sorted(AKAMASTER))
+def test_akamaster_weights_map_onto_our_nets_of_every_depth(depth):
+    """Every published file's tensors map one to one onto our net of its depth (strict load, nothing left over)."""
+    file = next(AKAMASTER_DIR.glob(f"resnet{depth}-*.th"))
+    raw = torch.load(file, map_location="cpu", weights_only=True)["state_dict"]
+    model = create_model(f"resnet{depth}")
+    state = akamaster_state(raw, depth)
+    model.load_state_dict(state)  # strict: a missing or extra key fails
+    assert sum(not k.endswith("num_batches_tracked") for k in state) == len(raw)  # every published tensor used
+
+
+@pytest.mark.skipif(not AKAMASTER_DIR.is_dir(), reason="../shared/reference_weights not present")
+@pytest.mark.parametrize("depth", [20, 56])  # the shallowest and the deepest; 32 and 44 map above (~25 s each here)
 def test_akamaster_weights_import_and_score(depth, tmp_path, data_root):
     """Their exact-pixel weights score ~81-85% on our JPEG copy of the test set (published: 91.7-93.4% on exact
     pixels); with the zeros appended, as ours were before, they scored 5-23%."""

@@ -134,7 +134,14 @@ def test_vit_attention_is_scaled_dot_product_attention():
     x = torch.randn(2, 7, 32)
     q, k, v = (lin(x).view(2, 7, 4, 8).transpose(1, 2) for lin in (attn.q, attn.k, attn.v))
     ref = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(2, 7, 32)
-    assert torch.allclose(attn(x), attn.out(ref), atol=1e-6)
+    assert torch.allclose(attn(x), attn.out(ref), atol=1e-6)  # written out (the CPU path)
+    attn.fused = True  # the GPU path, forced: the fused function itself, gradients included
+    x.requires_grad_(True)
+    fused = attn(x)
+    (g_fused,) = torch.autograd.grad(fused.sum(), x)
+    attn.fused = False
+    (g_written,) = torch.autograd.grad(attn(x).sum(), x)
+    assert torch.allclose(fused, attn.out(ref), atol=1e-6) and torch.allclose(g_fused, g_written, atol=1e-5)
 
 
 def test_vit_reads_the_class_token_and_checks_its_input():

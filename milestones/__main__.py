@@ -241,9 +241,10 @@ def _compare(args: argparse.Namespace) -> None:
             raise ConfigError("--scale shrinks a suite's runs: use it with --suite")
         runs, failures = Path(args.runs), []
         out, title = Path(args.output or runs / "compare"), f"Leaderboard: runs in {runs}"
-    table, plots = compare(runs, out, title, strict=args.strict)
+    table, claims, plots = compare(runs, out, title, strict=args.strict)
     print(table.read_text(encoding="utf-8"))
-    print(f"written: {table}, {table.with_suffix('.csv')}" + "".join(f", {p}" for p in plots))
+    print(claims.read_text(encoding="utf-8"))
+    print(f"written: {table}, {table.with_suffix('.csv')}, {claims}" + "".join(f", {p}" for p in plots))
     if failures:
         raise MilestonesError(f"{len(failures)} of the suite's runs or packs failed (the leaderboard has the rest): "
                               f"{failures[0]}" + (f"; and {len(failures) - 1} more above" if len(failures) > 1 else ""))

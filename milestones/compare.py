@@ -11,6 +11,8 @@ the plots drawn by plots.py:
   leaderboard.md / leaderboard.csv   one row per experiment (config without its seed): era, year, model, data,
                                      parameters, metric as mean ± std over seeds, the paper's number and its
                                      source (milestones/papers.yaml), epochs, training time, hardware, torch, hash
+  claims.md                          the story's claims (README), each checked by a stated rule against these
+                                     runs: holds or not, with our numbers (claims.py)
   accuracy_by_era.png                test accuracy per image model, ordered by year (MLP -> CNN -> ResNet -> ViT)
   throughput_by_era.png              training throughput per model (images/s, sequences/s, target tokens/s)
   adding_curves.png                  adding problem: fraction solved per epoch, RNN against LSTM, per length T
@@ -32,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .claims import write_claims
 from .config import Config
 from .configfile import CONFIG_DIR, load_config
 from .data.images import TEST_IMAGES, TRAIN_IMAGES
@@ -237,9 +240,10 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
     return failures
 
 
-def compare(runs_dir: Path, out: Path, title: str, *, strict: bool = False) -> tuple[Path, list[Path]]:
-    """Gather the finished runs under `runs_dir` and write the leaderboard and plots into `out`. A run folder that
-    cannot be read is named in a warning and in the leaderboard's header; with `strict` it is an error instead."""
+def compare(runs_dir: Path, out: Path, title: str, *, strict: bool = False) -> tuple[Path, Path, list[Path]]:
+    """Gather the finished runs under `runs_dir` and write the leaderboard, the claims and the plots into `out`. A
+    run folder that cannot be read is named in a warning and in the leaderboard's header; with `strict` it is an
+    error instead."""
     runs, unreadable = find_runs(runs_dir)
     if unreadable and strict:
         raise MilestonesError(f"{len(unreadable)} run folder(s) under {runs_dir} cannot be read (--strict); the "
@@ -248,4 +252,4 @@ def compare(runs_dir: Path, out: Path, title: str, *, strict: bool = False) -> t
         print(f"milestones: warning: left out: {why}", file=sys.stderr)
     entries = group(runs)
     table = write_leaderboard(entries, out, title, unreadable)
-    return table, write_plots(entries, out)
+    return table, write_claims(entries, out), write_plots(entries, out)

@@ -23,6 +23,7 @@ from typing import Any, Optional
 from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT
+from .claims import write_claims
 from .compare import write_leaderboard
 from .config import Config, config_from_dict
 from .experiments import epochs_for_budget
@@ -168,7 +169,7 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
 
     entries = group(runs)
     table = write_leaderboard(entries, out, title="milestones tour")
-    plots = write_plots(entries, out)
+    plots = [write_claims(entries, out), *write_plots(entries, out)]
     example = _translate_example(out, entries)
     minutes_taken = (time.perf_counter() - start) / 60
     lines = [f"{'year':<6}{'era':<20}{'model':<13}{'data':<22}{'here':>16}  {'shipped weights':<32}paper"]

@@ -33,7 +33,7 @@ LAYERS = [
     {"config", "configfile"},
     {"optim", "checkpoint"},
     {"train"},
-    {"runs", "plots", "experiments", "translate", "predict", "pack"},
+    {"runs", "plots", "claims", "experiments", "translate", "predict", "pack"},
     {"compare", "zoo", "planner"},
     {"tour"},
     {"__main__", "__init__"},

@@ -1,0 +1,254 @@
+"""The story's claims, each checked against the gathered runs: `claims.md` beside the leaderboard.
+
+    verdicts = check_claims(entries)      one Verdict per claim whose runs are there
+    write_claims(entries, out)            claims.md: the claim, our numbers, the rule, holds or not
+
+Each claim of the README's table is a rule over the leaderboard's entries (means over seeds); it says what it
+compares, the numbers it compared and whether they bear the claim out. A claim whose runs are missing is listed
+as not checked, never guessed. Runs are compared only with runs on the same data set (and, for throughput, on the
+same hardware); where a model has runs on several training-set sizes, the largest stands for it, except in the
+data-size claim, which reads them all. The rules are written to be falsifiable at any scale: a quick CPU suite may
+well show a claim not holding, and that is reported as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable, Optional
+
+from .data.images import TRAIN_IMAGES
+from .experiments import markdown_table
+from .runs import Entry
+
+CIFAR_DEPTH_NETS = ("resnet", "plain")
+
+
+@dataclasses.dataclass
+class Verdict:
+    era: str
+    claim: str
+    rule: str  # what is compared, as a sentence
+    evidence: str  # our numbers
+    holds: bool
+
+
+def _train_size(e: Entry) -> float:
+    d = e.first.config.data
+    if d.train_size is not None:
+        return d.train_size
+    return TRAIN_IMAGES.get(d.name, math.inf) - d.val_size
+
+
+def _by_model(entries: list[Entry], task: str) -> dict[tuple[str, str], Entry]:
+    """{(model, data set): the entry on the largest training set} for one task."""
+    out: dict[tuple[str, str], Entry] = {}
+    for e in entries:
+        if e.task.name == task and e.values:
+            key = (e.model, e.first.config.data.name)
+            if key not in out or _train_size(e) > _train_size(out[key]):
+                out[key] = e
+    return out
+
+
+def _mean(e: Entry) -> float:
+    return e.mean_std()[0]
+
+
+def _pairs(entries: list[Entry], task: str, a: str, b: str) -> list[tuple[str, Entry, Entry]]:
+    """(data set, entry of model a, entry of model b) for every data set both were run on."""
+    best = _by_model(entries, task)
+    return [(data, best[(a, data)], best[(b, data)]) for (model, data) in best
+            if model == a and (b, data) in best]
+
+
+def mlp_on_digits(entries: list[Entry]) -> list[Verdict]:
+    e = _by_model(entries, "classification").get(("mlp", "mnist"))
+    if e is None:
+        return []
+    return [Verdict("MLP", "pixels in, fully connected, is fine on simple images (MNIST ~98%)",
+                    "MLP test accuracy on MNIST >= 97%", f"{_mean(e):.2f}%", _mean(e) >= 97.0)]
+
+
+def cnn_beats_mlp_on_photos(entries: list[Entry]) -> list[Verdict]:
+    return [Verdict("CNN 2012", f"local filters jump over the MLP on real photos ({data})",
+                    "AlexNet's test accuracy minus the MLP's > 0",
+                    f"AlexNet {_mean(cnn):.2f}% vs MLP {_mean(mlp):.2f}% ({_mean(cnn) - _mean(mlp):+.2f} points)",
+                    _mean(cnn) > _mean(mlp))
+            for data, cnn, mlp in _pairs(entries, "classification", "alexnet", "mlp") if data == "cifar10"]
+
+
+def _depths(entries: list[Entry], kind: str) -> dict[int, Entry]:
+    """{depth: entry} of the CIFAR 6n+2 nets of one kind (resnet / plain) on the largest training set."""
+    best = _by_model(entries, "classification")
+    out = {}
+    for (model, data), e in best.items():
+        depth = model[len(kind):]
+        if model.startswith(kind) and depth.isdigit() and (int(depth) - 2) % 6 == 0 and data == "cifar10":
+            out[int(depth)] = e
+    return out
+
+
+def _final_train_error(e: Entry) -> float:
+    errors = [100 * (1 - r.history[-1]["train_acc"]) for r in e.runs if r.history and "train_acc" in r.history[-1]]
+    return sum(errors) / len(errors) if errors else math.nan
+
+
+def plain_nets_degrade(entries: list[Entry]) -> list[Verdict]:
+    nets = _depths(entries, "plain")
+    if len(nets) < 2:
+        return []
+    lo, hi = min(nets), max(nets)
+    a, b = _final_train_error(nets[lo]), _final_train_error(nets[hi])
+    return [Verdict("ResNet 2015", "plain nets get worse with depth (He et al. Fig. 6, left: training error)",
+                    f"plain-{hi}'s final training error > plain-{lo}'s",
+                    f"plain-{lo} {a:.2f}%, plain-{hi} {b:.2f}% training error "
+                    f"(test: {100 - _mean(nets[lo]):.2f}%, {100 - _mean(nets[hi]):.2f}%)", b > a)]
+
+
+def residual_nets_improve(entries: list[Entry]) -> list[Verdict]:
+    nets = _depths(entries, "resnet")
+    if len(nets) < 2:
+        return []
+    errors = {d: 100 - _mean(e) for d, e in sorted(nets.items())}
+    shown = ", ".join(f"R{d} {err:.2f}%" for d, err in errors.items())
+    lo, hi = min(errors), max(errors)
+    return [Verdict("ResNet 2015", "residual nets keep improving with depth (Table 6: R20 8.75%, R56 6.97%, "
+                    "R110 6.43% error)", f"ResNet-{hi}'s test error < ResNet-{lo}'s", shown, errors[hi] < errors[lo])]
+
+
+def vit_hungry_for_data(entries: list[Entry]) -> list[Verdict]:
+    out = []
+    for data in sorted({e.first.config.data.name for e in entries if e.model.startswith("vit")}):
+        by_size = {}
+        for e in entries:
+            if e.task.name == "classification" and e.values and e.first.config.data.name == data:
+                by_size.setdefault(_train_size(e), {})[e.model] = e
+        gaps = {}
+        for size, models in sorted(by_size.items()):
+            vit = next((m for m in models if m.startswith("vit")), None)
+            res = next((m for m in models if m.startswith("resnet")), None)
+            if vit and res:
+                gaps[size] = _mean(models[res]) - _mean(models[vit])
+        if len(gaps) >= 2:
+            lo, hi = min(gaps), max(gaps)
+            shown = ", ".join(f"{size:,.0f} images: {gap:+.2f}" for size, gap in gaps.items())
+            out.append(Verdict("ViT 2020", f"ViT is hungrier for data than a ResNet ({data})",
+                               "the ResNet-minus-ViT accuracy gap on the most data < the gap on the least",
+                               f"ResNet - ViT (points) by training images: {shown}", gaps[hi] < gaps[lo]))
+    return out
+
+
+def lstm_bridges_long_lags(entries: list[Entry]) -> list[Verdict]:
+    out = []
+    for e_lstm in (e for e in entries if e.task.name == "regression" and e.model == "lstm" and e.values):
+        t = e_lstm.first.config.data.seq_len
+        rnn = next((e for e in entries if e.task.name == "regression" and e.model == "rnn" and e.values
+                    and e.first.config.data.seq_len == t), None)
+        if rnn is not None:
+            out.append(Verdict("RNN 1997", f"gates carry information over long lags (adding problem, T={t})",
+                               "LSTM's share of test sequences solved exceeds the tanh RNN's by >= 20 points",
+                               f"LSTM {_mean(e_lstm):.2f}%, RNN {_mean(rnn):.2f}% solved",
+                               _mean(e_lstm) - _mean(rnn) >= 20))
+    return out
+
+
+def one_vector_carries_a_sentence(entries: list[Entry]) -> list[Verdict]:
+    out = []
+    for (model, data), e in _by_model(entries, "seq2seq").items():
+        r = e.first.results
+        if model == "seq2seq" and r.get("test_loss_shuffled_source") is not None and r.get("test_loss") is not None:
+            gap = r["test_loss_shuffled_source"] - r["test_loss"]
+            out.append(Verdict("RNN 1997", f"one vector can carry a sentence (seq2seq, {data})",
+                               "the test loss rises by > 0.5 nats/token when each sentence gets another's source",
+                               f"{r['test_loss']:.2f} -> {r['test_loss_shuffled_source']:.2f} nats/token "
+                               f"({gap:+.2f}); BLEU {_mean(e):.2f}", gap > 0.5))
+    return out
+
+
+def _length_drop(e: Entry) -> Optional[float]:
+    """Relative BLEU lost from the shortest to the longest length bucket (0.25: a quarter lost)."""
+    buckets = sorted(e.first.results.get("bleu_by_length", {}).values(), key=lambda b: b["max_len"])
+    if len(buckets) < 2 or buckets[0]["bleu"] <= 0:
+        return None
+    return 1 - buckets[-1]["bleu"] / buckets[0]["bleu"]
+
+
+def attention_keeps_long_sentences(entries: list[Entry]) -> list[Verdict]:
+    out = []
+    for data, att, s2s in _pairs(entries, "seq2seq", "rnnsearch", "seq2seq"):
+        a, s = _length_drop(att), _length_drop(s2s)
+        if a is not None and s is not None:
+            out.append(Verdict("RNN+attention 2015", f"attention keeps long sentences from collapsing ({data})",
+                               "RNNsearch loses a smaller share of its BLEU from the shortest to the longest "
+                               "sentences than the seq2seq", f"RNNsearch loses {100 * a:.0f}%, seq2seq {100 * s:.0f}%",
+                               a < s))
+    return out
+
+
+def transformer_translates_better(entries: list[Entry]) -> list[Verdict]:
+    return [Verdict("Transformer 2017", f"attention alone gives better BLEU ({data})",
+                    "the Transformer's test BLEU > RNNsearch's",
+                    f"Transformer {_mean(t):.2f}, RNNsearch {_mean(r):.2f} BLEU", _mean(t) > _mean(r))
+            for data, t, r in _pairs(entries, "seq2seq", "transformer", "rnnsearch")]
+
+
+def transformer_is_faster(entries: list[Entry]) -> list[Verdict]:
+    out = []
+    for data, t, r in _pairs(entries, "seq2seq", "transformer", "rnnsearch"):
+        hw_t, hw_r = t.first.results.get("hardware"), r.first.results.get("hardware")
+        if hw_t and hw_t == hw_r:
+            out.append(Verdict("Transformer 2017", f"faster per token where hardware is parallel ({data}, {hw_t})",
+                               "the Transformer's training target tokens/s > RNNsearch's on the same hardware",
+                               f"Transformer {t.rate():,.0f}, RNNsearch {r.rate():,.0f} target tokens/s",
+                               t.rate() > r.rate()))
+    return out
+
+
+CLAIMS: list[tuple[str, Callable[[list[Entry]], list[Verdict]]]] = [
+    ("MLP on MNIST", mlp_on_digits),
+    ("AlexNet vs MLP on CIFAR-10", cnn_beats_mlp_on_photos),
+    ("plain nets with depth (CIFAR-10)", plain_nets_degrade),
+    ("ResNets with depth (CIFAR-10)", residual_nets_improve),
+    ("ViT vs ResNet by data size", vit_hungry_for_data),
+    ("LSTM vs RNN on the adding problem", lstm_bridges_long_lags),
+    ("seq2seq reads its source", one_vector_carries_a_sentence),
+    ("RNNsearch vs seq2seq by sentence length", attention_keeps_long_sentences),
+    ("Transformer vs RNNsearch, BLEU", transformer_translates_better),
+    ("Transformer vs RNNsearch, speed", transformer_is_faster),
+]
+
+
+def check_claims(entries: list[Entry]) -> tuple[list[Verdict], list[str]]:
+    """The verdicts whose runs are there, and the names of the claims that could not be checked."""
+    verdicts, unchecked = [], []
+    for name, rule in CLAIMS:
+        found = rule(entries)
+        verdicts += found
+        if not found:
+            unchecked.append(name)
+    return verdicts, unchecked
+
+
+def claims_markdown(entries: list[Entry]) -> str:
+    verdicts, unchecked = check_claims(entries)
+    lines = ["# The story's claims, checked against these runs", "",
+             "Each row compares our runs (means over seeds; each model on its largest training set) by the rule "
+             "given; the leaderboard beside this file has every number, its schedule and hardware. Short "
+             "schedules can make a claim fail here that holds at the papers' length: the verdict is what these "
+             "runs show.", ""]
+    if verdicts:
+        lines.append(markdown_table(["era", "claim", "rule", "ours", "holds"],
+                                    [[v.era, v.claim, v.rule, v.evidence, "yes" if v.holds else "**no**"]
+                                     for v in verdicts]))
+    if unchecked:
+        lines += ["Not checked (their runs are not here): " + "; ".join(unchecked) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_claims(entries: list[Entry], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "claims.md"
+    path.write_text(claims_markdown(entries), encoding="utf-8")
+    return path

@@ -142,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="leaderboard (papers' numbers beside ours) and plots of finished runs or of "
                        "a suite", description="Gather finished runs (--runs) or train a named suite (--suite) and "
-                       "write leaderboard.md, leaderboard.csv and PNG plots.")
+                       "write leaderboard.md, leaderboard.csv, claims.md (the story's claims checked against the "
+                       "runs) and PNG plots.")
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
     src.add_argument("--suite", choices=list(SUITES), help="quick: sized for 2 CPU cores; full: the papers' "
@@ -152,8 +153,8 @@ def _parser() -> argparse.ArgumentParser:
                      "at 90 epochs) and translators (Multi30k at the papers' sizes)")
     c.add_argument("--pack", type=int, default=1, metavar="N", help="a suite's CIFAR ResNets / plain nets of one "
                    "depth train N at a time as one packed net (`milestones pack`); default 1: one run at a time")
-    c.add_argument("--budget-minutes", type=float, metavar="M", help="a suite: estimate each pack's time first (a "
-                   "few timed steps), print the plan, and train only what fits in M minutes")
+    c.add_argument("--budget-minutes", type=float, metavar="M", help="a suite: estimate each pack's and run's time "
+                   "first (a few timed steps), print the plan, and train only what fits in M minutes")
     c.add_argument("--scale", type=float, metavar="F", help="a suite at fraction F of its schedule and data "
                    "(epochs, schedule, training/validation/test sets; model and batch as in the paper), e.g. "
                    "--scale 0.002 to watch the paper suite run on a CPU")

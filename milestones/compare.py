@@ -150,12 +150,14 @@ def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard
 
 def suite_configs(suite: str, seeds: int, output_dir: Path, overrides: list[str],
                   scale: Optional[float] = None) -> list[Config]:
-    """The suite's configs, `seeds` of each, named <config or model>[_n<train_size>]_seed<seed>; a run that two
+    """The suite's configs, `seeds` of each, named <config or model>[_n<train_size>]_seed<seed> (_n where one
+    config runs on several training-set sizes); a run that two
     parts of a suite share (ResNet-20 in Table 6 and in the ViT data study) is listed once. With `scale`, each at
     that fraction of its schedule and data (scale_config)."""
     if suite not in SUITES:
         raise ConfigError(f"unknown suite '{suite}' (known: {', '.join(SUITES)})")
     cfgs: dict[str, Config] = {}
+    files = [name for name, _ in SUITES[suite]]
     for name, extra in SUITES[suite]:
         for seed in range(seeds):
             stem = Path(name).stem
@@ -163,7 +165,8 @@ def suite_configs(suite: str, seeds: int, output_dir: Path, overrides: list[str]
             if model is not None:  # one config file, several models (the paper suite): named by the model
                 stem = f"{model}_{stem.split('_', 1)[1]}"
             size = next((e.split("=", 1)[1] for e in extra if e.startswith("data.train_size=")), None)
-            stem += f"_n{size}" if size is not None else ""
+            if size is not None and files.count(name) > 1:  # one config file on several data sizes (vit_data)
+                stem += f"_n{size}"
             cfg = load_config(CONFIG_DIR / name, [*extra, *overrides, f"seed={seed}", f"name={stem}_seed{seed}",
                                                   f"output_dir={output_dir}"])
             cfgs[cfg.name] = cfg if scale is None else scale_config(cfg, scale)

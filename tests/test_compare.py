@@ -148,3 +148,20 @@ def test_notebook_runs_headless(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "ResNet-56: 853,018 parameters" in r.stdout and "彼は背が高い。 ->" in r.stdout
     assert (tmp_path / "attention.png").stat().st_size > 1000
+
+
+def test_a_failed_run_does_not_stop_its_suite(tmp_path, monkeypatch):
+    """A suite is a GPU window's worth of runs: one that fails (diverges, say) is reported, the rest still train."""
+    from milestones.errors import DivergenceError
+
+    trained = []
+
+    def fit(cfg, **kwargs):
+        trained.append(cfg.name)
+        if len(trained) == 1:
+            raise DivergenceError(f"{cfg.name}: loss became nan")
+
+    monkeypatch.setattr(cmp, "fit", fit)
+    failures = cmp.run_suite("eras", 1, tmp_path, [])
+    assert trained == ["alexnet_cifar10_gpu_seed0", "mlp_cifar10_seed0"]
+    assert failures == ["alexnet_cifar10_gpu_seed0: loss became nan"]

@@ -147,10 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
     src.add_argument("--suite", choices=list(SUITES), help="quick: sized for 2 CPU cores; full: the papers' "
-                     "schedules (GPU), one at a time; paper: every headline claim for one GPU window (with --pack "
-                     "and --budget-minutes), made of table6 (He et al.'s Table 6 / Fig. 6 sweep, every depth plain "
-                     "and residual), vit_data (ViT vs ResNet-20 on 10/30/100%% of the data), eras (AlexNet vs MLP "
-                     "at 90 epochs) and translators (Multi30k at the papers' sizes)")
+                     "schedules (GPU); paper: every headline claim for one GPU window, the parts table6 + vit_data "
+                     "+ eras + translators (milestones/compare.py says what each trains)")
     c.add_argument("--pack", type=int, default=1, metavar="N", help="a suite's CIFAR ResNets / plain nets of one "
                    "depth train N at a time as one packed net (`milestones pack`); default 1: one run at a time")
     c.add_argument("--budget-minutes", type=float, metavar="M", help="a suite: estimate each pack's and run's time "
@@ -232,8 +230,6 @@ def _compare(args: argparse.Namespace) -> None:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     if args.suite:
         runs = Path("runs") / f"suite_{args.suite}"
-        if args.budget_minutes is not None and args.budget_minutes <= 0:
-            raise ConfigError(f"--budget-minutes must be > 0, got {args.budget_minutes:g}")
         failures = run_suite(args.suite, args.seeds, runs, args.overrides, pack=args.pack,
                              budget_minutes=args.budget_minutes, scale=args.scale)
         out, title = Path(args.output or f"runs/compare_{args.suite}"), f"Leaderboard: the {args.suite} suite"

@@ -18,7 +18,6 @@ import math
 from pathlib import Path
 from typing import Callable, Optional
 
-from .data.images import TRAIN_IMAGES
 from .experiments import markdown_table
 from .runs import Entry
 
@@ -34,20 +33,13 @@ class Verdict:
     holds: bool
 
 
-def _train_size(e: Entry) -> float:
-    d = e.first.config.data
-    if d.train_size is not None:
-        return d.train_size
-    return TRAIN_IMAGES.get(d.name, math.inf) - d.val_size
-
-
 def _by_model(entries: list[Entry], task: str) -> dict[tuple[str, str], Entry]:
     """{(model, data set): the entry on the largest training set} for one task."""
     out: dict[tuple[str, str], Entry] = {}
     for e in entries:
         if e.task.name == task and e.values:
             key = (e.model, e.first.config.data.name)
-            if key not in out or _train_size(e) > _train_size(out[key]):
+            if key not in out or e.train_examples > out[key].train_examples:
                 out[key] = e
     return out
 
@@ -124,7 +116,7 @@ def vit_hungry_for_data(entries: list[Entry]) -> list[Verdict]:
         by_size = {}
         for e in entries:
             if e.task.name == "classification" and e.values and e.first.config.data.name == data:
-                by_size.setdefault(_train_size(e), {})[e.model] = e
+                by_size.setdefault(e.train_examples, {})[e.model] = e
         gaps = {}
         for size, models in sorted(by_size.items()):
             vit = next((m for m in models if m.startswith("vit")), None)

@@ -214,6 +214,8 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
     runs that pack (CIFAR ResNets and plain nets of one depth) `pack` at a time as one packed net; with
     `budget_minutes`, only the packs and runs that the planner expects to fit, said before the first starts. A
     run or pack that fails (e.g. diverges) is reported and the suite goes on; returns those failures, one line each."""
+    if budget_minutes is not None and budget_minutes <= 0:
+        raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes:g}")
     command = (f"milestones compare --suite {suite} --seeds {seeds}" + (f" --pack {pack}" if pack > 1 else "")
                + (f" --scale {scale:g}" if scale is not None else ""))
     todo = []

@@ -256,8 +256,7 @@ def plot_data_size(entries: list[Entry], path: Path) -> bool:
     for e in entries:
         d = e.first.config.data
         if e.task.name == "classification" and e.values and d.name in TRAIN_IMAGES:
-            size = d.train_size or TRAIN_IMAGES[d.name] - d.val_size
-            series.setdefault(f"{e.model} ({d.name})", []).append((size, e.mean_std()[0]))
+            series.setdefault(f"{e.model} ({d.name})", []).append((e.train_examples, e.mean_std()[0]))
     series = {k: sorted(v) for k, v in series.items() if len({x for x, _ in v}) > 1}
     if not series:
         return False

@@ -20,6 +20,7 @@ import yaml
 
 from .checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, read_history, read_results
 from .config import Config, config_from_dict
+from .data.images import TRAIN_IMAGES
 from .errors import ConfigError, MilestonesError
 from .models import MODELS
 from .tasks import TASKS, Task
@@ -61,6 +62,13 @@ class Entry:
         if d.name == "adding":
             return f"adding T={d.seq_len}"
         return d.name if d.train_size is None else f"{d.name} ({d.train_size:,} train)"  # a subset: says so
+
+    @property
+    def train_examples(self) -> float:
+        """Training examples: data.train_size, else the image set's training split less validation (inf where the
+        size is not known here: text corpora, streamed folders)."""
+        d = self.first.config.data
+        return d.train_size if d.train_size is not None else TRAIN_IMAGES.get(d.name, math.inf) - d.val_size
 
     @property
     def era(self) -> str:
@@ -161,5 +169,4 @@ def group(runs: list[Run], papers: Optional[list[dict]] = None) -> list[Entry]:
         e.paper = next((p for p in papers if p.get("model") == e.model and p.get("data") == d.name
                         and p.get("metric") == h.paper_metric and not p.get("context")
                         and p.get("seq_len", d.seq_len) == d.seq_len), None)  # adding problem: same T
-    return sorted(entries, key=lambda e: (e.year, e.model, e.first.config.data.name,
-                                          e.first.config.data.train_size or math.inf, e.data))
+    return sorted(entries, key=lambda e: (e.year, e.model, e.first.config.data.name, e.train_examples, e.data))

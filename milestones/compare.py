@@ -31,6 +31,7 @@ import csv
 import math
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -212,10 +213,13 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
               budget_minutes: Optional[float] = None, scale: Optional[float] = None) -> list[str]:
     """Train every (config, seed) of the suite that has not finished yet: one at a time, or with `pack` > 1 the
     runs that pack (CIFAR ResNets and plain nets of one depth) `pack` at a time as one packed net; with
-    `budget_minutes`, only the packs and runs that the planner expects to fit, said before the first starts. A
+    `budget_minutes`, only the packs and runs that the planner expects to fit, said before the first starts, and
+    of those only the ones whose estimate still fits what is left of the budget when their turn comes (the budget
+    runs from the start, planning included): a plan that ran long leaves its last packs out, named at the end. A
     run or pack that fails (e.g. diverges) is reported and the suite goes on; returns those failures, one line each."""
     if budget_minutes is not None and budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes:g}")
+    start = time.monotonic()  # the budget counts the planning's timed steps too
     command = (f"milestones compare --suite {suite} --seeds {seeds}" + (f" --pack {pack}" if pack > 1 else "")
                + (f" --scale {scale:g}" if scale is not None else ""))
     todo = []
@@ -230,9 +234,15 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
         plan = [Planned([cfg], False, None, True) for cfg in todo]
     else:
         plan = make_plan(group_packs(todo, pack), budget)
-        print(plan_table(plan, budget))
-    chosen, failures = [p for p in plan if p.fits], []
+        print(plan_table(plan, budget) + f"planning took {time.monotonic() - start:.0f} s of it\n")
+    chosen, failures, late = [p for p in plan if p.fits], [], []
     for i, p in enumerate(chosen, 1):
+        left = None if budget is None else budget - (time.monotonic() - start)
+        if left is not None and p.seconds is not None and p.seconds > left:  # earlier runs (or the planning) ran long
+            late.append(p.label)
+            print(f"[{i}/{len(chosen)}] {p.label}: not started, {left / 60:.1f} min of the budget left "
+                  f"(estimated {p.seconds / 60:.1f})")
+            continue
         print(f"[{i}/{len(chosen)}] {p.label}")
         try:
             if p.packed:
@@ -242,6 +252,9 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
         except MilestonesError as e:  # one failed run or pack does not cost the rest of a GPU window
             failures.append(str(e))
             print(f"milestones: warning: {e}", file=sys.stderr)
+    if late:
+        print(f"left out for time: {len(late)} planned pack(s) or run(s) did not start inside the budget: "
+              f"{'; '.join(late)}")
     return failures
 
 

@@ -129,6 +129,10 @@ class TrainerConfig:
     # with compile: torch.compile's mode; "reduce-overhead" replays the step's kernels as CUDA graphs on a GPU (one
     # launch for the many small kernels of a small net at batch 128), "max-autotune" also searches kernel choices
     compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
+    # on a GPU: cuDNN times its convolution algorithms for each new input shape and keeps the fastest (torchvision's
+    # references do, unless asked for determinism); grouped convolutions (packed nets) most need it. Left out of
+    # the hash: it changes only which kernels round, and GPU convolutions' backward is not bitwise repeatable anyway
+    cudnn_benchmark: bool = field(default=True, metadata=NO_RESULT)
     label_smoothing: float = 0.0
     test_flip: bool = False  # classification: evaluate on the mean logits of each image and its mirror
     test_shift: int = 0  # classification: also on those views moved diagonally by +-N pixels (black borders)

@@ -20,7 +20,7 @@ from . import distributed
 from .checkpoint import read_history
 from .config import Config
 from .optim import build_optimizer
-from .runtime import resolve_device, run_precision, seed_everything, set_threads
+from .runtime import resolve_device, run_precision, seed_everything, set_cudnn_benchmark, set_threads
 from .tasks import TASKS, build_model
 from .train import fit, train_one_epoch
 
@@ -49,13 +49,24 @@ class _FirstBatches:
         return self.n
 
 
-def timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
+@dataclasses.dataclass
+class Timed:
+    """What a few timed batches of a run say about the whole run (experiments.timed_batches)."""
+
+    metrics: dict[str, float]  # train_one_epoch's numbers for the timed batches (seconds, samples_per_s, ...)
+    batches: int  # training batches in a full epoch
+    report_seconds: float = 0.0  # the task's final report (a translator's decoding), estimated; 0 if not asked
+
+
+def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
     """Train the first `steps` batches of `cfg`'s real training data twice (the first pass warms up allocations
-    and kernel choice) and return the second pass's metrics and the number of batches in a full epoch. The batches
-    come from the loader each time, as in training: a probe of pre-built batches left out the input pipeline and
-    overestimated AlexNet's speed by 15% (1,946 against ~1,700 img/s in its run)."""
+    and kernel choice) and return the second pass's metrics and the number of batches in a full epoch; with
+    `report`, also the task's estimate of its final report's seconds (Task.report_seconds, on the model just
+    trained). The batches come from the loader each time, as in training: a probe of pre-built batches left out
+    the input pipeline and overestimated AlexNet's speed by 15% (1,946 against ~1,700 img/s in its run)."""
     device = resolve_device(cfg.trainer.device)
     set_threads(device, cfg.trainer.threads)
+    set_cudnn_benchmark(device, cfg.trainer.cudnn_benchmark)
     seed_everything(cfg.seed)
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, distributed.Dist())
@@ -67,19 +78,23 @@ def timed_batches(cfg: Config, steps: int) -> tuple[dict[str, float], int]:
     kwargs = dict(step_fn=task.step, device=device, precision=run_precision(device, cfg.trainer.precision),
                   progress=False)
     train_one_epoch(model, batches, opt, sched, **kwargs)
-    return train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train)
+    timed = Timed(train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train))
+    if report and task.report_seconds is not None:
+        timed.report_seconds = task.report_seconds(model, loaders, cfg)
+    return timed
 
 
 def measure_rate(cfg: Config, steps: int = 10) -> float:
     """Training samples/s of `cfg` on its device (images, sequences, or target tokens for translation)."""
-    return timed_batches(cfg, steps)[0]["samples_per_s"]
+    return timed_batches(cfg, steps).metrics["samples_per_s"]
 
 
 def epochs_for_budget(cfg: Config, minutes: float, train_images: Optional[int] = None, steps: int = 10
                       ) -> tuple[int, float]:
     """Whole epochs of `cfg` that fit `minutes` of training at the measured speed (at least 1), and that speed
     in samples/s. `train_images` overrides the epoch's size in samples (e.g. a subset still to be drawn)."""
-    metrics, batches = timed_batches(cfg, steps)
+    timed = timed_batches(cfg, steps)
+    metrics, batches = timed.metrics, timed.batches
     rate = metrics["samples_per_s"]
     if train_images is not None:
         epoch_seconds = train_images / rate
@@ -106,7 +121,8 @@ def experiment_dir(output_dir: str, name: str) -> Path:
     return d
 
 
-def write_outputs(out: Path, table: str, data: Any, intro: Optional[str] = None) -> None:
+def write_outputs(out: Path, table: str, data: Any, intro: Optional[str] = None, *, show: bool = True) -> None:
     (out / "table.md").write_text((intro + "\n\n" if intro else "") + table)
     (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-    print((intro + "\n\n" if intro else "") + table)
+    if show:
+        print((intro + "\n\n" if intro else "") + table)

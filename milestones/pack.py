@@ -49,7 +49,7 @@ from .errors import CheckpointError, ConfigError, DivergenceError
 from .models.packed import PackedResNet
 from .optim import build_optimizer, build_scheduler
 from .runtime import (autocast, compile_model, keep_freed_memory, loss_precision, resolve_device, run_precision,
-                      seed_everything, set_threads)
+                      seed_everything, set_cudnn_benchmark, set_threads)
 from .tasks import TASKS, build_model
 from .train import LOG_EVERY, check_keep_best, evaluate, evaluated, kept_best, run_results
 
@@ -120,6 +120,7 @@ def fit_packed(cfgs: list[Config], *, resume: bool = False, overwrite: bool = Fa
     t = cfgs[0].trainer
     device = resolve_device(t.device)
     set_threads(device, t.threads)
+    set_cudnn_benchmark(device, t.cudnn_benchmark)
     if device.type == "cpu":
         keep_freed_memory()
     precision = run_precision(device, t.precision)

@@ -7,9 +7,12 @@
 A pack's estimate times a few packed training steps on random images of the data's shape, on the device the runs
 will use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
 A run that does not pack (any other model or task) is timed on its own first training batches, read from its real
-data as in training (experiments.timed_batches), times its schedule's batches. Image runs add evaluation, about a
-third of a step per evaluated batch (a forward pass, no backward); other tasks' evaluation (a translator's decoding)
-is not counted, so their estimate is low. These are planning numbers, printed before anything trains.
+data as in training (experiments.timed_batches), times its schedule's batches, plus its task's final report as
+the task estimates it from a few test examples (a translator's greedy and beam decoding of the test set, to
+max_len: an upper bound). Image runs add evaluation, about a third of a step per evaluated batch (a forward pass,
+no backward); a translator's per-epoch evaluation (teacher-forced, no decoding) is not counted. These are
+planning numbers, printed before anything trains; the suite also checks each run's estimate against the time left
+when its turn comes (compare.run_suite).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .errors import ConfigError
 from .experiments import markdown_table, timed_batches
 from .models.packed import PackedResNet
 from .pack import PACKABLE, check_packable, shared_config
-from .runtime import autocast, resolve_device, run_precision
+from .runtime import autocast, resolve_device, run_precision, set_cudnn_benchmark
 from .train import evaluated
 
 WARMUP_STEPS, TIMED_STEPS = 2, 5
@@ -78,6 +81,7 @@ def step_seconds(cfgs: list[Config], device: torch.device) -> float:
     x = torch.randn(cfg.trainer.batch_size, len(cfgs), c, h, w, device=device)  # (B, N, C, H, W)
     y = torch.randint(0, 10, (cfg.trainer.batch_size, len(cfgs)), device=device)  # (B, N)
     precision = run_precision(device, cfg.trainer.precision)
+    set_cudnn_benchmark(device, cfg.trainer.cudnn_benchmark)  # as the run will: the warm-up steps pay the search
 
     def step() -> None:
         with autocast(device, precision):
@@ -115,11 +119,11 @@ def schedule_steps(cfg: Config) -> tuple[int, int]:
 
 
 def lone_seconds(cfg: Config) -> float:
-    """Estimated seconds of `cfg` trained alone: its first training batches timed, times the schedule's batches
-    (plus evaluation, for image runs)."""
-    metrics, batches = timed_batches(cfg, TIMED_STEPS)
-    per_step = metrics["seconds"] / min(TIMED_STEPS, batches)
-    seconds = per_step * batches * (cfg.trainer.stop_epoch or cfg.trainer.epochs)
+    """Estimated seconds of `cfg` trained alone: its first training batches timed, times the schedule's batches,
+    plus evaluation (image runs) and the task's final report, timed on a few examples (a translator's decoding)."""
+    timed = timed_batches(cfg, TIMED_STEPS, report=True)
+    per_step = timed.metrics["seconds"] / min(TIMED_STEPS, timed.batches)
+    seconds = per_step * timed.batches * (cfg.trainer.stop_epoch or cfg.trainer.epochs) + timed.report_seconds
     if cfg.data.name in TRAIN_IMAGES:
         seconds += per_step * EVAL_STEP_FRACTION * eval_scale(cfg) * schedule_steps(cfg)[1]
     return seconds

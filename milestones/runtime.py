@@ -35,6 +35,13 @@ def set_threads(device: torch.device, threads: Optional[int]) -> None:
         torch.set_num_threads(threads)
 
 
+def set_cudnn_benchmark(device: torch.device, on: bool) -> None:
+    """`trainer.cudnn_benchmark`: on a GPU, cuDNN's algorithm search per input shape (a fixed batch shape pays it
+    once); off, its heuristic's choice. No effect on a CPU."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = on
+
+
 def hardware(device: torch.device) -> str:
     """A short description of what ran: GPU name, or CPU model and thread count."""
     if device.type == "cuda":

@@ -39,7 +39,7 @@ from .errors import CheckpointError, ConfigError, DivergenceError
 from .models import count_parameters
 from .optim import build_optimizer, build_scheduler
 from .runtime import (autocast, compile_model, hardware, keep_freed_memory, resolve_device, run_precision,
-                      seed_everything, set_threads)
+                      seed_everything, set_cudnn_benchmark, set_threads)
 from .tasks import TASKS, StepFn, Task, build_model
 
 LOG_EVERY = 25  # steps between progress-bar refreshes (each one is a device sync)
@@ -187,6 +187,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
         raise ConfigError(f"trainer.batch_size {t.batch_size} (the global batch) must divide evenly among "
                           f"{ddp.world_size} processes")
     set_threads(device, t.threads)
+    set_cudnn_benchmark(device, t.cudnn_benchmark)
     if device.type == "cpu":
         keep_freed_memory()
     precision = run_precision(device, t.precision)

@@ -6,9 +6,12 @@
 For each model and pack width N: N nets of that depth as one PackedResNet (N = 1 is one net, the same
 kernels as a lone run), or for ViT / MLP N copies stacked and vmapped (torch.func), take `--steps` timed training
 steps (after warm-up) on random 32x32 images, batch 128 per net; with --compile MODE each pack is timed again
-under torch.compile (reduce-overhead: CUDA graphs, the launch overhead removed). SGD with momentum, bf16
-autocast (+ channels_last with --channels-last); images/s counts every net's images. FLOPs per step come from torch.utils.flop_counter on one step (forward + backward; the optimizer's
-elementwise work is not counted), so TFLOP/s is achieved arithmetic and its share of `--peak-tflops` (H200 dense
+under torch.compile (reduce-overhead: CUDA graphs of the forward and backward), and with --graph as one CUDA
+graph of the whole step, optimizer update included (whole_step_graph). cuDNN's algorithm search is on, as in
+training (trainer.cudnn_benchmark). A variant that fails is a row saying why; the tables are rewritten after
+every row, so a run stopped at a time limit keeps what it measured. SGD with momentum, bf16 autocast (+
+channels_last with --channels-last); images/s counts every net's images. FLOPs per step come from
+torch.utils.flop_counter on one step (forward + backward; the optimizer's elementwise work is not counted), so TFLOP/s is achieved arithmetic and its share of `--peak-tflops` (H200 dense
 bf16: ~790) is the fraction of the chip in use. With --lone, also the trainer's own path for one net
 (train.train_one_epoch over on-device batches), the "today" column of issue #18. Never needed by the tests;
 `--device cpu --packs 1 2 --steps 3` is a dry run.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -31,13 +34,13 @@ from milestones.models import create_model
 from milestones.models.packed import PackedResNet
 from milestones.pack import PACKABLE
 from milestones.planner import seconds_per_call
-from milestones.runtime import autocast, hardware, run_precision
+from milestones.runtime import hardware, run_precision, set_cudnn_benchmark
 from milestones.tasks.classification import classification_step
 from milestones.train import train_one_epoch
 
 
 def packed_step(name: str, n: int, batch: int, device: torch.device, precision: str, channels_last: bool,
-                compile_mode: Optional[str] = None):
+                compile_mode: Optional[str] = None, graph: bool = False):
     """A closure running one training step of n packed nets. CIFAR ResNets / plain nets: one PackedResNet (grouped
     convolutions, models/packed.py). Any other model (no batch norm: ViT, MLP): n copies stacked with
     torch.func.stack_module_state and run under vmap, so each linear layer becomes one batched matmul."""
@@ -66,14 +69,33 @@ def packed_step(name: str, n: int, batch: int, device: torch.device, precision: 
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4, **fused)
 
     def step() -> None:
-        with autocast(device, precision):
+        # autocast's cast cache would hold tensors across a CUDA graph's capture (PyTorch's CUDA graph notes)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=not graph):
             out = forward(x)  # (B, N, 10)
         loss = F.cross_entropy(out.float().permute(0, 2, 1), y, reduction="none").mean(0).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    return step
+    return whole_step_graph(step) if graph else step
+
+
+def whole_step_graph(step: Callable[[], None]) -> Callable[[], None]:
+    """`step` (forward, backward and optimizer update) captured as ONE CUDA graph and replayed as one launch, the
+    whole-network capture of PyTorch's CUDA graph notes: warm-up steps on a side stream (allocations, cuDNN's
+    search, the optimizer's momentum buffers), then the capture; the gradients, set to None inside the step, are
+    allocated from the graph's memory pool at capture and written again at every replay. The step's inputs are
+    the same static tensors at every replay, as these timings need (a trainer would copy each batch into them)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
 
 
 def flops_of(step) -> int:
@@ -111,11 +133,32 @@ def main() -> None:
     p.add_argument("--lone", action="store_true", help="also the trainer's own loop for one net")
     p.add_argument("--compile", dest="compile_mode", choices=["default", "reduce-overhead", "max-autotune"],
                    help="also time each pack under torch.compile in this mode (reduce-overhead: CUDA graphs)")
+    p.add_argument("--graph", action="store_true", help="also time each pack as one CUDA graph of the whole step "
+                   "(forward, backward, update); CUDA only")
+    p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
+                   help="cuDNN's heuristic convolution algorithms instead of its timed search (trainer.cudnn_benchmark)")
     p.add_argument("--output", default="runs/bench_pack")
     args = p.parse_args()
     device = torch.device(args.device)
+    if args.graph and device.type != "cuda":
+        p.error("--graph captures CUDA graphs: it needs --device cuda")
     precision = run_precision(device, args.precision)
+    set_cudnn_benchmark(device, args.cudnn_benchmark)
+    intro = (f"{hardware(device)}, torch {torch.__version__}, {precision}"
+             f"{', channels_last' if args.channels_last else ''}"
+             f"{', cuDNN benchmark' if device.type == 'cuda' and args.cudnn_benchmark else ''}; batch "
+             f"{args.batch_size} per net; {args.steps} timed steps after 3 warm-up steps; random 32x32 images.")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     rows, results = [], []
+
+    def save(show: bool = False) -> None:  # after every row: a run stopped at a time limit keeps what it measured
+        table = markdown_table(["model", "how", "training images/s (all nets)", "vs the first row",
+                                "achieved TFLOP/s", f"% of {args.peak_tflops:g} TFLOP/s"], rows)
+        write_outputs(out, table, {"runs": results, "args": vars(args)}, intro, show=show)
+
+    variants = [("eager", None, False)] + ([("whole-step CUDA graph", None, True)] if args.graph else []) + (
+        [(f"compiled ({args.compile_mode})", args.compile_mode, False)] if args.compile_mode else [])
     for name in args.models:
         base = None
         if args.lone:
@@ -123,35 +166,43 @@ def main() -> None:
             rows.append([name, "trainer, 1 net", f"{rate:,.0f}", "1.00x", "-", "-"])
             results.append({"model": name, "pack": 0, "images_per_s": rate})
             base = rate
+            save()
         for n in args.packs:
-            for mode in [None, args.compile_mode] if args.compile_mode else [None]:
-                how = f"packed x{n}" + (f", compiled ({mode})" if mode else "")
+            try:
+                flops = flops_of(packed_step(name, n, args.batch_size, device, precision, args.channels_last))
+            except torch.OutOfMemoryError:
+                rows.append([name, f"packed x{n}", "out of memory", "-", "-", "-"])
+                save()
+                continue
+            for label, mode, graph in variants:
+                how = f"packed x{n}, {label}"
                 try:
-                    flops = flops_of(packed_step(name, n, args.batch_size, device, precision, args.channels_last))
-                    step = packed_step(name, n, args.batch_size, device, precision, args.channels_last, mode)
+                    step = packed_step(name, n, args.batch_size, device, precision, args.channels_last, mode, graph)
                     seconds = seconds_per_call(step, device, warmup=3, timed=args.steps)
                 except torch.OutOfMemoryError:
                     rows.append([name, how, "out of memory", "-", "-", "-"])
-                    break
+                    continue
+                except Exception as e:  # one variant that fails (e.g. a capture) must not cost the window's others
+                    rows.append([name, how, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}",
+                                 "-", "-", "-"])
+                    print(rows[-1], flush=True)
+                    continue
+                finally:
+                    step = None
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                        torch.cuda.empty_cache()
                 rate = n * args.batch_size / seconds
                 base = base or rate
                 tflops = flops / seconds / 1e12
                 rows.append([name, how, f"{rate:,.0f}", f"{rate / base:.2f}x", f"{tflops:.1f}",
                              f"{100 * tflops / args.peak_tflops:.2f}%"])
-                results.append({"model": name, "pack": n, "compile": mode, "images_per_s": rate,
-                                "step_seconds": seconds, "flops_per_step": flops, "tflops": tflops})
+                results.append({"model": name, "pack": n, "variant": label, "compile": mode, "graph": graph,
+                                "images_per_s": rate, "step_seconds": seconds, "flops_per_step": flops,
+                                "tflops": tflops})
                 print(rows[-1], flush=True)
-                del step
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-    table = markdown_table(["model", "how", "training images/s (all nets)", "vs the first row",
-                            "achieved TFLOP/s", f"% of {args.peak_tflops:g} TFLOP/s"], rows)
-    intro = (f"{hardware(device)}, torch {torch.__version__}, {precision}"
-             f"{', channels_last' if args.channels_last else ''}; batch {args.batch_size} per net; "
-             f"{args.steps} timed steps after 3 warm-up steps; random 32x32 images.")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    write_outputs(out, table, {"runs": results, "args": vars(args)}, intro)
+                save()
+    save(show=True)
 
 
 if __name__ == "__main__":

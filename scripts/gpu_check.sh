@@ -20,7 +20,7 @@ OUTDIR=${1:-runs/gpu_check}
 MINUTES=${MINUTES:-5.5}
 RUNS=runs/gpu
 mkdir -p "$OUTDIR" "$RUNS"
-source scripts/gpu_env.sh
+source scripts/gpu_env.sh || exit 1
 
 echo "== 0. decode CIFAR-10 once into the cache ($(date +%T))"
 python3 -c "

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 OUTDIR=${1:-runs/gpu_translators}
 RUNS=runs/gpu
 mkdir -p "$OUTDIR" "$RUNS"
-source scripts/gpu_env.sh
+source scripts/gpu_env.sh || exit 1
 # caps in seconds, from the 8-epoch CPU configs' H200 times scaled by size and epochs (RESULTS.md: 47 / 146 / 76 s)
 for run in lstm_seq2seq:150 rnnsearch:300 transformer:180; do
     m=${run%%:*}

@@ -165,3 +165,28 @@ def test_a_failed_run_does_not_stop_its_suite(tmp_path, monkeypatch):
     failures = cmp.run_suite("eras", 1, tmp_path, [])
     assert trained == ["alexnet_cifar10_gpu_seed0", "mlp_cifar10_seed0"]
     assert failures == ["alexnet_cifar10_gpu_seed0: loss became nan"]
+
+
+def test_a_suite_starts_no_run_that_no_longer_fits_its_budget(tmp_path, monkeypatch, capsys):
+    """The plan is an estimate: when earlier runs ran long, a run whose estimate exceeds what is left of
+    --budget-minutes is not started (a GPU window's lease would cut it off mid-run), and is named at the end."""
+    from types import SimpleNamespace
+
+    from milestones.planner import Planned
+
+    now, trained = [0.0], []
+
+    def fit(cfg, **kwargs):
+        trained.append(cfg.name)
+        now[0] += 45.0  # each run takes 45 s of the fake clock
+
+    monkeypatch.setattr(cmp, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(cmp, "make_plan", lambda packs, budget: [Planned(c, False, 40.0, True) for c, _ in packs])
+    monkeypatch.setattr(cmp, "fit", fit)
+    # budget 90 s: the first run (estimated 40) starts with 90 s left; the second would start with 45 s left,
+    # enough for its estimate; the plan's estimates are low (45 s each), so a third would not
+    failures = cmp.run_suite("translators", 1, tmp_path, [], budget_minutes=1.5)
+    out = capsys.readouterr().out
+    assert failures == [] and trained == ["lstm_seq2seq_multi30k_gpu_seed0", "rnnsearch_multi30k_gpu_seed0"]
+    assert "transformer_multi30k_gpu_seed0: not started, 0.0 min of the budget left (estimated 0.7)" in out
+    assert "left out for time: 1 planned pack(s) or run(s) did not start inside the budget" in out

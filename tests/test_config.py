@@ -103,6 +103,25 @@ def test_hash_ignores_where_runs_live_but_not_what_they_do():
     assert a.hash() == config_from_dict({**base, "output_dir": "elsewhere", "name": "x"}).hash()
     assert a.hash() == config_from_dict({**base, "trainer": {"eval_every": 5}}).hash()  # same weights, same numbers
     assert a.hash() != config_from_dict({**base, "optim": {"lr": 0.5}}).hash()
+    # cuDNN's algorithm search picks other kernels, not another result: a run with it off is the same experiment
+    assert a.hash() == config_from_dict({**base, "trainer": {"cudnn_benchmark": False}}).hash()
+
+
+def test_cudnn_benchmark_is_set_for_a_gpu_and_leaves_a_cpu_alone():
+    import torch
+
+    from milestones.runtime import set_cudnn_benchmark
+
+    before = torch.backends.cudnn.benchmark
+    try:
+        set_cudnn_benchmark(torch.device("cuda"), True)  # sets the flag only: no GPU needed
+        assert torch.backends.cudnn.benchmark is True
+        set_cudnn_benchmark(torch.device("cpu"), False)
+        assert torch.backends.cudnn.benchmark is True
+        set_cudnn_benchmark(torch.device("cuda"), False)
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _changed(value):
@@ -122,7 +141,8 @@ def test_result_neutral_keys_come_from_the_fields_and_are_exactly_what_the_hash_
     """One list, on the dataclass fields: NO_RESULT keys leave the hash alone; every other key changes it."""
     assert marked_keys(NO_RESULT) == {"name", "output_dir", "data.root", "data.cache_dir", "data.download",
                                       "trainer.progress", "trainer.checkpoint", "trainer.eval_every", "trainer.beam",
-                                      "trainer.length_stress", "trainer.tensorboard", "data.path", "data.workers"}
+                                      "trainer.length_stress", "trainer.tensorboard", "data.path", "data.workers",
+                                      "trainer.cudnn_benchmark"}
     assert marked_keys(RESUMABLE) == {"trainer.epochs", "trainer.stop_epoch", "trainer.device", "trainer.threads"}
     base = Config()
     for section in ("", "data.", "trainer.", "optim.", "schedule."):

@@ -212,3 +212,35 @@ def test_the_vit_data_study_runs_on_a_cpu_at_a_small_scale(tmp_path):
         for size in (26, 77, 256):
             assert f"| {model} | cifar10 ({size} train) |" in board
     assert (tmp_path / "runs" / "compare_vit_data" / "accuracy_by_data_size.png").is_file()
+
+
+def test_the_gpu_window_script_runs_every_step_on_a_cpu(tmp_path):
+    """scripts/gpu_paper_suite.sh is what a lent GPU runs, once: its dry run on the CPU (DEVICE=cpu, a tiny suite
+    at --scale 0.002) takes every step (data, both benches, the planned suite, the gathering) and bundles them as
+    the device tool brings files back: at most 8 files, one tarball holding the run folders without checkpoints."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    from conftest import REPO
+
+    env = {**os.environ, "DEVICE": "cpu", "SUITE": "eras", "SCALE": "0.002", "DEADLINE": "400", "PACK": "2",
+           "ROOT": str(tmp_path), "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "scripts/gpu_paper_suite.sh", str(tmp_path / "out")], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bench_graphs_table.md", "bench_pack_table.md", "compare_claims.md", "compare_leaderboard.md",
+        "console_bench_suite.log", "gpu_paper_bench_suite.tar.gz"]
+    assert "| resnet20 | trainer, 1 net |" in (out / "bench_pack_table.md").read_text()
+    assert "| vit_tiny | packed x2, eager |" in (out / "bench_graphs_table.md").read_text()
+    board = (out / "compare_leaderboard.md").read_text()
+    assert "| alexnet |" in board and "| mlp |" in board
+    log = (out / "console_bench_suite.log").read_text()
+    assert "planned:" in log and "== suite ended with exit code 0" in log
+    with tarfile.open(out / "gpu_paper_bench_suite.tar.gz") as tar:
+        names = tar.getnames()
+    assert "runs/suite_eras/alexnet_cifar10_gpu_seed0/results.json" in names
+    assert "runs/gpu_paper/compare/leaderboard.md" in names and not any(n.endswith(".pt") for n in names)

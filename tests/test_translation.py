@@ -4,6 +4,7 @@ checkpoints that translate on their own, and the `milestones translate` CLI with
 Most tests use a six-pair corpus written to a temporary folder in small_parallel_enja's layout; the real
 corpora are only read where they are found (tests marked by the `shared_root` fixture)."""
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -330,6 +331,22 @@ def test_vocab_sizes_reach_the_model_from_the_data(tmp_path, tiny_root, tiny):
     mlp = {**translation_config(tmp_path, tiny_root), "name": "mlp", "model": {"name": "mlp"}}
     with pytest.raises(ConfigError, match="model 'mlp' is not a translation model"):
         fit(config_from_dict(mlp))
+
+
+def test_the_planner_counts_a_translators_decoding(tmp_path, tiny_root, monkeypatch):
+    """A translator's final test decodes every test sentence (beam search one at a time): the planner's estimate
+    of the run includes it, timed on a few sentences, and beam search adds to it."""
+    from milestones.experiments import timed_batches
+    from milestones.planner import lone_seconds
+
+    cfg = config_from_dict(translation_config(tmp_path, tiny_root, name="seq2seq"))
+    beamed = with_overrides(cfg, trainer={"beam": 3})
+    assert timed_batches(cfg, 2).report_seconds == 0.0  # only when asked
+    greedy_s, beam_s = (timed_batches(c, 2, report=True).report_seconds for c in (cfg, beamed))
+    assert 0 < greedy_s < beam_s
+    slow = dataclasses.replace(TASKS["seq2seq"], report_seconds=lambda model, loaders, cfg: 1000.0)
+    monkeypatch.setitem(TASKS, "seq2seq", slow)
+    assert 1000 < lone_seconds(cfg) < 1100
 
 
 def test_checkpoint_translates_on_its_own_through_the_cli(tmp_path, tiny_root):

@@ -72,6 +72,8 @@ class Task:
     model_args: Callable[[dict], dict] = no_model_args  # loaders.meta -> model arguments only the data knows
     make_eval_step: Optional[Callable[[Config, dict], StepFn]] = None  # (cfg, meta) -> the evaluation's step
     report: Optional[Callable[[nn.Module, Loaders, dict, Config], dict]] = None  # extra final test numbers (BLEU)
+    # what `report` will cost, in seconds, timed on a few test examples (the planner's estimate of a run)
+    report_seconds: Optional[Callable[[nn.Module, Loaders, Config], float]] = None
     check_meta: Optional[Callable[[dict, dict, str], None]] = None  # (saved, built, path): same data as trained?
     options: tuple[str, ...] = field(default=())  # trainer.* keys only this task reads (others leave them default)
     # Diagnostics: the evaluation loss under named variants of the step, logged beside the real loss at every

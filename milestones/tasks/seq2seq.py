@@ -20,6 +20,7 @@ Kneser-Ney bigram model of the training targets, which never sees a source (`tes
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -224,6 +225,32 @@ def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Con
     return out
 
 
+GREEDY_BATCH, BEAM_PROBE = 100, 4  # decode_split's greedy batch; sentences the beam-search estimate decodes
+
+
+def translation_report_seconds(model: nn.Module, loaders: Loaders, cfg: Config) -> float:
+    """Estimated seconds of translation_report (planner.py): one greedy batch of test sources timed, times the
+    split's batches, plus beam search of a few sources (trainer.beam > 1; one sentence at a time) times the split's
+    sentences. A model early in training rarely ends its sentences, so each decodes to its max_len: an upper bound,
+    as a budget wants. BLEU, the bigram perplexity and trainer.length_stress are not timed."""
+    split = (loaders.test or loaders.eval).split
+    n = len(split.src)
+    if n == 0:
+        return 0.0
+    start = time.perf_counter()
+    decode_split(model, _head(split, GREEDY_BATCH), loaders.meta, batch_size=GREEDY_BATCH)
+    seconds = (time.perf_counter() - start) * math.ceil(n / GREEDY_BATCH)
+    if cfg.trainer.beam > 1:
+        start = time.perf_counter()
+        decode_split(model, _head(split, BEAM_PROBE), loaders.meta, beam=cfg.trainer.beam)
+        seconds += (time.perf_counter() - start) * n / min(n, BEAM_PROBE)
+    return seconds
+
+
+def _head(split: Split, n: int) -> Split:
+    return Split(split.src[:n], split.tgt[:n], split.refs[:n])
+
+
 def summary(results: dict) -> str:
     shuffled = math.exp(min(results.get("test_loss_shuffled_source", math.nan), 50.0))
     return (f"test BLEU {results['test_bleu']:.2f} (perplexity {results['test_ppl']:.1f}; {shuffled:.1f} with other "
@@ -233,6 +260,7 @@ def summary(results: dict) -> str:
 SEQ2SEQ = Task(
     name="seq2seq", data_sets=tuple(CORPORA), build_data=build_data, step=seq2seq_step,
     check_model=check_translator, model_args=translation_model_args, report=translation_report,
+    report_seconds=translation_report_seconds,
     check_meta=check_vocabularies, options=("beam", "length_stress"), diagnostics={"shuffled_source": shuffled_source_step},
     headline=Headline(key="test_bleu", label="test BLEU", scale=1.0, unit="BLEU", paper_metric="test_bleu",
                       rate_unit="target tokens/s", summary=summary),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ from .tour import tour
 from .pack import fit_packed
 from .train import evaluate_checkpoint, fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
-from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows
+from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows, zoo_text
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
 
@@ -269,10 +270,6 @@ def _configs(as_json: bool) -> None:
     print("\ntrain one by name: milestones train NAME [--set key=value ...]")
 
 
-def _number(value: float | None, metric: str) -> str:
-    return "-" if value is None else f"{value:.2f}{'%' if metric == 'test_acc' else ''}"
-
-
 def _zoo(args: argparse.Namespace) -> None:
     cmd = args.zoo_command or "list"
     if cmd == "list":
@@ -283,18 +280,7 @@ def _zoo(args: argparse.Namespace) -> None:
         if args.markdown:
             print(zoo_markdown(args.pattern))
             return
-        print(f"{'weights':<22}{'data':<21}{'metric':<11}{'value':>8}{'views/beam':>11}{'size':>9}  {'file':<9}"
-              f"{'trained':>8}")
-        for r in rows:
-            size = f"{r['bytes'] / 1e6:.2f} MB" if r["bytes"] else "-"
-            beside = _number(r["views_value"] if r["views_value"] is not None else r["beam_value"], r["metric"])
-            minutes = f"{r['train_minutes']} min" if r["train_minutes"] is not None else "-"
-            print(f"{r['name'] + (' *' if r['default'] else ''):<22}{r['data']:<21}{r['metric']:<11}"
-                  f"{_number(r['value'], r['metric']):>8}{beside:>11}{size:>9}  "
-                  f"{'shipped' if r['shipped'] else 'absent':<9}{minutes:>8}")
-        print("\n* the model's DEFAULT weights; value: single view / greedy (the papers' protocol), views/beam "
-              "beside it;\nload: create_model(MODEL, weights=TAG) or load_weights(NAME); absent files: "
-              "`milestones zoo --json` names the command that trains them")
+        print(zoo_text(args.pattern))
     elif cmd == "build":
         r = build(args.name, output_dir=args.output_dir, data_root=args.data, overrides=tuple(args.overrides))
         verdict = "within" if r["ok"] else "OUTSIDE"
@@ -402,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         print("milestones: interrupted; the last completed epoch's checkpoint is kept (--resume continues)",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`milestones zoo | head`): stop quietly, as cat would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's last flush goes nowhere
+        return 141
     finally:
         cleanup()
 

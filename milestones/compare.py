@@ -212,11 +212,13 @@ def scale_config(cfg: Config, scale: float) -> Config:
 def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *, pack: int = 1,
               budget_minutes: Optional[float] = None, scale: Optional[float] = None) -> list[str]:
     """Train every (config, seed) of the suite that has not finished yet: one at a time, or with `pack` > 1 the
-    runs that pack (CIFAR ResNets and plain nets of one depth) `pack` at a time as one packed net; with
-    `budget_minutes`, only the packs and runs that the planner expects to fit, said before the first starts, and
-    of those only the ones whose estimate still fits what is left of the budget when their turn comes (the budget
-    runs from the start, planning included): a plan that ran long leaves its last packs out, named at the end. A
-    run or pack that fails (e.g. diverges) is reported and the suite goes on; returns those failures, one line each."""
+    runs that pack (CIFAR ResNets and plain nets of one depth) `pack` at a time as one packed net. With
+    `budget_minutes`, the plan (each pack's and run's estimate, and what the planner expects to fit) is printed
+    before the first starts; then, in the plan's order, each starts only if its estimate fits what is left of the
+    budget at its turn (the budget runs from the start, planning included): a plan that ran long leaves its last
+    packs out, one that ran short takes in packs it had left out, and what never started is named at the end. A
+    run or pack that fails (e.g. diverges) is reported and the suite goes on; returns those failures, one line each.
+    """
     if budget_minutes is not None and budget_minutes <= 0:
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes:g}")
     start = time.monotonic()  # the budget counts the planning's timed steps too
@@ -235,15 +237,16 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
     else:
         plan = make_plan(group_packs(todo, pack), budget)
         print(plan_table(plan, budget) + f"planning took {time.monotonic() - start:.0f} s of it\n")
-    chosen, failures, late = [p for p in plan if p.fits], [], []
-    for i, p in enumerate(chosen, 1):
+    failures, late = [], []
+    for i, p in enumerate(plan, 1):
         left = None if budget is None else budget - (time.monotonic() - start)
         if left is not None and p.seconds is not None and p.seconds > left:  # earlier runs (or the planning) ran long
             late.append(p.label)
-            print(f"[{i}/{len(chosen)}] {p.label}: not started, {left / 60:.1f} min of the budget left "
-                  f"(estimated {p.seconds / 60:.1f})")
+            if p.fits:
+                print(f"[{i}/{len(plan)}] {p.label}: not started, {left / 60:.1f} min of the budget left "
+                      f"(estimated {p.seconds / 60:.1f})")
             continue
-        print(f"[{i}/{len(chosen)}] {p.label}")
+        print(f"[{i}/{len(plan)}] {p.label}" + ("" if p.fits else f" (planned out, but {left / 60:.1f} min are left)"))
         try:
             if p.packed:
                 fit_packed(p.cfgs, overwrite=True, command=command)

@@ -346,3 +346,24 @@ def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
                      "bytes": e.bytes, "dtype": e.dtype, "shipped": e.shipped, "default": e.default,
                      "train_minutes": e.recipe.get("train_minutes"), "command": e.command})
     return rows
+
+
+def _number(value: Optional[float], metric: str) -> str:
+    return "-" if value is None else f"{value:.2f}{'%' if metric == 'test_acc' else ''}"
+
+
+def zoo_text(pattern: str = "*") -> str:
+    """`milestones zoo`'s table for a terminal: one line per entry (zoo_rows), then how to load one."""
+    lines = [f"{'weights':<22}{'data':<21}{'metric':<11}{'value':>8}{'views/beam':>11}{'size':>9}  {'file':<9}"
+             f"{'trained':>8}"]
+    for r in zoo_rows(pattern):
+        size = f"{r['bytes'] / 1e6:.2f} MB" if r["bytes"] else "-"
+        beside = _number(r["views_value"] if r["views_value"] is not None else r["beam_value"], r["metric"])
+        minutes = f"{r['train_minutes']} min" if r["train_minutes"] is not None else "-"
+        lines.append(f"{r['name'] + (' *' if r['default'] else ''):<22}{r['data']:<21}{r['metric']:<11}"
+                     f"{_number(r['value'], r['metric']):>8}{beside:>11}{size:>9}  "
+                     f"{'shipped' if r['shipped'] else 'absent':<9}{minutes:>8}")
+    return "\n".join(lines) + ("\n\n* the model's DEFAULT weights; value: single view / greedy (the papers' "
+                               "protocol), views/beam beside it;\nload: create_model(MODEL, weights=TAG) or "
+                               "load_weights(NAME); absent files: `milestones zoo --json` names the command that "
+                               "trains them")

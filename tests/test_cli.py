@@ -68,3 +68,14 @@ def test_importing_milestones_first_makes_openmp_spin_briefly_unless_told_otherw
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env={**env, "GOMP_SPINCOUNT": "50000"}, check=True)
     assert out.stdout.strip() == "50000"
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    """`milestones zoo | head -1`: the pipe closes before the table is written; no traceback, exit code 141."""
+    from conftest import REPO
+
+    p = subprocess.Popen([sys.executable, "-m", "milestones", "zoo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=REPO)
+    p.stdout.close()  # before the package has even been imported: its first write finds no reader
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and "Traceback" not in err, err

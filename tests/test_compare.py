@@ -167,9 +167,10 @@ def test_a_failed_run_does_not_stop_its_suite(tmp_path, monkeypatch):
     assert failures == ["alexnet_cifar10_gpu_seed0: loss became nan"]
 
 
-def test_a_suite_starts_no_run_that_no_longer_fits_its_budget(tmp_path, monkeypatch, capsys):
+def test_a_suite_starts_what_fits_the_time_left_not_what_was_planned(tmp_path, monkeypatch, capsys):
     """The plan is an estimate: when earlier runs ran long, a run whose estimate exceeds what is left of
-    --budget-minutes is not started (a GPU window's lease would cut it off mid-run), and is named at the end."""
+    --budget-minutes is not started (a GPU window's lease would cut it off mid-run), and is named at the end; when
+    they ran short, a run the plan had left out starts if it now fits."""
     from types import SimpleNamespace
 
     from milestones.planner import Planned
@@ -180,13 +181,23 @@ def test_a_suite_starts_no_run_that_no_longer_fits_its_budget(tmp_path, monkeypa
         trained.append(cfg.name)
         now[0] += 45.0  # each run takes 45 s of the fake clock
 
+    def plan(packs, budget):  # 40 s each; the planner expected the third not to fit
+        return [Planned(cfgs, False, 40.0, i < 2) for i, (cfgs, _) in enumerate(packs)]
+
     monkeypatch.setattr(cmp, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    monkeypatch.setattr(cmp, "make_plan", lambda packs, budget: [Planned(c, False, 40.0, True) for c, _ in packs])
+    monkeypatch.setattr(cmp, "make_plan", plan)
     monkeypatch.setattr(cmp, "fit", fit)
-    # budget 90 s: the first run (estimated 40) starts with 90 s left; the second would start with 45 s left,
-    # enough for its estimate; the plan's estimates are low (45 s each), so a third would not
-    failures = cmp.run_suite("translators", 1, tmp_path, [], budget_minutes=1.5)
+    names = ["lstm_seq2seq_multi30k_gpu_seed0", "rnnsearch_multi30k_gpu_seed0", "transformer_multi30k_gpu_seed0"]
+    # 80 s: the first starts with 80 s left; the second would start with 35, under its estimate of 40
+    assert cmp.run_suite("translators", 1, tmp_path / "a", [], budget_minutes=80 / 60) == []
     out = capsys.readouterr().out
-    assert failures == [] and trained == ["lstm_seq2seq_multi30k_gpu_seed0", "rnnsearch_multi30k_gpu_seed0"]
-    assert "transformer_multi30k_gpu_seed0: not started, 0.0 min of the budget left (estimated 0.7)" in out
-    assert "left out for time: 1 planned pack(s) or run(s) did not start inside the budget" in out
+    assert trained == names[:1]
+    assert f"[2/3] {names[1]}: not started, 0.6 min of the budget left (estimated 0.7)" in out
+    assert f"left out for time: 2 planned pack(s) or run(s) did not start inside the budget: {names[1]}; {names[2]}" in out
+    # 140 s: after two runs 50 s are left, enough for the third's 40, which the plan had left out
+    trained.clear()
+    now[0] = 0.0
+    assert cmp.run_suite("translators", 1, tmp_path / "b", [], budget_minutes=140 / 60) == []
+    out = capsys.readouterr().out
+    assert trained == names and f"[3/3] {names[2]} (planned out, but 0.8 min are left)" in out
+    assert "left out for time" not in out

@@ -228,6 +228,19 @@ def test_beam_search_with_beam_1_is_greedy(name, tiny):
         assert 1 <= len(wide_ids) <= 12 and PAD not in wide_ids and BOS not in wide_ids
 
 
+def test_min_len_holds_eos_back(tiny):
+    """min_len >= max_len decodes every sentence to max_len (the planner times that longest case); the default
+    only keeps a translation from being empty."""
+    model = tiny_model("seq2seq", tiny.meta).eval()
+    with torch.no_grad():  # make <eos> the model's favourite word: by default every sentence ends after one word
+        model.out.bias.zero_()[EOS] = 100.0
+    src = pad_batch(tiny.train.src[:3])
+    assert all(ids[1:] == [EOS] for ids, _ in greedy_decode(model, src, max_len=9))
+    assert all(len(ids) == 9 and EOS not in ids for ids, _ in greedy_decode(model, src, max_len=9, min_len=9))
+    ids, _, _ = beam_search(model, src[:1], beam=3, max_len=9, min_len=9)
+    assert len(ids) == 9 and EOS not in ids
+
+
 @pytest.mark.parametrize("name", TRANSLATORS)
 def test_padding_changes_no_output(name, tiny):
     """A short pair alone, and padded inside a batch with longer pairs: the same logits and attention."""

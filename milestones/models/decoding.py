@@ -40,16 +40,18 @@ def default_max_len(src_len: int) -> int:
     return 2 * src_len + 10
 
 
-def never_special(logits: torch.Tensor, first: bool = False) -> torch.Tensor:
-    """<pad> and <bos> are never an output (training never asks for them), nor <eos> as the first word (the source
-    is never empty, so neither is a translation); <unk> may be."""
-    banned = [PAD, BOS, EOS] if first else [PAD, BOS]
+def never_special(logits: torch.Tensor, no_eos: bool = False) -> torch.Tensor:
+    """<pad> and <bos> are never an output (training never asks for them), nor <eos> where `no_eos` (as the first
+    word: the source is never empty, so neither is a translation); <unk> may be."""
+    banned = [PAD, BOS, EOS] if no_eos else [PAD, BOS]
     return logits.index_fill(-1, torch.tensor(banned, device=logits.device), float("-inf"))
 
 
 @torch.no_grad()
-def greedy_decode(model: nn.Module, src: torch.Tensor, max_len: Optional[int] = None):
-    """Batched greedy decoding: per sentence, (output ids with their <eos> if any, attention (t, S) or None)."""
+def greedy_decode(model: nn.Module, src: torch.Tensor, max_len: Optional[int] = None, min_len: int = 1):
+    """Batched greedy decoding: per sentence, (output ids with their <eos> if any, attention (t, S) or None).
+    No <eos> before `min_len` words (1: no empty translation; >= max_len: every sentence runs to max_len, the
+    longest this decoding can take, which the planner times)."""
     B = src.shape[0]
     max_len = max_len or default_max_len(src.shape[1])
     memory = model.encode(src)
@@ -59,7 +61,7 @@ def greedy_decode(model: nn.Module, src: torch.Tensor, max_len: Optional[int] = 
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     for t in range(max_len):
         logits, state, attn = model.decode_step(prev, state, memory)
-        prev = never_special(logits, first=t == 0).argmax(-1)  # (B,)
+        prev = never_special(logits, no_eos=t < min_len).argmax(-1)  # (B,)
         steps.append(prev)
         weights.append(attn)
         done |= prev == EOS
@@ -81,8 +83,9 @@ def length_penalty(length: int, alpha: float) -> float:
 
 @torch.no_grad()
 def beam_search(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float = GNMT_ALPHA,
-                max_len: Optional[int] = None):
-    """Beam search for one sentence src (1, S): (output ids ending in <eos> if finished, attention, score)."""
+                max_len: Optional[int] = None, min_len: int = 1):
+    """Beam search for one sentence src (1, S): (output ids ending in <eos> if finished, attention, score). No
+    <eos> before `min_len` words, as greedy_decode."""
     max_len = max_len or default_max_len(src.shape[1])
     memory = model.encode(src)
     state = model.init_state(memory)
@@ -94,13 +97,14 @@ def beam_search(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float
         k = len(alive)
         memory_k = select(memory, torch.zeros(k, dtype=torch.long))  # the one source, k times
         logits, state, attn = model.decode_step(prev, state, memory_k)
-        logp = never_special(logits.float(), first=t == 0).log_softmax(-1)  # (k, V)
+        logp = never_special(logits.float(), no_eos=t < min_len).log_softmax(-1)  # (k, V)
         V = logp.shape[1]
         top_scores, top_idx = (scores[:, None] + logp).flatten().topk(min(2 * beam, k * V))
+        step_attn = attn.cpu() if attn is not None else None  # (k, S): one copy a step, not one per candidate
         keep: list[tuple[float, int, int]] = []  # (score, hypothesis, word)
         for rank, (s, i) in enumerate(zip(top_scores.tolist(), top_idx.tolist())):
             b, w = divmod(i, V)
-            row = attn[b].cpu() if attn is not None else None
+            row = step_attn[b] if step_attn is not None else None
             if w == EOS:
                 if rank < beam:  # only an <eos> that the beam itself would keep counts as finished
                     finished.append((s / length_penalty(t + 1, alpha), alive[b][0] + [w], alive[b][1] + [row]))
@@ -113,7 +117,7 @@ def beam_search(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float
             break  # the best alive hypothesis, normalised at its current length, no longer beats a finished one
         idx = torch.tensor([b for _, b, _ in keep], device=src.device)
         state = select(state, idx)
-        alive = [(alive[b][0] + [w], alive[b][1] + [attn[b].cpu() if attn is not None else None])
+        alive = [(alive[b][0] + [w], alive[b][1] + [step_attn[b] if step_attn is not None else None])
                  for _, b, w in keep]
         scores = torch.tensor([s for s, _, _ in keep], device=src.device)
         prev = torch.tensor([w for _, _, w in keep], device=src.device)

@@ -145,22 +145,23 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tup
 
 
 def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100, beam: int = 1,
-                 alpha: float = GNMT_ALPHA) -> list[list[str]]:
+                 alpha: float = GNMT_ALPHA, min_len: int = 1) -> list[list[str]]:
     """Decode every source of `split`: the output tokens, in the split's order. Greedy runs batched (by length);
-    beam search (beam > 1) one sentence at a time."""
+    beam search (beam > 1) one sentence at a time. `min_len`: no <eos> before it (models/decoding.py)."""
     tgt_vocab = Vocab(meta["tgt_vocab"])
     device = next(model.parameters()).device
     hyps: list[list[str]] = [[] for _ in split.src]
     with evaluating(model):
         if beam > 1:
             for i, src in enumerate(split.src):
-                hyps[i] = tgt_vocab.decode(beam_search(model, torch.tensor([src], device=device), beam, alpha)[0])
+                ids = beam_search(model, torch.tensor([src], device=device), beam, alpha, min_len=min_len)[0]
+                hyps[i] = tgt_vocab.decode(ids)
         else:
             order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
             for start in range(0, len(order), batch_size):
                 chunk = order[start:start + batch_size]
                 batch = pad_batch([split.src[i] for i in chunk], device)
-                for i, (ids, _) in zip(chunk, greedy_decode(model, batch)):
+                for i, (ids, _) in zip(chunk, greedy_decode(model, batch, min_len=min_len)):
                     hyps[i] = tgt_vocab.decode(ids)
     return hyps
 
@@ -226,23 +227,25 @@ def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Con
 
 
 GREEDY_BATCH, BEAM_PROBE = 100, 4  # decode_split's greedy batch; sentences the beam-search estimate decodes
+FULL_LENGTH = 10**9  # min_len that holds <eos> back to max_len
 
 
 def translation_report_seconds(model: nn.Module, loaders: Loaders, cfg: Config) -> float:
     """Estimated seconds of translation_report (planner.py): one greedy batch of test sources timed, times the
     split's batches, plus beam search of a few sources (trainer.beam > 1; one sentence at a time) times the split's
-    sentences. A model early in training rarely ends its sentences, so each decodes to its max_len: an upper bound,
-    as a budget wants. BLEU, the bigram perplexity and trainer.length_stress are not timed."""
+    sentences. Every sentence is decoded to its max_len (<eos> held back: an untrained model may end every sentence
+    at once, or never), the longest the decoding can take: an upper bound, as a budget wants. BLEU, the bigram
+    perplexity and trainer.length_stress are not timed."""
     split = (loaders.test or loaders.eval).split
     n = len(split.src)
     if n == 0:
         return 0.0
     start = time.perf_counter()
-    decode_split(model, _head(split, GREEDY_BATCH), loaders.meta, batch_size=GREEDY_BATCH)
+    decode_split(model, _head(split, GREEDY_BATCH), loaders.meta, batch_size=GREEDY_BATCH, min_len=FULL_LENGTH)
     seconds = (time.perf_counter() - start) * math.ceil(n / GREEDY_BATCH)
     if cfg.trainer.beam > 1:
         start = time.perf_counter()
-        decode_split(model, _head(split, BEAM_PROBE), loaders.meta, beam=cfg.trainer.beam)
+        decode_split(model, _head(split, BEAM_PROBE), loaders.meta, beam=cfg.trainer.beam, min_len=FULL_LENGTH)
         seconds += (time.perf_counter() - start) * n / min(n, BEAM_PROBE)
     return seconds
 

@@ -24,7 +24,7 @@ from milestones.errors import ConfigError, DataError, InputError
 from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
-from milestones.models.decoding import beam_search, greedy_decode
+from milestones.models.decoding import beam_search, beam_search_batch, greedy_decode
 from milestones.tasks import TASKS
 from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, length_stress,
                                       seq2seq_step, shuffled_source_step)
@@ -226,6 +226,22 @@ def test_beam_search_with_beam_1_is_greedy(name, tiny):
             assert torch.allclose(beam_att, greedy_att, atol=1e-6)
         wide_ids, _, _ = beam_search(model, src, beam=4, max_len=12)
         assert 1 <= len(wide_ids) <= 12 and PAD not in wide_ids and BOS not in wide_ids
+
+
+@pytest.mark.parametrize("name", TRANSLATORS)
+def test_batched_beam_search_searches_each_sentence_as_alone(name, tiny):
+    """Sources of different lengths, padded into one batch: each gets the hypothesis, score and attention (over
+    its own source) that beam search gives it alone, and its own max_len."""
+    model = tiny_model(name, tiny.meta).eval()  # untrained: long, arbitrary outputs are the hard case
+    sources = sorted(tiny.train.src, key=len)[::-1]  # the longest first: every other row is padded
+    assert len({len(s) for s in sources}) > 2
+    batched = beam_search_batch(model, pad_batch(sources), beam=3)
+    for src, (ids, att, score) in zip(sources, batched):
+        alone_ids, alone_att, alone_score = beam_search(model, torch.tensor([src]), beam=3)
+        assert ids == alone_ids and score == pytest.approx(alone_score, abs=1e-4)
+        assert len(ids) <= 2 * len(src) + 10  # its own max_len, not the padded batch's
+        if att is not None:
+            assert att.shape == (len(ids), len(src)) and torch.allclose(att, alone_att, atol=1e-5)
 
 
 def test_min_len_holds_eos_back(tiny):

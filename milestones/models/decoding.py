@@ -81,48 +81,78 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-@torch.no_grad()
 def beam_search(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float = GNMT_ALPHA,
                 max_len: Optional[int] = None, min_len: int = 1):
     """Beam search for one sentence src (1, S): (output ids ending in <eos> if finished, attention, score). No
     <eos> before `min_len` words, as greedy_decode."""
-    max_len = max_len or default_max_len(src.shape[1])
+    return beam_search_batch(model, src, beam, alpha, max_len, min_len)[0]
+
+
+@torch.no_grad()
+def beam_search_batch(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha: float = GNMT_ALPHA,
+                      max_len: Optional[int] = None, min_len: int = 1) -> list[tuple[list[int], Any, float]]:
+    """Beam search for a batch of sentences src (B, S), right-padded, each searched as if alone: per sentence
+    (output ids ending in <eos> if finished, attention (t, S_i) over its own source, score). Each sentence keeps
+    its own hypotheses, finished list, stopping rule and max_len (from its own length); the alive hypotheses of
+    all sentences are the rows of one batch, so each step is one decoder call and one top-k for the batch.
+    No <eos> before `min_len` words, as greedy_decode."""
+    B, device = src.shape[0], src.device
+    lengths = (src != PAD).sum(1).tolist()  # each source's own length, <eos> included
+    limits = [max_len or default_max_len(n) for n in lengths]
     memory = model.encode(src)
-    state = model.init_state(memory)
-    alive: list[tuple[list[int], list]] = [([], [])]  # (ids so far, attention rows so far) per hypothesis
-    scores = torch.zeros(1, device=src.device)  # summed log-probabilities of the alive hypotheses
-    prev = torch.full((1,), BOS, dtype=torch.long, device=src.device)
-    finished: list[tuple[float, list[int], list]] = []
-    for t in range(max_len):
-        k = len(alive)
-        memory_k = select(memory, torch.zeros(k, dtype=torch.long))  # the one source, k times
-        logits, state, attn = model.decode_step(prev, state, memory_k)
-        logp = never_special(logits.float(), no_eos=t < min_len).log_softmax(-1)  # (k, V)
+    state = model.init_state(memory)  # row r: a hypothesis of sentence owner[r]
+    owner = list(range(B))
+    alive: list[list[tuple[list[int], list, float]]] = [[([], [], 0.0)] for _ in range(B)]  # (ids, rows, log p)
+    finished: list[list[tuple[float, list[int], list]]] = [[] for _ in range(B)]
+    scores = torch.zeros(B, device=device)  # (R,): summed log-probabilities of the rows
+    prev = torch.full((B,), BOS, dtype=torch.long, device=device)
+    t = 0
+    while owner:
+        logits, state, attn = model.decode_step(prev, state, select(memory, torch.tensor(owner)))
+        logp = never_special(logits.float(), no_eos=t < min_len).log_softmax(-1)  # (R, V)
         V = logp.shape[1]
-        top_scores, top_idx = (scores[:, None] + logp).flatten().topk(min(2 * beam, k * V))
-        step_attn = attn.cpu() if attn is not None else None  # (k, S): one copy a step, not one per candidate
-        keep: list[tuple[float, int, int]] = []  # (score, hypothesis, word)
-        for rank, (s, i) in enumerate(zip(top_scores.tolist(), top_idx.tolist())):
-            b, w = divmod(i, V)
-            row = step_attn[b] if step_attn is not None else None
-            if w == EOS:
-                if rank < beam:  # only an <eos> that the beam itself would keep counts as finished
-                    finished.append((s / length_penalty(t + 1, alpha), alive[b][0] + [w], alive[b][1] + [row]))
-            elif len(keep) < beam:
-                keep.append((s, b, w))
-        if not keep:
-            break
-        best_finished = max((f[0] for f in finished), default=-math.inf)
-        if len(finished) >= beam and keep[0][0] / length_penalty(t + 1, alpha) <= best_finished:
-            break  # the best alive hypothesis, normalised at its current length, no longer beats a finished one
-        idx = torch.tensor([b for _, b, _ in keep], device=src.device)
-        state = select(state, idx)
-        alive = [(alive[b][0] + [w], alive[b][1] + [step_attn[b] if step_attn is not None else None])
-                 for _, b, w in keep]
-        scores = torch.tensor([s for s, _, _ in keep], device=src.device)
-        prev = torch.tensor([w for _, _, w in keep], device=src.device)
-    if not finished:  # nothing ended within max_len: take the alive hypotheses as they are
-        finished = [(s / length_penalty(len(ids), alpha), ids, rows) for s, (ids, rows) in zip(scores.tolist(), alive)]
-    score, ids, rows = max(finished, key=lambda f: f[0])
-    att = torch.stack(rows) if rows and rows[0] is not None else None
-    return ids, att, score
+        sentences = list(dict.fromkeys(owner))  # in row order; each one's rows are contiguous
+        counts = [owner.count(b) for b in sentences]
+        grid = logp.new_full((len(sentences) * beam, V), -math.inf)  # each sentence's rows, padded to `beam`
+        slots = [i * beam + j for i, k in enumerate(counts) for j in range(k)]
+        grid[torch.tensor(slots, device=device)] = scores[:, None] + logp
+        top_scores, top_idx = grid.view(len(sentences), beam * V).topk(min(2 * beam, beam * V))  # (A, 2 beam)
+        top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
+        step_attn = attn.cpu() if attn is not None else None  # (R, S): one copy a step
+        rows, words, kept, new_owner, first = [], [], [], [], 0
+        for i, (b, k) in enumerate(zip(sentences, counts)):
+            keep: list[tuple[float, int, int]] = []  # (score, hypothesis, word)
+            for rank, (s, flat) in enumerate(zip(top_scores[i][:min(2 * beam, k * V)], top_idx[i])):
+                h, w = divmod(flat, V)
+                row = step_attn[first + h, :lengths[b]] if step_attn is not None else None
+                if w == EOS:
+                    if rank < beam:  # only an <eos> that the beam itself would keep counts as finished
+                        ids, att, _ = alive[b][h]
+                        finished[b].append((s / length_penalty(t + 1, alpha), ids + [w], att + [row]))
+                elif len(keep) < beam:
+                    keep.append((s, h, w))
+            best_finished = max((f[0] for f in finished[b]), default=-math.inf)
+            if keep and not (len(finished[b]) >= beam and keep[0][0] / length_penalty(t + 1, alpha) <= best_finished):
+                alive[b] = [(alive[b][h][0] + [w], alive[b][h][1] + [step_attn[first + h, :lengths[b]]
+                                                                      if step_attn is not None else None], s)
+                            for s, h, w in keep]
+                if t + 1 < limits[b]:  # the sentence goes on: its kept hypotheses are next step's rows
+                    rows += [first + h for _, h, _ in keep]
+                    words += [w for _, _, w in keep]
+                    kept += [s for s, _, _ in keep]
+                    new_owner += [b] * len(keep)
+            # else: stopped (nothing to keep, or the best alive hypothesis no longer beats a finished one)
+            first += k
+        if new_owner:
+            state = select(state, torch.tensor(rows, device=device))
+            scores = torch.tensor(kept, device=device)
+            prev = torch.tensor(words, device=device)
+        owner = new_owner
+        t += 1
+    out = []
+    for b in range(B):
+        # nothing ended within max_len: take the alive hypotheses as they are
+        ends = finished[b] or [(s / length_penalty(len(ids), alpha), ids, att) for ids, att, s in alive[b]]
+        score, ids, att_rows = max(ends, key=lambda f: f[0])
+        out.append((ids, torch.stack(att_rows) if att_rows and att_rows[0] is not None else None, score))
+    return out

@@ -32,7 +32,7 @@ from ..data.text import (CORPORA, PAD, Split, TranslationLoader, Vocab, joined_s
                          pad_batch)
 from ..distributed import Dist
 from ..errors import CheckpointError, ConfigError
-from ..models.decoding import GNMT_ALPHA, beam_search, greedy_decode
+from ..models.decoding import GNMT_ALPHA, beam_search_batch, greedy_decode
 from ..runtime import evaluating
 from .base import Headline, Loaders, StepOut, Task, probe_error
 
@@ -144,25 +144,29 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]]) -> tup
     return result.score, str(bleu.get_signature())
 
 
-def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = 100, beam: int = 1,
+DECODE_BATCH = 100  # decode_split's batch of sources
+FULL_LENGTH = 10**9  # min_len that holds <eos> back to max_len
+
+
+def decode_split(model: nn.Module, split: Split, meta: dict, *, batch_size: int = DECODE_BATCH, beam: int = 1,
                  alpha: float = GNMT_ALPHA, min_len: int = 1) -> list[list[str]]:
-    """Decode every source of `split`: the output tokens, in the split's order. Greedy runs batched (by length);
-    beam search (beam > 1) one sentence at a time. `min_len`: no <eos> before it (models/decoding.py)."""
+    """Decode every source of `split`: the output tokens, in the split's order. Greedy decoding and beam search
+    (beam > 1) both run batched, `batch_size` sources of similar length at a time; beam search searches each
+    source as if alone (models/decoding.py). `min_len`: no <eos> before it."""
     tgt_vocab = Vocab(meta["tgt_vocab"])
     device = next(model.parameters()).device
     hyps: list[list[str]] = [[] for _ in split.src]
+    order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
     with evaluating(model):
-        if beam > 1:
-            for i, src in enumerate(split.src):
-                ids = beam_search(model, torch.tensor([src], device=device), beam, alpha, min_len=min_len)[0]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = pad_batch([split.src[i] for i in chunk], device)
+            if beam > 1:
+                outputs = [ids for ids, _, _ in beam_search_batch(model, batch, beam, alpha, min_len=min_len)]
+            else:
+                outputs = [ids for ids, _ in greedy_decode(model, batch, min_len=min_len)]
+            for i, ids in zip(chunk, outputs):
                 hyps[i] = tgt_vocab.decode(ids)
-        else:
-            order = sorted(range(len(split.src)), key=lambda i: len(split.src[i]))
-            for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
-                batch = pad_batch([split.src[i] for i in chunk], device)
-                for i, (ids, _) in zip(chunk, greedy_decode(model, batch, min_len=min_len)):
-                    hyps[i] = tgt_vocab.decode(ids)
     return hyps
 
 
@@ -226,27 +230,18 @@ def translation_report(model: nn.Module, loaders: Loaders, final: dict, cfg: Con
     return out
 
 
-GREEDY_BATCH, BEAM_PROBE = 100, 4  # decode_split's greedy batch; sentences the beam-search estimate decodes
-FULL_LENGTH = 10**9  # min_len that holds <eos> back to max_len
-
-
 def translation_report_seconds(model: nn.Module, loaders: Loaders, cfg: Config) -> float:
-    """Estimated seconds of translation_report (planner.py): one greedy batch of test sources timed, times the
-    split's batches, plus beam search of a few sources (trainer.beam > 1; one sentence at a time) times the split's
-    sentences. Every sentence is decoded to its max_len (<eos> held back: an untrained model may end every sentence
-    at once, or never), the longest the decoding can take: an upper bound, as a budget wants. BLEU, the bigram
-    perplexity and trainer.length_stress are not timed."""
+    """Estimated seconds of translation_report (planner.py): one batch of test sources decoded greedily, and with
+    trainer.beam > 1 by beam search, timed and scaled to the split's batches. Every sentence is decoded to its
+    max_len (<eos> held back: an untrained model may end every sentence at once, or never), the longest the
+    decoding can take: an upper bound, as a budget wants. BLEU, the bigram perplexity and length_stress are not
+    timed."""
     split = (loaders.test or loaders.eval).split
-    n = len(split.src)
-    if n == 0:
-        return 0.0
-    start = time.perf_counter()
-    decode_split(model, _head(split, GREEDY_BATCH), loaders.meta, batch_size=GREEDY_BATCH, min_len=FULL_LENGTH)
-    seconds = (time.perf_counter() - start) * math.ceil(n / GREEDY_BATCH)
-    if cfg.trainer.beam > 1:
+    head, batches, seconds = _head(split, DECODE_BATCH), math.ceil(len(split.src) / DECODE_BATCH), 0.0
+    for beam in sorted({1, cfg.trainer.beam}):
         start = time.perf_counter()
-        decode_split(model, _head(split, BEAM_PROBE), loaders.meta, beam=cfg.trainer.beam, min_len=FULL_LENGTH)
-        seconds += (time.perf_counter() - start) * n / min(n, BEAM_PROBE)
+        decode_split(model, head, loaders.meta, batch_size=DECODE_BATCH, beam=beam, min_len=FULL_LENGTH)
+        seconds += (time.perf_counter() - start) * batches
     return seconds
 
 

@@ -94,8 +94,11 @@ def main() -> None:
     args = p.parse_args()
     root = Path(args.root)
     work = root / "runs" / "gpu_paper"
+    runs, _ = find_runs(root / "runs" / f"suite_{args.suite}")
+    where = (f"Hardware: {runs[0].results.get('hardware')}, torch {runs[0].results.get('torch')}; seed 0."
+             if runs else "No finished suite run.")
     report = "\n\n".join([
-        "# Issue #18 on one GPU: the window's numbers (scripts/gpu_paper_report.py)",
+        "# Issue #18 on one GPU: the window's numbers (scripts/gpu_paper_report.py)", where,
         "## Throughput, alone and packed\n\n" + throughput(work),
         "## He et al. 2015, Table 6: single-view test error\n\n" + table6(root / "runs" / f"suite_{args.suite}"),
         "## The suite: wall time, plan, what did not fit\n\n" + suite(work)]) + "\n"

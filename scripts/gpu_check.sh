@@ -11,9 +11,8 @@
 #
 # Usage: MILESTONES_DATA=/path/to/data bash scripts/gpu_check.sh [OUTDIR]   (default OUTDIR: runs/gpu_check)
 #   Logs and a tarball of the run folders (results, metrics, configs; no checkpoints) land in OUTDIR.
-#   Where the data root cannot travel (a lent machine), pack it here first; the script unpacks it there:
-#     tar czf .gpu/data.tar.gz -C ../shared/data cifar10_jpeg/train cifar10_jpeg/test \
-#         multi30k/task1/tok/{train,val,test_2016_flickr}.lc.norm.tok.{de,en}
+#   Where the data root cannot travel (a lent machine), pack it here first with `bash scripts/gpu_pack_data.sh`
+#   (.gpu/data.tar.gz, carried with carry: [".gpu"]); scripts/gpu_env.sh unpacks it there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR=${1:-runs/gpu_check}

@@ -6,7 +6,7 @@
 #   transformer_multi30k_gpu.yaml    Vaswani et al. 2017: Transformer base (6 + 6 layers, d_model 512)
 # Then the BLEU table and the length-stress test of all three (scripts/exp_translation.py --stress 4).
 # Usage: MILESTONES_DATA=/path/to/data bash scripts/gpu_translators.sh [OUTDIR]   (default OUTDIR: runs/gpu_translators)
-#   Where the data cannot travel, pack Multi30k first as for scripts/gpu_check.sh (.gpu/data.tar.gz).
+#   Where the data cannot travel, pack it first: bash scripts/gpu_pack_data.sh (.gpu/data.tar.gz).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR=${1:-runs/gpu_translators}

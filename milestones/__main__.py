@@ -273,9 +273,8 @@ def _configs(as_json: bool) -> None:
 def _zoo(args: argparse.Namespace) -> None:
     cmd = args.zoo_command or "list"
     if cmd == "list":
-        rows = zoo_rows(args.pattern)
         if args.json:
-            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            print(json.dumps(zoo_rows(args.pattern), indent=2, ensure_ascii=False))
             return
         if args.markdown:
             print(zoo_markdown(args.pattern))

@@ -11,7 +11,8 @@ graph of the whole step, optimizer update included (whole_step_graph). cuDNN's a
 training (trainer.cudnn_benchmark). A variant that fails is a row saying why; the tables are rewritten after
 every row, so a run stopped at a time limit keeps what it measured. SGD with momentum, bf16 autocast (+
 channels_last with --channels-last); images/s counts every net's images. FLOPs per step come from
-torch.utils.flop_counter on one step (forward + backward; the optimizer's elementwise work is not counted), so TFLOP/s is achieved arithmetic and its share of `--peak-tflops` (H200 dense
+torch.utils.flop_counter on one step (forward + backward; the optimizer's elementwise work is not counted), so
+TFLOP/s is achieved arithmetic and its share of `--peak-tflops` (H200 dense
 bf16: ~790) is the fraction of the chip in use. With --lone, also the trainer's own path for one net
 (train.train_one_epoch over on-device batches), the "today" column of issue #18. Never needed by the tests;
 `--device cpu --packs 1 2 --steps 3` is a dry run.

@@ -51,8 +51,7 @@ def throughput(work: Path) -> str:
                            "TFLOP/s", "% of peak"], rows)
 
 
-def table6(runs_dir: Path) -> str:
-    runs, _ = find_runs(runs_dir)
+def table6(runs: list) -> str:
     papers = {p["model"]: p.get("value") for p in load_papers() if p.get("data") == "cifar10"}
     by_model: dict[str, list] = {}
     for run in runs:
@@ -100,7 +99,7 @@ def main() -> None:
     report = "\n\n".join([
         "# Issue #18 on one GPU: the window's numbers (scripts/gpu_paper_report.py)", where,
         "## Throughput, alone and packed\n\n" + throughput(work),
-        "## He et al. 2015, Table 6: single-view test error\n\n" + table6(root / "runs" / f"suite_{args.suite}"),
+        "## He et al. 2015, Table 6: single-view test error\n\n" + table6(runs),
         "## The suite: wall time, plan, what did not fit\n\n" + suite(work)]) + "\n"
     print(report)
     if args.output:

@@ -17,6 +17,7 @@ beam 1 this is exactly greedy decoding.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any, Optional
 
 import torch
@@ -111,31 +112,31 @@ def beam_search_batch(model: nn.Module, src: torch.Tensor, beam: int = 4, alpha:
         logits, state, attn = model.decode_step(prev, state, select(memory, torch.tensor(owner)))
         logp = never_special(logits.float(), no_eos=t < min_len).log_softmax(-1)  # (R, V)
         V = logp.shape[1]
-        sentences = list(dict.fromkeys(owner))  # in row order; each one's rows are contiguous
-        counts = [owner.count(b) for b in sentences]
-        grid = logp.new_full((len(sentences) * beam, V), -math.inf)  # each sentence's rows, padded to `beam`
-        slots = [i * beam + j for i, k in enumerate(counts) for j in range(k)]
+        counts = Counter(owner)  # {sentence: its rows}, in row order; each sentence's rows are contiguous
+        grid = logp.new_full((len(counts) * beam, V), -math.inf)  # each sentence's rows, padded to `beam`
+        slots = [i * beam + j for i, k in enumerate(counts.values()) for j in range(k)]
         grid[torch.tensor(slots, device=device)] = scores[:, None] + logp
-        top_scores, top_idx = grid.view(len(sentences), beam * V).topk(min(2 * beam, beam * V))  # (A, 2 beam)
+        top_scores, top_idx = grid.view(len(counts), beam * V).topk(min(2 * beam, beam * V))  # (A, 2 beam)
         top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
         step_attn = attn.cpu() if attn is not None else None  # (R, S): one copy a step
         rows, words, kept, new_owner, first = [], [], [], [], 0
-        for i, (b, k) in enumerate(zip(sentences, counts)):
+        for i, (b, k) in enumerate(counts.items()):
+
+            def attn_row(h: int) -> Optional[torch.Tensor]:  # hypothesis h's attention over sentence b's source
+                return step_attn[first + h, :lengths[b]] if step_attn is not None else None
+
             keep: list[tuple[float, int, int]] = []  # (score, hypothesis, word)
             for rank, (s, flat) in enumerate(zip(top_scores[i][:min(2 * beam, k * V)], top_idx[i])):
                 h, w = divmod(flat, V)
-                row = step_attn[first + h, :lengths[b]] if step_attn is not None else None
                 if w == EOS:
                     if rank < beam:  # only an <eos> that the beam itself would keep counts as finished
                         ids, att, _ = alive[b][h]
-                        finished[b].append((s / length_penalty(t + 1, alpha), ids + [w], att + [row]))
+                        finished[b].append((s / length_penalty(t + 1, alpha), ids + [w], att + [attn_row(h)]))
                 elif len(keep) < beam:
                     keep.append((s, h, w))
             best_finished = max((f[0] for f in finished[b]), default=-math.inf)
             if keep and not (len(finished[b]) >= beam and keep[0][0] / length_penalty(t + 1, alpha) <= best_finished):
-                alive[b] = [(alive[b][h][0] + [w], alive[b][h][1] + [step_attn[first + h, :lengths[b]]
-                                                                      if step_attn is not None else None], s)
-                            for s, h, w in keep]
+                alive[b] = [(alive[b][h][0] + [w], alive[b][h][1] + [attn_row(h)], s) for s, h, w in keep]
                 if t + 1 < limits[b]:  # the sentence goes on: its kept hypotheses are next step's rows
                     rows += [first + h for _, h, _ in keep]
                     words += [w for _, _, w in keep]

@@ -26,10 +26,10 @@ from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint, saved_task
 from .data.subword import Subwords
-from .data.text import CORPORA, EOS, UNK, Vocab, detokenize, normalise, tokenize
+from .data.text import CORPORA, EOS, UNK, Vocab, detokenize, normalise, pad_batch, tokenize
 from .errors import CheckpointError, InputError, WeightsError
 from .models import create_model
-from .models.decoding import GNMT_ALPHA, beam_search, greedy_decode
+from .models.decoding import GNMT_ALPHA, beam_search_batch, default_max_len, greedy_decode
 from .pretrained import get_weights, registry
 from .plots import attention_heatmap
 
@@ -74,24 +74,36 @@ def encode_sentences(meta: dict, sentences: list[str]) -> list[list[int]]:
 
 
 def translate(model: nn.Module, meta: dict, sentences: list[str], *, beam: int = 1, alpha: float = GNMT_ALPHA,
-              max_len: Optional[int] = None) -> list[Translation]:
-    """Translate sentences (plain text, as a user types them) with a trained model and its checkpoint's meta."""
+              max_len: Optional[int] = None, batch_size: int = 64) -> list[Translation]:
+    """Translate sentences (plain text, as a user types them) with a trained model and its checkpoint's meta.
+
+    Sentences of similar length are decoded `batch_size` at a time, each as if alone: beam search keeps each
+    sentence's own hypotheses (decoding.beam_search_batch), and a greedy output is cut at the length limit the
+    sentence would have alone (decoding.default_max_len of its own source). Results come back in input order."""
     if beam < 1:
         raise InputError(f"beam must be >= 1, got {beam}")
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     src_vocab, tgt_vocab = Vocab(meta["src_vocab"]), Vocab(meta["tgt_vocab"])
     device = next(model.parameters()).device
     model.eval()
-    results = []
-    for ids in encode_sentences(meta, sentences):
-        src = torch.tensor([ids], device=device)  # (1, S)
+    encoded = encode_sentences(meta, sentences)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths together: little padding
+    results: list[Optional[Translation]] = [None] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        src = pad_batch([encoded[i] for i in chunk], device)  # (B, S), right-padded
         if beam == 1:
-            out, att = greedy_decode(model, src, max_len)[0]
-            score = float("nan")
+            decoded = []
+            for i, (out, att) in zip(chunk, greedy_decode(model, src, max_len)):
+                out = out[:max_len or default_max_len(len(encoded[i]))]  # as alone: its own limit
+                decoded.append((out, None if att is None else att[:len(out), :len(encoded[i])], float("nan")))
         else:
-            out, att, score = beam_search(model, src, beam, alpha, max_len)
-        tokens = tgt_vocab.decode(out)
-        results.append(Translation(source=[src_vocab.itos[i] for i in ids[:-1]], tokens=tokens,
-                                   text=detokenize(tokens, meta["tgt_lang"]), attention=att, score=score))
+            decoded = beam_search_batch(model, src, beam, alpha, max_len)
+        for i, (out, att, score) in zip(chunk, decoded):
+            ids, tokens = encoded[i], tgt_vocab.decode(out)
+            results[i] = Translation(source=[src_vocab.itos[j] for j in ids[:-1]], tokens=tokens,
+                                     text=detokenize(tokens, meta["tgt_lang"]), attention=att, score=score)
     return results
 
 

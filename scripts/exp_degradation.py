@@ -48,13 +48,16 @@ def main() -> None:
                f"({100 * tr['plain56']:.2f}% vs {100 * tr['plain20']:.2f}%): degradation "
                f"{'reproduced' if tr['plain56'] > tr['plain20'] else 'NOT reproduced'} at this budget; "
                f"ResNet-56 train error {100 * tr['resnet56']:.2f}% vs ResNet-20 {100 * tr['resnet20']:.2f}%.")
-    intro = (f"Degradation experiment: {args.epochs} epochs on {args.train_size or 50000} CIFAR-10 training images, "
+    images = args.train_size or 50_000 - base.data.val_size  # the validation split comes out of the 50k
+    schedule = base.schedule.name + (f" (x{base.schedule.gamma:g} after epochs {base.schedule.milestones})"
+                                     if base.schedule.name == "multistep" else "")
+    intro = (f"Degradation experiment: {args.epochs} epochs on {images} CIFAR-10 training images, {schedule} lr, "
              f"{runs['plain20']['hardware']}, seed {base.seed}, recipe {args.config}.\n\n{verdict}")
     write_outputs(out, table, {"runs": runs, "verdict": verdict}, intro)
     plot_error_curves({"plain": {n: runs[n]["history"] for n in ("plain20", "plain56")},
                        "residual": {n: runs[n]["history"] for n in ("resnet20", "resnet56")}},
                       out / "degradation.png",
-                      title=f"CIFAR-10, {args.epochs} epochs on {args.train_size or 50000} images (He et al. Fig. 6)")
+                      title=f"CIFAR-10, {args.epochs} epochs on {images} images, {schedule} lr (He et al. Fig. 6)")
     print(f"-> {out}")
 
 

@@ -244,6 +244,26 @@ def test_batched_beam_search_searches_each_sentence_as_alone(name, tiny):
             assert att.shape == (len(ids), len(src)) and torch.allclose(att, alone_att, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", TRANSLATORS)
+def test_translate_batches_sentences_each_as_if_alone(name, tiny):
+    """`translate` decodes sentences of mixed lengths together (two batches here): each gets, in input order, the
+    tokens, score and attention it gets alone, its greedy output cut at its own length limit."""
+    model = tiny_model(name, tiny.meta).eval()  # untrained: long, arbitrary outputs are the hard case
+    typed = [ja.replace(" ", "") for ja, _ in PAIRS][::-1]
+    for beam in (1, 3):
+        together = translate(model, tiny.meta, typed, beam=beam, batch_size=4)
+        for sentence, t in zip(typed, together):
+            (alone,) = translate(model, tiny.meta, [sentence], beam=beam)
+            assert t.tokens == alone.tokens and t.source == alone.source
+            assert t.score == pytest.approx(alone.score, abs=1e-4, nan_ok=True)
+            assert len(t.tokens) <= 2 * (len(t.source) + 1) + 10
+            if t.attention is not None:
+                assert t.attention.shape == alone.attention.shape
+                assert torch.allclose(t.attention, alone.attention, atol=1e-5)
+    with pytest.raises(InputError, match="batch_size"):
+        translate(model, tiny.meta, typed, batch_size=0)
+
+
 def test_min_len_holds_eos_back(tiny):
     """min_len >= max_len decodes every sentence to max_len (the planner times that longest case); the default
     only keeps a translation from being empty."""

@@ -25,6 +25,7 @@ from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
 from milestones.models.decoding import beam_search, beam_search_batch, greedy_decode
+from milestones.models.transformer import MultiHeadAttention
 from milestones.tasks import TASKS
 from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, length_stress,
                                       seq2seq_step, shuffled_source_step)
@@ -291,6 +292,27 @@ def test_padding_changes_no_output(name, tiny):
     assert torch.allclose(batch_logits[short, :t_len - 1], alone_logits[0], atol=1e-5)
     if batch_att is not None:
         assert torch.allclose(batch_att[short, :t_len - 1, :s_len], alone_att[0], atol=1e-5)
+
+
+def test_transformer_fused_attention_is_the_written_out_attention(tiny, monkeypatch):
+    """The GPU path (F.scaled_dot_product_attention wherever the weights are not returned), forced on the CPU, gives
+    the logits, the returned attention and the gradients of the written-out Eq. 1, padding and look-ahead masked."""
+    torch.manual_seed(0)
+    model = create_model("transformer", src_vocab_size=len(tiny.meta["src_vocab"]),
+                         tgt_vocab_size=len(tiny.meta["tgt_vocab"]), d_model=32, heads=4, d_ff=64,
+                         encoder_layers=2, decoder_layers=2, dropout=0.0)
+    src, tgt = whole_batch(tiny.train)
+    assert (src == PAD).any() and (tgt == PAD).any()
+    runs = {}
+    for fused in (False, True):
+        monkeypatch.setattr(MultiHeadAttention, "fused", fused)
+        model.zero_grad()
+        logits, att = model(src, tgt[:, :-1])
+        logits.float().pow(2).mean().backward()
+        runs[fused] = logits, att, [p.grad.clone() for p in model.parameters()]
+    (l0, a0, g0), (l1, a1, g1) = runs[False], runs[True]
+    assert torch.allclose(l0, l1, atol=1e-5) and torch.allclose(a0, a1, atol=1e-6)
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(g0, g1))
 
 
 def test_bleu_is_sacrebleu_on_the_tokenised_text():

@@ -34,6 +34,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.text import PAD
@@ -50,7 +51,15 @@ def sinusoids(length: int, dim: int, device: torch.device) -> torch.Tensor:
 
 
 class MultiHeadAttention(nn.Module):
-    """Sec. 3.2.2: h heads of scaled dot-product attention (Eq. 1) on learned projections, concatenated."""
+    """Sec. 3.2.2: h heads of scaled dot-product attention (Eq. 1) on learned projections, concatenated.
+
+    Where the weights are not asked for (every attention but the last decoder layer's cross-attention) and the
+    tensors are on a GPU, Eq. 1 runs as one fused kernel (F.scaled_dot_product_attention: the same arithmetic
+    without the (Tq, Tk) weights in memory); elsewhere it is written out. `fused` (None: on CUDA tensors) forces
+    either, e.g. to compare them (as vit.Attention).
+    """
+
+    fused: Optional[bool] = None
 
     def __init__(self, d_model: int, heads: int) -> None:
         super().__init__()
@@ -62,18 +71,24 @@ class MultiHeadAttention(nn.Module):
         self.v = nn.Linear(d_model, d_model)  # W^V
         self.out = nn.Linear(d_model, d_model)  # W^O
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor,
+                need_weights: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Queries from x (B, Tq, D), keys and values from memory (B, Tk, D); mask broadcasts to (B, h, Tq, Tk),
-        True where a key must not be seen. Returns (B, Tq, D) and the weights (B, h, Tq, Tk)."""
+        True where a key must not be seen. Returns (B, Tq, D) and the weights (B, h, Tq, Tk), or None for the
+        weights where not `need_weights`."""
         B, Tq, D = x.shape
         Tk = memory.shape[1]
         q = self.q(x).view(B, Tq, self.heads, self.d_k).transpose(1, 2)  # (B, h, Tq, d_k)
         k = self.k(memory).view(B, Tk, self.heads, self.d_k).transpose(1, 2)  # (B, h, Tk, d_k)
         v = self.v(memory).view(B, Tk, self.heads, self.d_k).transpose(1, 2)  # (B, h, Tk, d_k)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)  # Eq. 1: (B, h, Tq, Tk)
-        scores = scores.masked_fill(mask, float("-inf"))
-        weights = scores.softmax(dim=-1)  # each query's distribution over the keys
-        a = weights @ v  # (B, h, Tq, d_k)
+        weights: Optional[torch.Tensor] = None
+        if not need_weights and (self.fused if self.fused is not None else x.is_cuda):
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)  # Eq. 1, fused: (B, h, Tq, d_k)
+        else:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)  # Eq. 1: (B, h, Tq, Tk)
+            scores = scores.masked_fill(mask, float("-inf"))
+            weights = scores.softmax(dim=-1)  # each query's distribution over the keys
+            a = weights @ v  # (B, h, Tq, d_k)
         a = a.transpose(1, 2).reshape(B, Tq, D)  # Concat(head_1, ..., head_h): (B, Tq, D)
         return self.out(a), weights
 
@@ -99,7 +114,8 @@ class EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.dropout(self.self_attn(x, x, src_mask)[0]))  # Sec. 3.1: LayerNorm(x + Sublayer(x))
+        a = self.self_attn(x, x, src_mask, need_weights=False)[0]
+        x = self.norm1(x + self.dropout(a))  # Sec. 3.1: LayerNorm(x + Sublayer(x))
         return self.norm2(x + self.dropout(self.ff(x)))
 
 
@@ -112,9 +128,10 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, y: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor, src_mask: torch.Tensor):
-        y = self.norm1(y + self.dropout(self.self_attn(y, y, tgt_mask)[0]))  # masked: no look-ahead (Sec. 3.2.3)
-        a, weights = self.cross_attn(y, memory, src_mask)  # queries from the decoder, keys/values the encoder's
+    def forward(self, y: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor, src_mask: torch.Tensor,
+                need_weights: bool = True):
+        y = self.norm1(y + self.dropout(self.self_attn(y, y, tgt_mask, need_weights=False)[0]))  # Sec. 3.2.3: masked
+        a, weights = self.cross_attn(y, memory, src_mask, need_weights)  # queries: decoder; keys/values: encoder
         y = self.norm2(y + self.dropout(a))
         return self.norm3(y + self.dropout(self.ff(y))), weights
 
@@ -179,8 +196,8 @@ class Transformer(nn.Module):
         tgt_mask = causal[None, None] | (tgt_in == PAD)[:, None, None, :]  # (B, 1, T, T)
         y = self.embed(tgt_in, self.tgt_embed)  # (B, T, D)
         weights: Optional[torch.Tensor] = None
-        for layer in self.decoder:
-            y, weights = layer(y, enc, tgt_mask, src_mask)
+        for i, layer in enumerate(self.decoder):  # only the last layer's cross-attention weights are returned
+            y, weights = layer(y, enc, tgt_mask, src_mask, need_weights=i == len(self.decoder) - 1)
         return self.generator(y), weights.mean(dim=1)  # (B, T, V), (B, T, S)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,7 +24,7 @@ from milestones.errors import ConfigError, DataError, InputError
 from milestones.experiments import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
-from milestones.models.decoding import beam_search, beam_search_batch, greedy_decode
+from milestones.models.decoding import beam_search, beam_search_batch, greedy_decode, select
 from milestones.models.transformer import MultiHeadAttention
 from milestones.tasks import TASKS
 from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, length_stress,
@@ -313,6 +313,29 @@ def test_transformer_fused_attention_is_the_written_out_attention(tiny, monkeypa
     (l0, a0, g0), (l1, a1, g1) = runs[False], runs[True]
     assert torch.allclose(l0, l1, atol=1e-5) and torch.allclose(a0, a1, atol=1e-6)
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(g0, g1))
+
+
+def test_transformer_decode_step_from_its_cache_is_decode_over_the_whole_prefix(tiny):
+    """Each cached step gives the logits and cross-attention that the decoder run over the whole prefix gives its
+    last position, also after beam search reorders the cache's rows."""
+    torch.manual_seed(0)
+    model = create_model("transformer", src_vocab_size=len(tiny.meta["src_vocab"]),
+                         tgt_vocab_size=len(tiny.meta["tgt_vocab"]), d_model=32, heads=4, d_ff=64,
+                         encoder_layers=2, decoder_layers=3, dropout=0.0).eval()
+    src = pad_batch(tiny.train.src[:4])
+    memory = model.encode(src)
+    state = model.init_state(memory)
+    prefix = torch.full((4,), BOS)[:, None]  # (B, 1)
+    with torch.no_grad():
+        for t in range(7):
+            logits, state, att = model.decode_step(prefix[:, -1], state, memory)
+            whole_logits, whole_att = model.decode(prefix, memory)
+            assert torch.allclose(logits, whole_logits[:, -1], atol=1e-5)
+            assert torch.allclose(att, whole_att[:, -1], atol=1e-6)
+            assert all(c.shape == (4, t + 1, 32) for c in state)
+            rows = torch.tensor([t % 4, 0, 3, 1])  # beam search picks rows: the cache, prefix and memory follow
+            state, memory = select(state, rows), select(memory, rows)
+            prefix = torch.cat([prefix[rows], logits[rows].argmax(-1, keepdim=True)], dim=1)
 
 
 def test_bleu_is_sacrebleu_on_the_tokenised_text():

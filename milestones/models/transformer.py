@@ -22,8 +22,9 @@ in configs/transformer_*_cpu.yaml); no dropout on the attention weights (the pap
 residual and embedding dropout). Initialisation, which the paper does not give: Xavier-uniform for every matrix
 (the choice of the authors' tensor2tensor code and of the Annotated Transformer), embeddings N(0, d_model^-1) so
 that the sqrt(d_model) scaling gives them unit variance (tensor2tensor), biases zero, LayerNorm the identity.
-Decoding (milestones/models/decoding.py) reruns the decoder over the whole prefix at each step: simple, and fast enough
-for sentences of tens of tokens.
+Decoding (milestones/models/decoding.py) runs one new position through the decoder at each step: `decode_step`
+caches each decoder layer's inputs at the earlier positions, from which its self-attention's keys and values come
+(recomputed each step: simpler than caching the keys and values themselves, and most of the saving).
 
 Shapes: B batch, S source length, T target length, D d_model, h heads, d_k = D / h, V vocabulary.
 """
@@ -129,8 +130,11 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, y: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor, src_mask: torch.Tensor,
-                need_weights: bool = True):
-        y = self.norm1(y + self.dropout(self.self_attn(y, y, tgt_mask, need_weights=False)[0]))  # Sec. 3.2.3: masked
+                need_weights: bool = True, context: Optional[torch.Tensor] = None):
+        """`context`: the inputs the self-attention's keys and values come from: y itself (None; training, with
+        the look-ahead mask), or in decoding this layer's inputs at every position so far (B, t, D), y's last."""
+        a = self.self_attn(y, y if context is None else context, tgt_mask, need_weights=False)[0]
+        y = self.norm1(y + self.dropout(a))  # Sec. 3.2.3: masked self-attention
         a, weights = self.cross_attn(y, memory, src_mask, need_weights)  # queries: decoder; keys/values: encoder
         y = self.norm2(y + self.dropout(a))
         return self.norm3(y + self.dropout(self.ff(y))), weights
@@ -176,9 +180,11 @@ class Transformer(nn.Module):
             else:
                 nn.init.zeros_(p)
 
-    def embed(self, tokens: torch.Tensor, table: nn.Embedding) -> torch.Tensor:
+    def embed(self, tokens: torch.Tensor, table: nn.Embedding, start: int = 0) -> torch.Tensor:
+        """Tokens (B, L) at positions start, ..., start + L - 1."""
         x = table(tokens) * math.sqrt(self.d_model)  # Sec. 3.4: (B, L, D)
-        return self.dropout(x + sinusoids(tokens.shape[1], self.d_model, tokens.device))  # Sec. 3.5, 5.4
+        pe = sinusoids(start + tokens.shape[1], self.d_model, tokens.device)[start:]  # Sec. 3.5: (L, D)
+        return self.dropout(x + pe)  # Sec. 5.4
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(encoder output (B, S, D), source padding mask (B, 1, 1, S) True at padding)."""
@@ -204,11 +210,23 @@ class Transformer(nn.Module):
         """Teacher forcing: logits (B, T, V) and attention weights (B, T, S)."""
         return self.decode(tgt_in, self.encode(src))
 
-    def init_state(self, memory) -> torch.Tensor:
-        return memory[0].new_zeros(memory[0].shape[0], 0, dtype=torch.long)  # the target prefix so far: (B, 0)
+    def init_state(self, memory) -> tuple[torch.Tensor, ...]:
+        """Decoding's cache: per decoder layer, its inputs at the target positions so far, (B, 0, D) at the start."""
+        enc = memory[0]
+        return tuple(enc.new_zeros(enc.shape[0], 0, self.d_model) for _ in self.decoder)
 
-    def decode_step(self, prev: torch.Tensor, state: torch.Tensor, memory):
-        """One target step: the prefix grows by prev (B,); logits (B, V) and weights (B, S) of its last position."""
-        prefix = torch.cat([state, prev[:, None]], dim=1)  # (B, t)
-        logits, weights = self.decode(prefix, memory)
-        return logits[:, -1], prefix, weights[:, -1]
+    def decode_step(self, prev: torch.Tensor, state: tuple[torch.Tensor, ...], memory):
+        """One target step, prev (B,) at position t (the prefix's length): only the new position runs through the
+        decoder, each layer's self-attention reading that layer's cached inputs at the earlier positions. The same
+        numbers as decode() over the whole prefix (the look-ahead mask hides nothing from the last position),
+        without recomputing the prefix. Logits (B, V), the cache one position longer, weights (B, S)."""
+        enc, src_mask = memory
+        t = state[0].shape[1]
+        y = self.embed(prev[:, None], self.tgt_embed, start=t)  # (B, 1, D)
+        visible = torch.zeros(1, 1, 1, t + 1, dtype=torch.bool, device=y.device)  # it sees all t + 1 positions
+        grown: list[torch.Tensor] = []
+        weights: Optional[torch.Tensor] = None
+        for i, (layer, past) in enumerate(zip(self.decoder, state)):
+            grown.append(torch.cat([past, y], dim=1))  # (B, t + 1, D): this layer's inputs so far
+            y, weights = layer(y, enc, visible, src_mask, need_weights=i == len(self.decoder) - 1, context=grown[-1])
+        return self.generator(y)[:, 0], tuple(grown), weights.mean(dim=1)[:, 0]  # (B, V), cache, (B, S)

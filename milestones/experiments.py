@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -22,7 +23,7 @@ from .config import Config
 from .optim import build_optimizer
 from .runtime import resolve_device, run_precision, seed_everything, set_cudnn_benchmark, set_threads
 from .tasks import TASKS, build_model
-from .train import fit, train_one_epoch
+from .train import evaluate, evaluated, fit, train_one_epoch
 
 
 def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
@@ -49,21 +50,35 @@ class _FirstBatches:
         return self.n
 
 
+EVAL_TIMED_BATCHES = 2
+
+
 @dataclasses.dataclass
 class Timed:
     """What a few timed batches of a run say about the whole run (experiments.timed_batches)."""
 
     metrics: dict[str, float]  # train_one_epoch's numbers for the timed batches (seconds, samples_per_s, ...)
     batches: int  # training batches in a full epoch
-    report_seconds: float = 0.0  # the task's final report (a translator's decoding), estimated; 0 if not asked
+    # what the run spends besides training (0 if not asked): its evaluations, and the task's final report (a
+    # translator's decoding), estimated
+    eval_batches: int = 0  # evaluation batches of the whole schedule: every evaluated epoch's, and the final test
+    eval_batch_seconds: float = 0.0  # one of them, timed (the task's evaluation step: test-time views included)
+    report_seconds: float = 0.0
+
+    @property
+    def eval_seconds(self) -> float:
+        return self.eval_batches * self.eval_batch_seconds
 
 
 def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
     """Train the first `steps` batches of `cfg`'s real training data twice (the first pass warms up allocations
     and kernel choice) and return the second pass's metrics and the number of batches in a full epoch; with
-    `report`, also the task's estimate of its final report's seconds (Task.report_seconds, on the model just
-    trained). The batches come from the loader each time, as in training: a probe of pre-built batches left out
-    the input pipeline and overestimated AlexNet's speed by 15% (1,946 against ~1,700 img/s in its run)."""
+    `report`, also what the run spends besides training, on the model just trained: its evaluation batches
+    (trainer.eval_every's epochs on the evaluation split, then the test split if that is another), one of them
+    timed on the first EVAL_TIMED_BATCHES (after an untimed pass), and the task's estimate of its final report's
+    seconds (Task.report_seconds). The batches come from the loader each time, as in training: a probe of
+    pre-built batches left out the input pipeline and overestimated AlexNet's speed by 15% (1,946 against ~1,700
+    img/s in its run)."""
     device = resolve_device(cfg.trainer.device)
     set_threads(device, cfg.trainer.threads)
     set_cudnn_benchmark(device, cfg.trainer.cudnn_benchmark)
@@ -75,12 +90,23 @@ def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
     model, _ = build_model(cfg, loaders.meta, device)
     opt = build_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    kwargs = dict(step_fn=task.step, device=device, precision=run_precision(device, cfg.trainer.precision),
-                  progress=False)
+    precision = run_precision(device, cfg.trainer.precision)
+    kwargs = dict(step_fn=task.step, device=device, precision=precision, progress=False)
     train_one_epoch(model, batches, opt, sched, **kwargs)
     timed = Timed(train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train))
-    if report and task.report_seconds is not None:
-        timed.report_seconds = task.report_seconds(model, loaders, cfg)
+    if report:
+        t = cfg.trainer
+        last = t.stop_epoch or t.epochs
+        evaluations = sum(evaluated(epoch, t.eval_every, last) for epoch in range(1, last + 1))
+        timed.eval_batches = evaluations * len(loaders.eval) + (len(loaders.test) if loaders.test is not None else 0)
+        first = _FirstBatches(loaders.eval, EVAL_TIMED_BATCHES)
+        eval_kwargs = dict(step_fn=task.eval_step_for(cfg, loaders.meta), device=device, precision=precision)
+        evaluate(model, first, **eval_kwargs)  # warm-up
+        start = time.perf_counter()
+        evaluate(model, first, **eval_kwargs)  # ends by reading its totals: the device is synchronised
+        timed.eval_batch_seconds = (time.perf_counter() - start) / len(first)
+        if task.report_seconds is not None:
+            timed.report_seconds = task.report_seconds(model, loaders, cfg)
     return timed
 
 

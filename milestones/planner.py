@@ -7,12 +7,12 @@
 A pack's estimate times a few packed training steps on random images of the data's shape, on the device the runs
 will use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
 A run that does not pack (any other model or task) is timed on its own first training batches, read from its real
-data as in training (experiments.timed_batches), times its schedule's batches, plus its task's final report as
-the task estimates it from a few test examples (a translator's greedy and beam decoding of the test set, to
-max_len: an upper bound). Image runs add evaluation, about a third of a step per evaluated batch (a forward pass,
-no backward); a translator's per-epoch evaluation (teacher-forced, no decoding) is not counted. These are
-planning numbers, printed before anything trains; the suite also checks each run's estimate against the time left
-when its turn comes (compare.run_suite).
+data as in training (experiments.timed_batches), times its schedule's batches. Both add what a run spends besides
+training, timed on the run's real evaluation batches: every evaluation of the schedule (trainer.eval_every's
+epochs, then the test split if the run validates on another), once per net in a pack (pack.py evaluates each net
+alone), and the task's final report as it estimates it from a few test examples (a translator's greedy and beam
+decoding of the test set, to max_len: an upper bound). These are planning numbers, printed before anything
+trains; the suite also checks each run's estimate against the time left when its turn comes (compare.run_suite).
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ from .experiments import markdown_table, timed_batches
 from .models.packed import PackedResNet
 from .pack import PACKABLE, check_packable, shared_config
 from .runtime import autocast, resolve_device, run_precision, set_cudnn_benchmark
-from .train import evaluated
 
 WARMUP_STEPS, TIMED_STEPS = 2, 5
-EVAL_STEP_FRACTION = 1 / 3  # a forward pass against a training step's forward + backward + update
 
 
 @dataclasses.dataclass
@@ -108,29 +106,28 @@ def seconds_per_call(step: Callable[[], None], device: torch.device, *, warmup: 
     return (time.perf_counter() - start) / timed
 
 
-def schedule_steps(cfg: Config) -> tuple[int, int]:
-    """(training steps of the whole schedule, evaluation batches of the whole schedule) of an image run."""
+def schedule_steps(cfg: Config) -> int:
+    """Training steps of the whole schedule of an image run."""
     d, t = cfg.data, cfg.trainer
     train = (d.train_size if d.train_size is not None else TRAIN_IMAGES[d.name] - d.val_size)
-    images = d.val_size or (d.test_size if d.test_size is not None else 10_000)
-    epochs = t.stop_epoch or t.epochs
-    evaluations = sum(evaluated(e, t.eval_every, epochs) for e in range(1, epochs + 1))
-    return epochs * math.ceil(train / t.batch_size), evaluations * math.ceil(images / t.eval_batch_size)
+    return (t.stop_epoch or t.epochs) * math.ceil(train / t.batch_size)
 
 
 def lone_seconds(cfg: Config) -> float:
     """Estimated seconds of `cfg` trained alone: its first training batches timed, times the schedule's batches,
-    plus evaluation (image runs) and the task's final report, timed on a few examples (a translator's decoding)."""
+    plus its evaluations and the task's final report (a translator's decoding), timed on a few real batches."""
     timed = timed_batches(cfg, TIMED_STEPS, report=True)
     per_step = timed.metrics["seconds"] / min(TIMED_STEPS, timed.batches)
-    seconds = per_step * timed.batches * (cfg.trainer.stop_epoch or cfg.trainer.epochs) + timed.report_seconds
-    if cfg.data.name in TRAIN_IMAGES:
-        seconds += per_step * EVAL_STEP_FRACTION * eval_scale(cfg) * schedule_steps(cfg)[1]
-    return seconds
+    epochs = cfg.trainer.stop_epoch or cfg.trainer.epochs
+    return per_step * timed.batches * epochs + timed.eval_seconds + timed.report_seconds
 
 
-def eval_scale(cfg: Config) -> float:
-    return cfg.trainer.eval_batch_size / cfg.trainer.batch_size
+def pack_seconds(cfgs: list[Config], device: torch.device) -> float:
+    """Estimated seconds of `cfgs` trained as one packed net: packed steps timed, times the schedule's steps, plus
+    each net's evaluations (one lone net's, timed on the real evaluation batches, for each of them)."""
+    after_training = timed_batches(cfgs[0], 1, report=True)
+    return (step_seconds(cfgs, device) * schedule_steps(cfgs[0])
+            + len(cfgs) * (after_training.eval_seconds + after_training.report_seconds))
 
 
 def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float]) -> list[Planned]:
@@ -138,13 +135,7 @@ def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float])
     order; a pack that does not fit is skipped and a later, smaller one may still fit."""
     plan, left = [], budget_s
     for cfgs, packed in packs:
-        if packed:
-            device = resolve_device(cfgs[0].trainer.device)
-            train_steps, eval_batches = schedule_steps(cfgs[0])
-            per_step = step_seconds(cfgs, device)
-            seconds = per_step * (train_steps + EVAL_STEP_FRACTION * eval_scale(cfgs[0]) * eval_batches)
-        else:
-            seconds = lone_seconds(cfgs[0])
+        seconds = pack_seconds(cfgs, resolve_device(cfgs[0].trainer.device)) if packed else lone_seconds(cfgs[0])
         fits = left is None or seconds <= left
         if fits and left is not None:
             left -= seconds

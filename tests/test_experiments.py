@@ -1,3 +1,9 @@
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
 from milestones.config import config_from_dict
 from milestones.experiments import epochs_for_budget, markdown_table, run, with_overrides
 from milestones.plots import plot_error_curves, plot_lines
@@ -26,3 +32,28 @@ def test_run_returns_history_and_plots_are_written(tiny_config, tmp_path):
     for name in ("curves.png", "lines.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert markdown_table(["a", "b"], [[1, 2]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
+
+
+def test_the_degradation_script_trains_the_four_nets_and_redraws_its_report(tmp_path):
+    """scripts/exp_degradation.py with the paper's recipe (a held-out split, a step schedule) shrunk to seconds:
+    the table, the setup in results.json, the Fig. 6 plot; --report-only draws them again without training."""
+    def script(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "scripts/exp_degradation.py", "--output-dir", str(tmp_path), *args],
+                              cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    r = script("--config", "configs/resnet20_cifar10_gpu.yaml", "--epochs", "1", "--train-size", "128",
+               *(f"--set={o}" for o in ("data.val_size=64", "data.test_size=128", "trainer.batch_size=64",
+                                        "trainer.eval_batch_size=128", "trainer.progress=false",
+                                        "trainer.device=cpu", "schedule.milestones=[0.5]")))
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "degradation"
+    table = (out / "table.md").read_text()
+    assert all(f"| {net} |" in table for net in ("plain20", "plain56", "resnet20", "resnet56"))
+    assert "1 epochs on 128 CIFAR-10 training images, multistep (x0.1 after epochs [0.5]) lr" in table
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["setup"]["images"] == 128 and "val_acc" in saved["runs"]["resnet56"]["history"][0]
+    (out / "degradation.png").unlink()
+    r = script("--report-only")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "table.md").read_text() == table and (out / "degradation.png").read_bytes()[:4] == b"\x89PNG"

@@ -52,7 +52,7 @@ def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, t
             ax.plot(epochs, [100 * (1 - h["train_acc"]) for h in history], "--", color=color, label=f"{label} train")
             evaluated = [h for h in history if eval_key in h]  # trainer.eval_every can skip epochs
             ax.plot([h["epoch"] for h in evaluated], [100 * (1 - h[eval_key]) for h in evaluated], "-", color=color,
-                    lw=2, label=f"{label} test")
+                    lw=2, label=f"{label} {eval_key.removesuffix('_acc')}")
         ax.set_title(panel)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)

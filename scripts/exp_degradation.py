@@ -75,8 +75,8 @@ def report(runs: dict[str, dict], setup: dict, out: Path) -> None:
     plot_error_curves({"plain": {n: runs[n]["history"] for n in ("plain20", "plain56")},
                        "residual": {n: runs[n]["history"] for n in ("resnet20", "resnet56")}},
                       out / "degradation.png", eval_key="val_acc" if held_out else "test_acc",
-                      title=f"CIFAR-10, {what} (He et al. Fig. 6): training dashed, "
-                            f"{'validation' if held_out else 'test'} solid")
+                      title=f"He et al. Fig. 6 on CIFAR-10: training error dashed, "
+                            f"{'validation' if held_out else 'test'} error solid\n{what}")
     print(f"-> {out}")
 
 

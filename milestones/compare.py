@@ -235,7 +235,7 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
     if pack == 1 and budget is None:
         plan = [Planned([cfg], False, None, True) for cfg in todo]
     else:
-        plan = make_plan(group_packs(todo, pack), budget)
+        plan = make_plan(group_packs(todo, pack), budget, started=start)
         print(plan_table(plan, budget) + f"planning took {time.monotonic() - start:.0f} s of it\n")
     failures, late = [], []
     for i, p in enumerate(plan, 1):

@@ -130,12 +130,17 @@ def pack_seconds(cfgs: list[Config], device: torch.device) -> float:
             + len(cfgs) * (after_training.eval_seconds + after_training.report_seconds))
 
 
-def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float]) -> list[Planned]:
+def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float], *,
+              started: Optional[float] = None) -> list[Planned]:
     """Each pack's or lone run's estimate and whether it fits what is left of `budget_s` (None: no budget), in
-    order; a pack that does not fit is skipped and a later, smaller one may still fit."""
-    plan, left = [], budget_s
-    for cfgs, packed in packs:
-        seconds = pack_seconds(cfgs, resolve_device(cfgs[0].trainer.device)) if packed else lone_seconds(cfgs[0])
+    order; a pack that does not fit is skipped and a later, smaller one may still fit. `started`: the
+    time.monotonic() at which the budget began, so that what the estimates themselves took (minutes on a CPU,
+    where a translator's decoding is timed) is not promised to the runs."""
+    estimates = [(cfgs, packed, pack_seconds(cfgs, resolve_device(cfgs[0].trainer.device)) if packed
+                  else lone_seconds(cfgs[0])) for cfgs, packed in packs]
+    left = budget_s if budget_s is None or started is None else budget_s - (time.monotonic() - started)
+    plan = []
+    for cfgs, packed, seconds in estimates:
         fits = left is None or seconds <= left
         if fits and left is not None:
             left -= seconds

@@ -181,7 +181,7 @@ def test_a_suite_starts_what_fits_the_time_left_not_what_was_planned(tmp_path, m
         trained.append(cfg.name)
         now[0] += 45.0  # each run takes 45 s of the fake clock
 
-    def plan(packs, budget):  # 40 s each; the planner expected the third not to fit
+    def plan(packs, budget, started):  # 40 s each; the planner expected the third not to fit
         return [Planned(cfgs, False, 40.0, i < 2) for i, (cfgs, _) in enumerate(packs)]
 
     monkeypatch.setattr(cmp, "time", SimpleNamespace(monotonic=lambda: now[0]))

@@ -7,6 +7,8 @@ which would hide a real difference."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -153,6 +155,8 @@ def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_ro
     assert all(p.fits and p.seconds > 0 for p in free)
     tight = make_plan(packs[:2], free[0].seconds * 1.5)  # room for the first pack only
     assert [p.fits for p in tight] == [True, False]
+    spent = make_plan(packs[:1], 1000.0, started=time.monotonic() - 1000.0)  # the planning used up the budget
+    assert not spent[0].fits
 
 
 def test_the_planner_counts_every_evaluation_once_per_packed_net(tmp_path, data_root, one_thread, monkeypatch):

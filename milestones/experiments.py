@@ -50,7 +50,7 @@ class _FirstBatches:
         return self.n
 
 
-EVAL_TIMED_BATCHES = 2
+EVAL_TIMED_BATCHES = 1
 
 
 @dataclasses.dataclass
@@ -75,8 +75,8 @@ def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
     and kernel choice) and return the second pass's metrics and the number of batches in a full epoch; with
     `report`, also what the run spends besides training, on the model just trained: its evaluation batches
     (trainer.eval_every's epochs on the evaluation split, then the test split if that is another), one of them
-    timed on the first EVAL_TIMED_BATCHES (after an untimed pass), and the task's estimate of its final report's
-    seconds (Task.report_seconds). The batches come from the loader each time, as in training: a probe of
+    timed on the first EVAL_TIMED_BATCHES (after an untimed pass on a GPU), and the task's estimate of its final
+    report's seconds (Task.report_seconds). The batches come from the loader each time, as in training: a probe of
     pre-built batches left out the input pipeline and overestimated AlexNet's speed by 15% (1,946 against ~1,700
     img/s in its run)."""
     device = resolve_device(cfg.trainer.device)
@@ -101,7 +101,8 @@ def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
         timed.eval_batches = evaluations * len(loaders.eval) + (len(loaders.test) if loaders.test is not None else 0)
         first = _FirstBatches(loaders.eval, EVAL_TIMED_BATCHES)
         eval_kwargs = dict(step_fn=task.eval_step_for(cfg, loaders.meta), device=device, precision=precision)
-        evaluate(model, first, **eval_kwargs)  # warm-up
+        if device.type == "cuda":  # warm-up: cuDNN's search for the evaluation batch's shape (the CPU has
+            evaluate(model, first, **eval_kwargs)  # just run the same layers in the training batches)
         start = time.perf_counter()
         evaluate(model, first, **eval_kwargs)  # ends by reading its totals: the device is synchronised
         timed.eval_batch_seconds = (time.perf_counter() - start) / len(first)

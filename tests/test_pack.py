@@ -140,7 +140,8 @@ def suite_overrides(data_root):
             "schedule.milestones=[]"]
 
 
-def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_root, one_thread):
+def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_root, one_thread, monkeypatch):
+    from milestones import planner
     from milestones.compare import suite_configs
     from milestones.planner import group_packs, make_plan
 
@@ -153,6 +154,8 @@ def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_ro
     assert [len(c) for c, _ in group_packs(cfgs, 3)] == [3, 1] * 4 + [2]
     free = make_plan(packs[:2], None)
     assert all(p.fits and p.seconds > 0 for p in free)
+    estimates = {id(p.cfgs[0]): p.seconds for p in free}  # the same estimates again, without timing them again
+    monkeypatch.setattr(planner, "pack_seconds", lambda cfgs, device: estimates[id(cfgs[0])])
     tight = make_plan(packs[:2], free[0].seconds * 1.5)  # room for the first pack only
     assert [p.fits for p in tight] == [True, False]
     spent = make_plan(packs[:1], 1000.0, started=time.monotonic() - 1000.0)  # the planning used up the budget

@@ -41,9 +41,11 @@ def pyplot(missing: str = NO_MATPLOTLIB) -> Any:
 
 # --- curves of the experiments -------------------------------------------------------------------------------------
 
-def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, title: str,
-                      eval_key: str = "test_acc") -> None:
-    """Fig. 6 style: one panel per group, training error dashed and test error solid, per epoch."""
+def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, title: str) -> None:
+    """Fig. 6 style: one panel per group, training error dashed and held-out error solid, per epoch: the
+    validation split's where the runs hold one out (as He et al.'s 45k/5k split), else the test set's."""
+    held_out = any("val_acc" in h for runs in panels.values() for history in runs.values() for h in history)
+    eval_key = "val_acc" if held_out else "test_acc"
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False)
     for ax, (panel, runs) in zip(axes[0], panels.items()):
@@ -214,9 +216,8 @@ def plot_degradation(entries: list[Entry], path: Path) -> bool:
               "residual": {e.model: e.first.history for e in es if e.model.startswith("resnet")}}
     if not any(len(p) > 1 for p in panels.values()):
         return False
-    eval_key = "val_acc" if any("val_acc" in h for h in es[0].first.history) else "test_acc"
-    plot_error_curves({k: v for k, v in panels.items() if v}, path, eval_key=eval_key,
-                      title="Plain vs residual nets (He et al. 2015, Fig. 6): training dashed, test solid")
+    plot_error_curves({k: v for k, v in panels.items() if v}, path,
+                      title="Plain vs residual nets (He et al. 2015, Fig. 6): training dashed, held-out solid")
     return True
 
 

@@ -129,10 +129,11 @@ def markdown(entries: list[Entry], title: str = "Leaderboard", unreadable: Seque
         lines += [f"- {why}" for why in unreadable] + [""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
-    sources = [e.paper for e in entries if e.paper and e.paper.get("value") is not None]
-    if sources:
-        lines += ["", "Sources:", ""] + [f"- {p['model']} / {p['data']}: {p['value']:g} — {p['source']}"
-                                         + (f" ({p['setting']})" if p.get("setting") else "") for p in sources]
+    sources = [f"- {p['model']} / {p['data']}: {p['value']:g} — {p['source']}"
+               + (f" ({p['setting']})" if p.get("setting") else "")
+               for p in (e.paper for e in entries) if p and p.get("value") is not None]
+    if sources:  # once each: the same paper's number stands beside a model on every data size
+        lines += ["", "Sources:", ""] + list(dict.fromkeys(sources))
     return "\n".join(lines) + "\n"
 
 

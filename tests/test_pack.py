@@ -23,7 +23,7 @@ def config(data_root, out, model="resnet20", seed=0, **trainer):
     return config_from_dict({
         "name": f"{model}_seed{seed}", "output_dir": str(out), "seed": seed,
         "model": {"name": model, "in_channels": 1},
-        "data": {"name": "mnist", "root": str(data_root), "train_size": 128, "val_size": 64, "test_size": 64,
+        "data": {"name": "mnist", "root": str(data_root), "train_size": 64, "val_size": 32, "test_size": 32,
                  "download": False, "crop_padding": 2},
         "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4},
         "schedule": {"name": "multistep", "milestones": [1.5]},
@@ -236,6 +236,7 @@ def test_the_vit_data_study_runs_on_a_cpu_at_a_small_scale(tmp_path):
     for model in ("resnet20", "vit_tiny"):
         for size in (26, 77, 256):
             assert f"| {model} | cifar10 ({size} train) |" in board
+    assert board.count("- resnet20 / cifar10: 91.25") == 1  # one paper number beside three data sizes, cited once
     assert (tmp_path / "runs" / "compare_vit_data" / "accuracy_by_data_size.png").is_file()
 
 

@@ -160,11 +160,17 @@ def read_class_folders(split_dir: str | Path, classes: Optional[list[str]] = Non
 
 
 def _tree_key(folder: Path) -> str:
-    """Fingerprint of a class-folder tree (relative paths and sizes), naming its decoded cache file."""
+    """Fingerprint of a class-folder tree (relative paths and sizes), naming its decoded cache file. Read with
+    os.scandir (one stat per file): pathlib's rglob took 2 s of every CIFAR-10 load (60k JPEGs), 0.2 s this way."""
+    files = []  # (path parts relative to `folder`, size), sorted as pathlib sorts paths
+    for directory, _, _ in os.walk(folder):
+        rel = os.path.relpath(directory, folder)
+        parts = () if rel == "." else tuple(rel.split(os.sep))
+        with os.scandir(directory) as entries:
+            files += [(parts + (e.name,), e.stat().st_size) for e in entries if e.is_file()]
     h = hashlib.sha256(str(folder.resolve()).encode())
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(f"{p.relative_to(folder)}:{p.stat().st_size}\n".encode())
+    for parts, size in sorted(files):
+        h.update(f"{'/'.join(parts)}:{size}\n".encode())
     return h.hexdigest()[:16]
 
 

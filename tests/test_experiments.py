@@ -57,3 +57,11 @@ def test_the_degradation_script_trains_the_four_nets_and_redraws_its_report(tmp_
     r = script("--report-only")
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "table.md").read_text() == table and (out / "degradation.png").read_bytes()[:4] == b"\x89PNG"
+    # --nets trains a subset (the residual pair at a longer schedule): its report covers what is there
+    saved["runs"] = {n: saved["runs"][n] for n in ("resnet20", "resnet56")}
+    (out / "results.json").write_text(json.dumps(saved))
+    r = script("--report-only")
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = (out / "table.md").read_text()
+    assert "| plain20 |" not in table and "| resnet56 |" in table and "ResNet-56 train error" in table
+    assert "degradation" not in table.split("\n\n")[1]  # no verdict on the plain pair it did not train

@@ -64,6 +64,7 @@ class Timed:
     eval_batches: int = 0  # evaluation batches of the whole schedule: every evaluated epoch's, and the final test
     eval_batch_seconds: float = 0.0  # one of them, timed (the task's evaluation step: test-time views included)
     report_seconds: float = 0.0
+    setup_seconds: float = 0.0  # the run's start-up: its data loaded and its model and optimizer built
 
     @property
     def eval_seconds(self) -> float:
@@ -79,6 +80,7 @@ def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
     report's seconds (Task.report_seconds). The batches come from the loader each time, as in training: a probe of
     pre-built batches left out the input pipeline and overestimated AlexNet's speed by 15% (1,946 against ~1,700
     img/s in its run)."""
+    started = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
     set_threads(device, cfg.trainer.threads)
     set_cudnn_benchmark(device, cfg.trainer.cudnn_benchmark)
@@ -90,10 +92,12 @@ def timed_batches(cfg: Config, steps: int, *, report: bool = False) -> Timed:
     model, _ = build_model(cfg, loaders.meta, device)
     opt = build_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    setup_seconds = time.perf_counter() - started
     precision = run_precision(device, cfg.trainer.precision)
     kwargs = dict(step_fn=task.step, device=device, precision=precision, progress=False)
     train_one_epoch(model, batches, opt, sched, **kwargs)
-    timed = Timed(train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train))
+    timed = Timed(train_one_epoch(model, batches, opt, sched, **kwargs), len(loaders.train),
+                  setup_seconds=setup_seconds)
     if report:
         t = cfg.trainer
         last = t.stop_epoch or t.epochs

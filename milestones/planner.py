@@ -7,8 +7,10 @@
 A pack's estimate times a few packed training steps on random images of the data's shape, on the device the runs
 will use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
 A run that does not pack (any other model or task) is timed on its own first training batches, read from its real
-data as in training (experiments.timed_batches), times its schedule's batches. Both add what a run spends besides
-training, timed on the run's real evaluation batches: every evaluation of the schedule (trainer.eval_every's
+data as in training (experiments.timed_batches), times its schedule's batches. Both add the run's start-up as
+timed_batches met it (data loaded, model and optimizer built; once for a pack, whose nets share one loader; left
+out, a CPU dry run of the GPU window found too little time for its last planned run at its turn) and what a run
+spends besides training, timed on the run's real evaluation batches: every evaluation of the schedule (trainer.eval_every's
 epochs, then the test split if the run validates on another), once per net in a pack (pack.py evaluates each net
 alone), and the task's final report as it estimates it from a few test examples (a translator's greedy and beam
 decoding of the test set, to max_len: an upper bound). These are planning numbers, printed before anything
@@ -114,20 +116,22 @@ def schedule_steps(cfg: Config) -> int:
 
 
 def lone_seconds(cfg: Config) -> float:
-    """Estimated seconds of `cfg` trained alone: its first training batches timed, times the schedule's batches,
-    plus its evaluations and the task's final report (a translator's decoding), timed on a few real batches."""
+    """Estimated seconds of `cfg` trained alone: its start-up, its first training batches timed times the
+    schedule's batches, its evaluations and the task's final report (a translator's decoding), timed on a few real
+    batches."""
     timed = timed_batches(cfg, TIMED_STEPS, report=True)
     per_step = timed.metrics["seconds"] / min(TIMED_STEPS, timed.batches)
     epochs = cfg.trainer.stop_epoch or cfg.trainer.epochs
-    return per_step * timed.batches * epochs + timed.eval_seconds + timed.report_seconds
+    return timed.setup_seconds + per_step * timed.batches * epochs + timed.eval_seconds + timed.report_seconds
 
 
 def pack_seconds(cfgs: list[Config], device: torch.device) -> float:
-    """Estimated seconds of `cfgs` trained as one packed net: packed steps timed, times the schedule's steps, plus
-    each net's evaluations (one lone net's, timed on the real evaluation batches, for each of them)."""
-    after_training = timed_batches(cfgs[0], 1, report=True)
-    return (step_seconds(cfgs, device) * schedule_steps(cfgs[0])
-            + len(cfgs) * (after_training.eval_seconds + after_training.report_seconds))
+    """Estimated seconds of `cfgs` trained as one packed net: the start-up (one lone run's), packed steps timed
+    times the schedule's steps, and each net's evaluations (one lone net's, timed on the real evaluation batches,
+    for each of them)."""
+    lone = timed_batches(cfgs[0], 1, report=True)  # the data loads once for the pack (its start-up)
+    return (lone.setup_seconds + step_seconds(cfgs, device) * schedule_steps(cfgs[0])
+            + len(cfgs) * (lone.eval_seconds + lone.report_seconds))
 
 
 def make_plan(packs: list[tuple[list[Config], bool]], budget_s: Optional[float], *,

@@ -170,13 +170,13 @@ def test_the_planner_counts_every_evaluation_once_per_packed_net(tmp_path, data_
 
     cfg = config(data_root, tmp_path, eval_every=2, epochs=5, eval_batch_size=16)
     timed = timed_batches(cfg, 1, report=True)
-    assert timed.eval_batches == 3 * (64 // 16) + 64 // 16  # epochs 2, 4 and 5 on the validation split, then test
+    assert timed.eval_batches == 3 * (32 // 16) + 32 // 16  # epochs 2, 4 and 5 on the validation split, then test
     assert timed.eval_batch_seconds > 0 and timed_batches(cfg, 1).eval_batches == 0  # only when asked
     monkeypatch.setattr(planner, "timed_batches", lambda cfg, steps, report: Timed({}, 4, 10, 0.5, 1.0, 3.0))
     monkeypatch.setattr(planner, "step_seconds", lambda cfgs, device: 0.25)
     pair = [config(data_root, tmp_path, name, seed) for name, seed in PAIR]
     steps = planner.schedule_steps(pair[0])
-    assert steps == 2 * 128 // 32
+    assert steps == 2 * 64 // 32
     # one start-up (the data loads once), the packed steps, then each net's evaluations and report
     assert planner.pack_seconds(pair, torch.device("cpu")) == pytest.approx(3.0 + 0.25 * steps + 2 * (10 * 0.5 + 1.0))
 

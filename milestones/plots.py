@@ -47,7 +47,8 @@ def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, t
     held_out = any("val_acc" in h for runs in panels.values() for history in runs.values() for h in history)
     eval_key = "val_acc" if held_out else "test_acc"
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5 * len(panels), 9), 4), sharey=True,
+                             squeeze=False)  # at least 9 inches: a one-panel figure clipped its two-line title
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         for (label, history), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
             epochs = [h["epoch"] for h in history]

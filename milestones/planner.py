@@ -1,8 +1,8 @@
 """Which runs fit a device-time budget, and packed how: said before any of them starts (issue #18).
 
-    packs = group_packs(cfgs, max_pack)        runs that can train as one packed net (pack.py), in chunks of max_pack
-    plan = make_plan(packs, budget_s, device)  each pack's estimated seconds, and whether it fits the budget
-    print(plan_table(plan))
+    packs = group_packs(cfgs, max_pack)   runs that can train as one packed net (pack.py), in chunks of max_pack
+    plan = make_plan(packs, budget_s)     each pack's estimated seconds, and whether it fits the budget
+    print(plan_table(plan, budget_s))
 
 A pack's estimate times a few packed training steps on random images of the data's shape, on the device the runs
 will use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
@@ -10,11 +10,12 @@ A run that does not pack (any other model or task) is timed on its own first tra
 data as in training (experiments.timed_batches), times its schedule's batches. Both add the run's start-up as
 timed_batches met it (data loaded, model and optimizer built; once for a pack, whose nets share one loader; left
 out, a CPU dry run of the GPU window found too little time for its last planned run at its turn) and what a run
-spends besides training, timed on the run's real evaluation batches: every evaluation of the schedule (trainer.eval_every's
-epochs, then the test split if the run validates on another), once per net in a pack (pack.py evaluates each net
-alone), and the task's final report as it estimates it from a few test examples (a translator's greedy and beam
-decoding of the test set, to max_len: an upper bound). These are planning numbers, printed before anything
-trains; the suite also checks each run's estimate against the time left when its turn comes (compare.run_suite).
+spends besides training, timed on the run's real evaluation batches: every evaluation of the schedule
+(trainer.eval_every's epochs, then the test split if the run validates on another), once per net in a pack
+(pack.py evaluates each net alone), and the task's final report as it estimates it from a few test examples (a
+translator's greedy and beam decoding of the test set, to max_len: an upper bound). These are planning numbers,
+printed before anything trains; the suite also checks each run's estimate against the time left when its turn
+comes (compare.run_suite).
 """
 
 from __future__ import annotations

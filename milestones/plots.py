@@ -42,8 +42,9 @@ def pyplot(missing: str = NO_MATPLOTLIB) -> Any:
 # --- curves of the experiments -------------------------------------------------------------------------------------
 
 def plot_error_curves(panels: dict[str, dict[str, list[dict]]], path: Path, *, title: str) -> None:
-    """Fig. 6 style: one panel per group, training error dashed and held-out error solid, per epoch: the
-    validation split's where the runs hold one out (as He et al.'s 45k/5k split), else the test set's."""
+    """Fig. 6 style: one panel per group that has runs, training error dashed and held-out error solid, per
+    epoch: the validation split's where the runs hold one out (as He et al.'s 45k/5k split), else the test set's."""
+    panels = {name: runs for name, runs in panels.items() if runs}
     held_out = any("val_acc" in h for runs in panels.values() for history in runs.values() for h in history)
     eval_key = "val_acc" if held_out else "test_acc"
     plt = pyplot()
@@ -217,7 +218,7 @@ def plot_degradation(entries: list[Entry], path: Path) -> bool:
               "residual": {e.model: e.first.history for e in es if e.model.startswith("resnet")}}
     if not any(len(p) > 1 for p in panels.values()):
         return False
-    plot_error_curves({k: v for k, v in panels.items() if v}, path,
+    plot_error_curves(panels, path,
                       title="Plain vs residual nets (He et al. 2015, Fig. 6): training dashed, held-out solid")
     return True
 

@@ -81,9 +81,9 @@ def report(runs: dict[str, dict], setup: dict, out: Path) -> None:
     intro = (f"Degradation experiment: {what}, {next(iter(runs.values()))['hardware']}, seed {setup['seed']}, "
              f"recipe {setup['config']} {' '.join('--set ' + o for o in setup['overrides'])}.\n\n{verdict}")
     write_outputs(out, table, {"runs": runs, "setup": setup, "verdict": verdict}, intro)
-    panels = {kind: {n: runs[n]["history"] for n in (f"{prefix}20", f"{prefix}56") if n in runs}
-              for kind, prefix in (("plain", "plain"), ("residual", "resnet"))}
-    plot_error_curves({kind: nets for kind, nets in panels.items() if nets}, out / "degradation.png",
+    plot_error_curves({"plain": {n: runs[n]["history"] for n in ("plain20", "plain56") if n in runs},
+                       "residual": {n: runs[n]["history"] for n in ("resnet20", "resnet56") if n in runs}},
+                      out / "degradation.png",
                       title=f"He et al. Fig. 6 on CIFAR-10: training error dashed, held-out error solid\n{what}")
     print(f"-> {out}")
 

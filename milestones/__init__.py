@@ -11,7 +11,7 @@ import os
 # Two trainings on the same CPU cores were each ~16x slower than alone, not ~2x: torch's OpenMP (libgomp) threads
 # spin up to 300,000 rounds at every barrier, burning the cores the other process's threads are waiting for.
 # Spinning 1,000 rounds keeps a run alone as fast (within noise) and makes two at once 2.5x slower each
-# (scripts/bench_threads.py; RESULTS.md, "Two runs on the same cores"). libgomp reads the setting when torch loads
+# (scripts/bench/bench_threads.py; RESULTS.md, "Two runs on the same cores"). libgomp reads the setting when torch loads
 # it, so it is made here, before anything imports torch (it has no effect if torch was imported first); a value
 # the user has set wins. trainer.threads=1 is the other remedy for small models (no barriers at all).
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")

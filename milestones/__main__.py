@@ -31,16 +31,18 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CHECKPOINT
-from .compare import SUITES, compare, run_suite
+from .compare import compare
 from .configfile import list_configs, load_config
 from .distributed import cleanup
 from .errors import ConfigError, InputError, MilestonesError
 from .models import list_models
 from .predict import checkpoint_image_model, export_onnx, image_model, predict
 from .pretrained import get_weights
+from .suites import SUITES, run_suite
 from .tour import tour
 from .pack import fit_packed
-from .train import evaluate_checkpoint, fit
+from .evaluation import evaluate_checkpoint
+from .train import fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
 from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows, zoo_text
 
@@ -149,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
     src.add_argument("--suite", choices=list(SUITES), help="quick: sized for 2 CPU cores; full: the papers' "
                      "schedules (GPU); paper: every headline claim for one GPU window, the parts table6 + vit_data "
-                     "+ eras + translators (milestones/compare.py says what each trains)")
+                     "+ eras + translators; degradation, fig6, mlp_vs_cnn, vit_data_cpu: RESULTS.md's CPU experiments "
+                     "(milestones/suites.py says what each trains)")
     c.add_argument("--pack", type=int, default=1, metavar="N", help="a suite's CIFAR ResNets / plain nets of one "
                    "depth train N at a time as one packed net (`milestones pack`); default 1: one run at a time")
     c.add_argument("--budget-minutes", type=float, metavar="M", help="a suite: estimate each pack's and run's time "
@@ -311,9 +314,7 @@ def _eval(args: argparse.Namespace) -> None:
     if not args.config:
         raise ConfigError("eval --checkpoint needs the CONFIG the checkpoint was trained with")
     cfg = load_config(args.config, args.overrides)
-    m = evaluate_checkpoint(cfg, args.checkpoint)
-    extra = {k: v for k, v in m.items() if k not in ("loss", "acc")}  # translation: BLEU, perplexity
-    print(json.dumps({"checkpoint": args.checkpoint, "test_loss": m["loss"], "test_acc": m["acc"], **extra}))
+    print(json.dumps({"checkpoint": args.checkpoint, **evaluate_checkpoint(cfg, args.checkpoint)}))
 
 
 def _predict(args: argparse.Namespace) -> int:

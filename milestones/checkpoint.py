@@ -41,7 +41,7 @@ from tqdm import tqdm
 from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys
 from .configfile import save_config
 from .errors import BusyError, CheckpointError, ConfigError, mismatch_detail
-from .models import create_model
+from .models import MODELS, create_model
 from .tasks import model_arguments
 from .version import __version__
 
@@ -329,7 +329,6 @@ def data_meta(ckpt: dict) -> dict:
 
 
 RESNET_ARRANGEMENT = (0, 2, 0)  # from this version on, option-A shortcuts put their zero channels either side
-CIFAR_RESNETS = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110"}
 
 
 def check_arrangement(ckpt: dict, path: str | Path) -> None:
@@ -337,7 +336,8 @@ def check_arrangement(ckpt: dict, path: str | Path) -> None:
     today's arrangement, would load without complaint and compute something else: refuse them in one line."""
     name = model_name(ckpt) or ""
     args = ckpt.get("model_args") or (ckpt["config"].get("model", {}) if isinstance(ckpt.get("config"), dict) else {})
-    residual_cifar = name in CIFAR_RESNETS or (name == "resnet" and args.get("residual", True))
+    info = MODELS.get(name)
+    residual_cifar = info is not None and info.family == "cifar_resnet" and bool(info.residual_with(args))
     version = tuple(int(p) for p in str(ckpt.get("milestones_version", "0.1.0")).split(".")[:3] if p.isdigit())
     if residual_cifar and version < RESNET_ARRANGEMENT:
         raise CheckpointError(f"{path}: a {name} saved by milestones {ckpt.get('milestones_version', '0.1')}, whose "
@@ -370,17 +370,17 @@ def load_state(model: nn.Module, ckpt: dict, path: str | Path) -> None:
 def model_from_checkpoint(ckpt: dict, path: str | Path) -> nn.Module:
     """The model a checkpoint was trained as, with its weights, in eval mode.
 
-    Checkpoints store the constructor's arguments; older ones (without `model_args`) are rebuilt from their
-    config and data meta, as the trainer built them.
+    Checkpoints store the constructor's arguments, completed here by what the data says (classes, channels, image
+    size, vocabularies: tasks.model_arguments), so that older ones, saved before the data gave some of them or
+    without `model_args` at all, build as the trainer built them even where a builder's default has changed since.
     """
     check_arrangement(ckpt, path)
     args = ckpt.get("model_args")
-    if args is None:
-        try:
-            cfg = config_from_dict(ckpt["config"], where=str(path))
-        except ConfigError as e:
+    try:
+        args = {**model_arguments(config_from_dict(ckpt["config"], where=str(path)), data_meta(ckpt)), **(args or {})}
+    except ConfigError as e:
+        if args is None:
             raise CheckpointError(f"{path}: its config no longer loads ({e})") from None
-        args = model_arguments(cfg, data_meta(ckpt))
     try:
         model = create_model(model_name(ckpt), **args)
     except (KeyError, TypeError) as e:

@@ -18,10 +18,8 @@ import math
 from pathlib import Path
 from typing import Callable, Optional
 
-from .experiments import markdown_table
-from .runs import Entry
-
-CIFAR_DEPTH_NETS = ("resnet", "plain")
+from .leaderboard import markdown_table
+from .runs import Entry, cifar_nets
 
 
 @dataclasses.dataclass
@@ -42,6 +40,10 @@ def _by_model(entries: list[Entry], task: str) -> dict[tuple[str, str], Entry]:
             if key not in out or e.train_examples > out[key].train_examples:
                 out[key] = e
     return out
+
+
+def _family(e: Entry) -> str:
+    return e.info.family if e.info else ""
 
 
 def _mean(e: Entry) -> float:
@@ -71,15 +73,9 @@ def cnn_beats_mlp_on_photos(entries: list[Entry]) -> list[Verdict]:
             for data, cnn, mlp in _pairs(entries, "classification", "alexnet", "mlp") if data == "cifar10"]
 
 
-def _depths(entries: list[Entry], kind: str) -> dict[int, Entry]:
-    """{depth: entry} of the CIFAR 6n+2 nets of one kind (resnet / plain) on the largest training set."""
-    best = _by_model(entries, "classification")
-    out = {}
-    for (model, data), e in best.items():
-        depth = model[len(kind):]
-        if model.startswith(kind) and depth.isdigit() and (int(depth) - 2) % 6 == 0 and data == "cifar10":
-            out[int(depth)] = e
-    return out
+def _depths(entries: list[Entry], residual: bool) -> dict[int, Entry]:
+    """{depth: entry} of the CIFAR nets, residual or plain, that have results (runs.cifar_nets)."""
+    return cifar_nets([e for e in entries if e.values], residual)
 
 
 def _final_train_error(e: Entry) -> float:
@@ -88,7 +84,7 @@ def _final_train_error(e: Entry) -> float:
 
 
 def plain_nets_degrade(entries: list[Entry]) -> list[Verdict]:
-    nets = _depths(entries, "plain")
+    nets = _depths(entries, residual=False)
     if len(nets) < 2:
         return []
     lo, hi = min(nets), max(nets)
@@ -100,7 +96,7 @@ def plain_nets_degrade(entries: list[Entry]) -> list[Verdict]:
 
 
 def residual_nets_improve(entries: list[Entry]) -> list[Verdict]:
-    nets = _depths(entries, "resnet")
+    nets = _depths(entries, residual=True)
     if len(nets) < 2:
         return []
     errors = {d: 100 - _mean(e) for d, e in sorted(nets.items())}
@@ -112,15 +108,15 @@ def residual_nets_improve(entries: list[Entry]) -> list[Verdict]:
 
 def vit_hungry_for_data(entries: list[Entry]) -> list[Verdict]:
     out = []
-    for data in sorted({e.first.config.data.name for e in entries if e.model.startswith("vit")}):
+    for data in sorted({e.first.config.data.name for e in entries if _family(e) == "vit"}):
         by_size = {}
         for e in entries:
             if e.task.name == "classification" and e.values and e.first.config.data.name == data:
                 by_size.setdefault(e.train_examples, {})[e.model] = e
         gaps = {}
         for size, models in sorted(by_size.items()):
-            vit = next((m for m in models if m.startswith("vit")), None)
-            res = next((m for m in models if m.startswith("resnet")), None)
+            vit = next((m for m, e in models.items() if _family(e) == "vit"), None)
+            res = next((m for m, e in models.items() if _family(e) == "cifar_resnet" and e.residual), None)
             if vit and res:
                 gaps[size] = _mean(models[res]) - _mean(models[vit])
         if len(gaps) >= 2:

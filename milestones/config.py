@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
-from .data.images import TRAIN_IMAGES
+from .data.datasets import DATASETS
 from .errors import ConfigError
 from .models import check_model_args
 from .tasks import TASKS, task_of_data
@@ -53,8 +53,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: Literal["mnist", "fashion_mnist", "cifar10", "imagenet", "folder", "adding", "small_parallel_enja",
-                  "multi30k"] = "mnist"
+    name: str = "mnist"  # a key of milestones/data/datasets.py's DATASETS, which says everything else about it
     # where the data lives: data.root, else $MILESTONES_DATA, else ./data (never written to); where decoded
     # class-folder images are cached: else $MILESTONES_CACHE, else ~/.cache/milestones
     root: Optional[str] = field(default=None, metadata=NO_RESULT)
@@ -159,7 +158,8 @@ class TrainerConfig:
 @dataclass
 class Config:
     name: str = field(default="", metadata=NO_RESULT)  # run name; defaults to the config file's stem
-    task: str = "classification"  # a key of milestones.tasks.TASKS
+    # a key of milestones.tasks.TASKS; None: the data set's (milestones/data/datasets.py), the only one that fits it
+    task: Optional[str] = None
     seed: int = 0
     output_dir: str = field(default="runs", metadata=NO_RESULT)  # runs go to <output_dir>/<name>
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -262,7 +262,13 @@ def _validate(cfg: Config, where: str) -> None:
             raise ConfigError(f"{where}: {key} must be {what}, got {shown(value)}")
 
     t, o, s, d = cfg.trainer, cfg.optim, cfg.schedule, cfg.data
-    if cfg.task not in TASKS:  # a plain str in the dataclass, so that adding a task is one entry in TASKS
+    if d.name not in DATASETS:  # a plain str in the dataclass, so that adding a data set is one entry in DATASETS
+        raise ConfigError(f"{where}: data.name: expected one of {', '.join(map(repr, DATASETS))}, got str "
+                          f"{shown(d.name)}" + (f" ({did_you_mean(d.name, DATASETS).strip()})"
+                                                  if did_you_mean(d.name, DATASETS) else ""))
+    if cfg.task is None:
+        cfg.task = task_of_data(d.name)
+    if cfg.task not in TASKS:  # a plain str too: adding a task is one entry in TASKS
         raise ConfigError(f"{where}: task: expected one of {', '.join(map(repr, TASKS))}, got str {shown(cfg.task)}")
     need(bool(cfg.model.name), "model.name", "set (see `milestones list`)", cfg.model.name)
     need(bool(RUN_NAME.fullmatch(cfg.name)) and cfg.name not in (".", ".."), "name",
@@ -301,7 +307,7 @@ def _validate(cfg: Config, where: str) -> None:
     need(not d.alternate_flip or d.flip, "data.alternate_flip", "false unless data.flip is true", d.alternate_flip)
     for key in ("mixup", "cutmix"):
         need(getattr(d, key) >= 0, f"data.{key}", ">= 0 (0: off)", getattr(d, key))
-        need(not getattr(d, key) or d.name in TRAIN_IMAGES, f"data.{key}",
+        need(not getattr(d, key) or DATASETS[d.name].in_memory, f"data.{key}",
              "0 unless the images are held in memory (mnist, fashion_mnist, cifar10)", getattr(d, key))
     need(d.seq_len >= 10, "data.seq_len", ">= 10 (the first marker is one of the first ten pairs)", d.seq_len)
     need(d.min_freq >= 1, "data.min_freq", ">= 1", d.min_freq)

@@ -3,6 +3,7 @@
     load_config("configs/resnet20_cifar10_cpu.yaml", ["trainer.epochs=3"])   a path, or a shipped config's name
     list_configs()                                                          the shipped configs, first comment line
     apply_override(raw, "optim.lr=0.05")                                    one --set on the raw YAML dict
+    with_overrides(cfg, trainer={"epochs": 3})                              a loaded Config with fields replaced
 
 YAML is read with PyYAML's safe loader, with two changes: aliases are refused before they expand (they can nest
 exponentially), and `1e-3` is a float as in YAML 1.2. A file over 1 MiB is not a config.
@@ -10,6 +11,7 @@ exponentially), and `1e-3` is a float as in YAML 1.2. A file over 1 MiB is not a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,14 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (it loads back with load_config)."""
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of `cfg` with fields replaced, e.g. with_overrides(cfg, trainer={"epochs": 3}, data={...})."""
+    cfg = dataclasses.replace(cfg)
+    for section, values in sections.items():
+        if section in ("name", "output_dir", "seed"):
+            cfg = dataclasses.replace(cfg, **{section: values})
+        else:
+            setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **values))
+    return cfg

@@ -4,10 +4,11 @@
     plan = make_plan(packs, budget_s)     each pack's estimated seconds, and whether it fits the budget
     print(plan_table(plan, budget_s))
 
-A pack's estimate times a few packed training steps on random images of the data's shape, on the device the runs
-will use (after two warm-up steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
+A pack's estimate times a few packed training steps as training runs them (train_one_epoch over the packed net
+and the runs' real first batches, steppers.packed_stepper), on the device the runs will use (after two warm-up
+steps), and multiplies by the schedule's steps: epochs x ceil(training images / batch).
 A run that does not pack (any other model or task) is timed on its own first training batches, read from its real
-data as in training (experiments.timed_batches), times its schedule's batches. Both add the run's start-up as
+data as in training (timing.timed_batches), times its schedule's batches. Both add the run's start-up as
 timed_batches met it (data loaded, model and optimizer built; once for a pack, whose nets share one loader; left
 out, a CPU dry run of the GPU window found too little time for its last planned run at its turn) and what a run
 spends besides training, timed on the run's real evaluation batches: every evaluation of the schedule
@@ -26,15 +27,16 @@ import time
 from typing import Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from .config import Config
-from .data.images import IMAGE_SHAPES, TRAIN_IMAGES
+from .data.datasets import DATASETS
 from .errors import ConfigError
-from .experiments import markdown_table, timed_batches
-from .models.packed import PackedResNet
+from .leaderboard import markdown_table
 from .pack import PACKABLE, check_packable, shared_config
-from .runtime import autocast, resolve_device, run_precision, set_cudnn_benchmark
+from .runtime import resolve_device, set_up
+from .steppers import packed_stepper
+from .timing import FirstBatches, timed_batches
+from .train import build_run, train_one_epoch
 
 WARMUP_STEPS, TIMED_STEPS = 2, 5
 
@@ -71,28 +73,24 @@ def group_packs(cfgs: list[Config], max_pack: int) -> list[tuple[list[Config], b
 
 
 def step_seconds(cfgs: list[Config], device: torch.device) -> float:
-    """Seconds of one packed training step of `cfgs` (same depth and data) on random images of the data's shape."""
-    cfg = cfgs[0]
-    args = cfg.model.args
-    c, h, w = IMAGE_SHAPES[cfg.data.name]
-    packed = PackedResNet(len(cfgs), PACKABLE[cfg.model.name], in_channels=args.get("in_channels", c),
-                          num_classes=args.get("num_classes", 10),
-                          residual=[run.model.name.startswith("resnet") for run in cfgs]).to(device)
-    optimizer = torch.optim.SGD(packed.parameters(), lr=1e-3, momentum=0.9)
-    x = torch.randn(cfg.trainer.batch_size, len(cfgs), c, h, w, device=device)  # (B, N, C, H, W)
-    y = torch.randint(0, 10, (cfg.trainer.batch_size, len(cfgs)), device=device)  # (B, N)
-    precision = run_precision(device, cfg.trainer.precision)
-    set_cudnn_benchmark(device, cfg.trainer.cudnn_benchmark)  # as the run will: the warm-up steps pay the search
-
-    def step() -> None:
-        with autocast(device, precision):
-            out = packed(x)  # (B, N, classes)
-        loss = F.cross_entropy(out.float().permute(0, 2, 1), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return seconds_per_call(step, device)
+    """Seconds of one packed training step of `cfgs` (same depth and data) as training runs it: the runs built as
+    train.train_runs builds them, stepped by train.train_one_epoch through steppers.packed_stepper (the packed net,
+    its optimizer and the runs' loaders side by side), on the first batches of their real training data, after
+    WARMUP_STEPS untimed ones; the process set up as the run will set it up (the warm-up steps pay cuDNN's search)."""
+    t = cfgs[0].trainer
+    device, ddp, precision = set_up(device.type, threads=t.threads, cudnn_benchmark=t.cudnn_benchmark,
+                                    precision=t.precision, announce=False)
+    runs = [build_run(cfg, None, device, ddp) for cfg in cfgs]
+    for run in runs:
+        run.loaders.train.set_epoch(1)
+    steps = packed_stepper(runs, device, join=False)
+    timed = []
+    for n in (WARMUP_STEPS, TIMED_STEPS):
+        batches = FirstBatches(steps.loader, n)
+        tr = train_one_epoch(steps.runner, batches, steps.optimizer, steps.scheduler, step_fn=steps.step,
+                             device=device, precision=precision, label_smoothing=t.label_smoothing, progress=False)
+        timed.append(tr["seconds"] / len(batches))
+    return timed[-1]
 
 
 def seconds_per_call(step: Callable[[], None], device: torch.device, *, warmup: int = WARMUP_STEPS,
@@ -112,7 +110,7 @@ def seconds_per_call(step: Callable[[], None], device: torch.device, *, warmup: 
 def schedule_steps(cfg: Config) -> int:
     """Training steps of the whole schedule of an image run."""
     d, t = cfg.data, cfg.trainer
-    train = (d.train_size if d.train_size is not None else TRAIN_IMAGES[d.name] - d.val_size)
+    train = DATASETS[d.name].training_examples(d.val_size, d.train_size)
     return (t.stop_epoch or t.epochs) * math.ceil(train / t.batch_size)
 
 

@@ -8,7 +8,8 @@ training, tables and tests run without it. Leaderboard plots (written by `write_
   degradation.png           plain and residual nets: training/test error per epoch (He et al. Fig. 6)
   bleu_by_length.png        translators: test BLEU by source-sentence length (Bahdanau et al. Fig. 2)
   bleu_length_stress.png    translators on test pairs joined 1..N at a time: BLEU by source length, past the
-                            corpus's own lengths (trainer.length_stress; scripts/exp_length_stress.py)
+                            corpus's own lengths (trainer.length_stress;
+                            scripts/experiments/exp_translation.py --stress)
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 import torch
 
-from .data.images import TRAIN_IMAGES
+from .data.datasets import DATASETS
 from .errors import MilestonesError
-from .runs import Entry
+from .runs import Entry, cifar_nets
 from .tasks import TASKS
 
 NO_MATPLOTLIB = "plots need matplotlib: pip install 'milestones[plot]' (tables were still written)"
@@ -213,9 +214,9 @@ def plot_adding(entries: list[Entry], path: Path) -> bool:
 
 
 def plot_degradation(entries: list[Entry], path: Path) -> bool:
-    es = [e for e in entries if e.model.startswith(("plain", "resnet")) and e.model[-1].isdigit()]
-    panels = {"plain": {e.model: e.first.history for e in es if e.model.startswith("plain")},
-              "residual": {e.model: e.first.history for e in es if e.model.startswith("resnet")}}
+    panels = {kind: {f"{'resnet' if residual else 'plain'}{d}": e.first.history
+                     for d, e in sorted(cifar_nets(entries, residual).items())}
+              for kind, residual in (("plain", False), ("residual", True))}
     if not any(len(p) > 1 for p in panels.values()):
         return False
     plot_error_curves(panels, path,
@@ -258,7 +259,7 @@ def plot_data_size(entries: list[Entry], path: Path) -> bool:
     series: dict[str, list[tuple[float, float]]] = {}
     for e in entries:
         d = e.first.config.data
-        if e.task.name == "classification" and e.values and d.name in TRAIN_IMAGES:
+        if e.task.name == "classification" and e.values and d.name in DATASETS and DATASETS[d.name].in_memory:
             series.setdefault(f"{e.model} ({d.name})", []).append((e.train_examples, e.mean_std()[0]))
     series = {k: sorted(v) for k, v in series.items() if len({x for x, _ in v}) > 1}
     if not series:

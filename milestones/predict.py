@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint
-from .data.images import IMAGE_SHAPES
+from .data.datasets import DATASETS
 from .errors import InputError, WeightsError
 from .models import create_model
 from .pretrained import WeightsEntry
@@ -57,7 +57,8 @@ def checkpoint_image_model(path: str | Path) -> tuple[nn.Module, dict]:
     if "classes" not in meta:
         raise WeightsError(f"{path}: holds a '{model_name(ckpt)}' model that does not classify images")
     data = ckpt["config"].get("data", {}).get("name") if isinstance(ckpt["config"], dict) else None
-    meta.setdefault("image_shape", list(IMAGE_SHAPES.get(data, (3, 224, 224))))
+    meta.setdefault("image_shape", list(DATASETS[data].input_shape if data in DATASETS and DATASETS[data].input_shape
+                                        else (3, 224, 224)))
     return model_from_checkpoint(ckpt, path), meta
 
 

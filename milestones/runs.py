@@ -20,9 +20,9 @@ import yaml
 
 from .checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, read_history, read_results
 from .config import Config, config_from_dict
-from .data.images import TRAIN_IMAGES
+from .data.datasets import DATASETS
 from .errors import ConfigError, MilestonesError
-from .models import MODELS
+from .models import MODELS, ModelInfo
 from .tasks import TASKS, Task
 
 PAPERS = Path(__file__).with_name("papers.yaml")
@@ -65,10 +65,24 @@ class Entry:
 
     @property
     def train_examples(self) -> float:
-        """Training examples: data.train_size, else the image set's training split less validation (inf where the
-        size is not known here: text corpora, streamed folders)."""
+        """Training examples: data.train_size, else the data set's training split less validation (inf where the
+        size is not known without reading the data: a folder)."""
         d = self.first.config.data
-        return d.train_size if d.train_size is not None else TRAIN_IMAGES.get(d.name, math.inf) - d.val_size
+        n = DATASETS[d.name].training_examples(d.val_size, d.train_size) if d.name in DATASETS else None
+        return math.inf if n is None else n
+
+    @property
+    def info(self) -> Optional[ModelInfo]:
+        """The model family's facts (milestones/models/__init__.py); None for a model the table does not know."""
+        return MODELS.get(self.model)
+
+    @property
+    def depth(self) -> Optional[int]:
+        return self.info.depth_with(self.first.config.model.args) if self.info else None
+
+    @property
+    def residual(self) -> Optional[bool]:
+        return self.info.residual_with(self.first.config.model.args) if self.info else None
 
     @property
     def era(self) -> str:
@@ -170,3 +184,15 @@ def group(runs: list[Run], papers: Optional[list[dict]] = None) -> list[Entry]:
                         and p.get("metric") == h.paper_metric and not p.get("context")
                         and p.get("seq_len", d.seq_len) == d.seq_len), None)  # adding problem: same T
     return sorted(entries, key=lambda e: (e.year, e.model, e.first.config.data.name, e.train_examples, e.data))
+
+
+def cifar_nets(entries: list[Entry], residual: bool) -> dict[int, Entry]:
+    """{depth: entry} of He et al.'s CIFAR nets (Sec. 4.2), residual or plain, trained on CIFAR-10; for each depth
+    the entry on the largest training set. The one choice behind Fig. 6's claims and its plot."""
+    out: dict[int, Entry] = {}
+    for e in entries:
+        if e.info is None or e.info.family != "cifar_resnet" or e.first.config.data.name != "cifar10":
+            continue
+        if e.residual == residual and e.depth and (e.depth not in out or e.train_examples > out[e.depth].train_examples):
+            out[e.depth] = e
+    return out

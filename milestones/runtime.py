@@ -1,12 +1,14 @@
 """Where and how the tensors run: device, hardware name, threads and malloc, seeding, autocast, torch.compile.
 
-Nothing here knows about tasks, configs or checkpoints; the trainer, the evaluation helpers and the experiment
-scripts all set up the process through these functions.
+Nothing here knows about tasks, configs or checkpoints. A run sets up its process in one call, `set_up` (device,
+process group, threads, cuDNN's search, malloc, precision): `train.fit`, `pack.fit_packed`, the planner and the
+timed batches of timing.py all go through it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import platform
 import random
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from . import distributed
 from .errors import ConfigError
 
 
@@ -40,6 +43,38 @@ def set_cudnn_benchmark(device: torch.device, on: bool) -> None:
     once); off, its heuristic's choice. No effect on a CPU."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = on
+
+
+NO_TENSORBOARD = ("trainer.tensorboard needs the optional 'tensorboard' extra: pip install 'milestones[tensorboard]' "
+                  "(metrics.jsonl is written either way)")
+
+
+def set_up(device_name: str, *, threads: Optional[int], cudnn_benchmark: bool, precision: str,
+           tensorboard: bool = False, announce: bool = True) -> tuple[torch.device, distributed.Dist, str]:
+    """Set up this process for a run of `trainer.*` settings; return (device, DDP place, precision it runs in).
+
+    The device (under torchrun, this rank's GPU, after joining the process group), torch's CPU threads, cuDNN's
+    algorithm search, and on a CPU glibc's malloc kept from returning freed memory (`keep_freed_memory`, for the
+    rest of the process). bf16 on a CPU without native bf16 runs in fp32 (`run_precision`), said once with
+    `announce`. Refused in one line: fp16 off a GPU, trainer.tensorboard without its extra."""
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(NO_TENSORBOARD)
+    device = resolve_device(device_name)
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("trainer.precision 'fp16' needs a CUDA GPU (its grad scaler is CUDA-only); use bf16 on CPU")
+    ddp = distributed.setup(device.type)
+    if device.type == "cuda" and ddp.enabled:
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
+    set_threads(device, threads)
+    set_cudnn_benchmark(device, cudnn_benchmark)
+    if device.type == "cpu":
+        keep_freed_memory()
+    runs_as = run_precision(device, precision)
+    if runs_as != precision and ddp.is_main and announce:
+        tqdm.write(f"milestones: trainer.precision {precision} runs as {runs_as}: this CPU has no native bf16 "
+                   f"(emulated bf16 is ~20x slower here, and has no LSTM)")
+    return device, ddp, runs_as
 
 
 def hardware(device: torch.device) -> str:
@@ -66,7 +101,7 @@ def keep_freed_memory() -> bool:
     each step page-faults them in afresh. Fixing the mmap threshold at its 32 MiB maximum and raising the trim
     threshold and top pad keeps those pages. Measured on 2 cores (RESULTS.md): whole ResNet-20 CPU runs spent
     about 0.17 s of system time an epoch instead of 2.2 s (4% of a 54 s epoch); a 100-step A/B gains under 1%
-    (scripts/bench_malloc.py). PyTorch's CPU performance guide gets the same from jemalloc or tcmalloc via
+    (scripts/bench/bench_malloc.py). PyTorch's CPU performance guide gets the same from jemalloc or tcmalloc via
     LD_PRELOAD; this needs nothing installed. Memory freed by training stays with the process until it exits.
     Returns False where it does not apply (not glibc).
     """

@@ -9,29 +9,31 @@ to finish in under 5 minutes on 2 CPU cores. With `--data`, the image eras after
 the translators to all 50,000 pairs, and each era trains for its share of `--minutes` (epochs from a measured
 speed). Each era prints one line of its story, the number it reached here in its seconds, and beside it the number
 of the era's shipped weights (`milestones zoo`: trained for minutes, on the full data) - "watch it learn" and "what
-it reaches". At the end come the comparison table (leaderboard.md, .csv), the plots (milestones/compare.py,
-milestones/plots.py) in the output folder, and the running example translated by the shipped Transformer.
+it reaches". Each stop's recipe is an ordinary config, milestones/configs/tour/*.yaml. At the end come the
+comparison table (leaderboard.md, .csv), the plots (milestones/leaderboard.py, milestones/plots.py) in the output
+folder, and the running example translated by the shipped Transformer.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT
 from .claims import write_claims
-from .compare import write_leaderboard
-from .config import Config, config_from_dict
-from .experiments import epochs_for_budget
+from .config import Config
+from .configfile import CONFIG_DIR, load_config, with_overrides
+from .leaderboard import write_leaderboard
 from .models import MODELS
 from .plots import write_plots
 from .pretrained import WeightsEntry, registry
 from .runs import Entry, group, load_run
 from .tasks import TASKS
+from .timing import epochs_for_budget
 from .train import fit
 from .translate import load_translator, load_translator_weights, translate
 
@@ -40,93 +42,57 @@ EXAMPLE = "彼は背が高い。"  # the running example: "he is tall ."
 SHIPPED_TRANSLATOR = "transformer_enja"
 
 
+TOUR_CONFIGS = CONFIG_DIR / "tour"  # each stop's recipe, an ordinary config (configs/tour/*.yaml)
+
+
 @dataclass
 class Stop:
-    """One stop of the tour: the model's training recipe and the sentence that says why it mattered (its era and
-    year are the model's own, from milestones.models.MODELS)."""
+    """One stop of the tour: its recipe (a config under configs/tour/) and the sentence that says why it mattered
+    (its era and year are the model's own, from milestones.models.MODELS)."""
 
     story: str
-    config: dict[str, Any]  # a milestones config (the data root and run folder are filled in)
-    epochs: int  # in the offline tour
-    share: float  # of --minutes, with --data
-    full_data: dict[str, Any] = field(default_factory=dict)  # replaces `data` (and model args) with --data
-
-
-ADAMW = {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01}
-SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
-MNIST = {"name": "mnist"}
-CIFAR = {"name": "cifar10", "crop_padding": 4, "flip": True}
-ADDING = {"name": "adding", "seq_len": 50, "train_size": 10000, "test_size": 2560}
-ENJA = {"name": "small_parallel_enja", "min_freq": 2, "max_len": 50}
-ADDING_TRAINER = {"batch_size": 50, "eval_batch_size": 2560, "grad_clip": 1.0}
-MT_TRAINER = {"batch_size": 64, "eval_batch_size": 250, "grad_clip": 1.0, "precision": "bf16"}
-
-
-def _image(model: dict, optim: dict, **trainer) -> dict:
-    return {"model": model, "data": MNIST, "optim": optim, "schedule": {"name": "cosine", "warmup_epochs": 0.5},
-            "trainer": {"batch_size": 128, **trainer}}
-
-
-def _translator(model: dict, **trainer) -> dict:
-    return {"task": "seq2seq", "model": model, "data": ENJA,
-            "optim": {"name": "adamw", "lr": 2e-3, "betas": [0.9, 0.98], "weight_decay": 0.0},
-            "schedule": {"name": "cosine", "warmup_epochs": 0.5}, "trainer": {**MT_TRAINER, **trainer}}
+    config: str  # configs/tour/<config>.yaml (the data root, epochs and run folder are filled in)
+    epochs: int  # in the offline tour (0: not in it)
+    share: float  # of --minutes, with --data (0: not in that tour)
+    full_data: Optional[str] = None  # the config with --data, where it differs (photos instead of digits)
+    overrides: tuple[str, ...] = ()  # `--set`-style changes to either (tests and the behaviour snapshot use them)
 
 
 STOPS = [
     Stop("The multilayer perceptron, trained by backpropagation (Rumelhart, Hinton & Williams): every "
-         "pixel wired to every unit. Simple images are easy", _image(
-             {"name": "mlp", "in_features": 784, "hidden": [512, 512], "dropout": 0.2}, ADAMW), 10, 0.05),
-    Stop("...but photos are not: the same MLP on CIFAR-10", _image(
-        {"name": "mlp", "in_features": 3072, "hidden": [1024, 1024], "dropout": 0.2}, ADAMW), 0, 0.10,
-         {"data": {"name": "cifar10", "flip": True}}),
+         "pixel wired to every unit. Simple images are easy", "mlp_mnist", 10, 0.05),
+    Stop("...but photos are not: the same MLP on CIFAR-10", "mlp_cifar10", 0, 0.10),
     Stop("LeNet-5 (LeCun et al.): small local filters shared across the image, the design AlexNet "
-         "scaled up in 2012", _image({"name": "lenet5"}, {**ADAMW, "lr": 2e-3}), 8, 0.0),
+         "scaled up in 2012", "lenet5_mnist", 8, 0.0),
     Stop("AlexNet (Krizhevsky, Sutskever & Hinton), scaled to 32x32 photos: local filters beat "
-         "the MLP on real images", _image({"name": "alexnet", "dropout": 0.5},
-                                          {**SGD, "lr": 0.01, "nesterov": False}, precision="bf16",
-                                          channels_last=True), 0, 0.15, {"data": CIFAR}),
-    Stop("ResNet-20 (He et al.): identity shortcuts let deep nets train", _image(
-        {"name": "resnet20", "in_channels": 1}, {**SGD, "lr": 0.1}, precision="bf16", channels_last=True), 3, 0.20,
-         {"data": CIFAR, "model": {"name": "resnet20"}}),
+         "the MLP on real images", "alexnet_cifar10", 0, 0.15),
+    Stop("ResNet-20 (He et al.): identity shortcuts let deep nets train", "resnet20_mnist", 3, 0.20,
+         full_data="resnet20_cifar10"),
     Stop("The Vision Transformer (Dosovitskiy et al.): 4x4 patches as words, attention only; "
-         "hungry for data, so expect it behind the convnets on a small set", _image(
-             {"name": "vit", "image_size": 28, "in_channels": 1, "dim": 96, "depth": 4, "heads": 3, "mlp_dim": 192,
-              "dropout": 0.0}, {**ADAMW, "weight_decay": 0.05}, precision="bf16", grad_clip=1.0), 5, 0.15,
-         {"data": CIFAR, "model": {"name": "vit_tiny", "dropout": 0.0}}),
+         "hungry for data, so expect it behind the convnets on a small set", "vit_mnist", 5, 0.15,
+         full_data="vit_tiny_cifar10"),
     Stop("A plain tanh RNN on the adding problem (T=50): it must carry two marked numbers across "
-         "the sequence, and its gradient fades", {
-             "task": "regression", "model": {"name": "rnn", "hidden_size": 32}, "data": ADDING,
-             "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
-             "trainer": ADDING_TRAINER}, 8, 0.025),
+         "the sequence, and its gradient fades", "rnn_adding", 8, 0.025),
     Stop("The LSTM (Hochreiter & Schmidhuber): gated memory cells keep the numbers; solved = "
-         "absolute error < 0.04", {
-             "task": "regression", "model": {"name": "lstm", "hidden_size": 32, "forget_bias": 4.0}, "data": ADDING,
-             "optim": {**ADAMW, "lr": 3e-3, "weight_decay": 0.0}, "schedule": {"name": "cosine"},
-             "trainer": ADDING_TRAINER}, 8, 0.025),
+         "absolute error < 0.04", "lstm_adding", 8, 0.025),
     Stop("Sequence to sequence (Sutskever, Vinyals & Le): an LSTM reads the Japanese, one vector "
-         "carries it to the English decoder", _translator(
-             {"name": "seq2seq", "embed_dim": 128, "hidden_size": 256, "num_layers": 1, "dropout": 0.1}), 5, 0.1),
+         "carries it to the English decoder", "seq2seq_enja", 5, 0.1),
     Stop("RNNsearch (Bahdanau, Cho & Bengio): the decoder looks back at every source "
-         "position", _translator({"name": "rnnsearch", "embed_dim": 128, "hidden_size": 128, "align_dim": 128,
-                                  "maxout_dim": 128, "dropout": 0.1}), 4, 0.1),
-    Stop("The Transformer (Vaswani et al.): attention only, every position at once", _translator(
-        {"name": "transformer", "d_model": 128, "heads": 4, "d_ff": 512, "encoder_layers": 2, "decoder_layers": 2,
-         "dropout": 0.1}, label_smoothing=0.1), 7, 0.1),
+         "position", "rnnsearch_enja", 4, 0.1),
+    Stop("The Transformer (Vaswani et al.): attention only, every position at once", "transformer_enja", 7, 0.1),
 ]
 
 
 def stop_config(stop: Stop, index: int, *, data_root: Optional[str], out: Path, epochs: int, seed: int = 0,
                 progress: bool = True) -> Config:
-    d = {**stop.config, **(stop.full_data if data_root else {})}
-    if data_root and "model" in stop.full_data:
-        d["model"] = stop.full_data["model"]
-    name = f"{index:02d}_{d['model']['name']}_{d['data']['name']}"
-    d["data"] = {**d["data"], "root": data_root or str(SAMPLES), "download": False}
-    if not data_root and d["data"]["name"] == "mnist":
-        d["data"]["val_size"] = 0
-    d["trainer"] = {**d["trainer"], "epochs": epochs, "progress": progress}
-    return config_from_dict({**d, "name": name, "output_dir": str(out), "seed": seed}, where=f"tour stop {name}")
+    """The stop's config for this tour: on the samples shipped in the package, or on `data_root`'s data sets."""
+    name = stop.full_data if data_root and stop.full_data else stop.config
+    cfg = load_config(TOUR_CONFIGS / f"{name}.yaml", [*stop.overrides, f"trainer.epochs={epochs}",
+                                                      f"trainer.progress={str(progress).lower()}", f"seed={seed}"])
+    data = {"root": data_root or str(SAMPLES), "download": False}  # a path, set as it is (not parsed as YAML)
+    if not data_root and cfg.data.name == "mnist":
+        data["val_size"] = 0
+    return with_overrides(cfg, name=f"{index:02d}_{cfg.model.name}_{cfg.data.name}", output_dir=str(out), data=data)
 
 
 def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, output_dir: str = "runs/tour",

@@ -8,7 +8,7 @@
 A checkpoint carries its vocabularies (loaders.meta, saved as data_meta), so it translates on its own; the
 sentence is tokenised exactly as the training text was (milestones/data/text.py: Japanese as characters, so
 typing with or without spaces gives the same tokens). Decoding (greedy and beam search with the GNMT length
-penalty) is milestones/models/decoding.py; scoring a test set with BLEU is milestones/tasks/seq2seq.py.
+penalty) is milestones/decoding.py; scoring a test set with BLEU is milestones/tasks/seq2seq.py.
 
 Input rules (each a one-line InputError for the CLI): an empty sentence, a sentence none of whose tokens the
 model knows, and a sentence longer than twice the longest training source are refused, not truncated: a cut
@@ -26,10 +26,11 @@ from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint, saved_task
 from .data.subword import Subwords
-from .data.text import CORPORA, EOS, UNK, Vocab, detokenize, normalise, pad_batch, tokenize
+from .data.datasets import datasets_of
+from .data.text import EOS, UNK, Vocab, detokenize, normalise, pad_batch, tokenize
 from .errors import CheckpointError, InputError, WeightsError
 from .models import create_model
-from .models.decoding import GNMT_ALPHA, beam_search_batch, default_max_len, greedy_decode
+from .decoding import GNMT_ALPHA, beam_search_batch, default_max_len, greedy_decode
 from .pretrained import get_weights, registry
 from .plots import attention_heatmap
 
@@ -124,7 +125,7 @@ def load_translator_weights(name: str) -> tuple[nn.Module, dict]:
     entry = get_weights(name)
     model = create_model(entry.model, weights=name)
     if "src_vocab" not in model.meta:
-        translators = [e.name for e in registry().values() if e.data in CORPORA]
+        translators = [e.name for e in registry().values() if e.data in datasets_of("seq2seq")]
         raise WeightsError(f"weights '{name}' are a {entry.model} for {entry.data}, not a translator (translators: "
                            f"{', '.join(translators) or 'none'})")
     return model, model.meta

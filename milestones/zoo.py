@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,21 +29,17 @@ from .checkpoint import (CHECKPOINT, data_meta, final_weights, model_name, read_
                          read_results)
 from .config import Config, config_from_dict
 from .configfile import apply_override
-from .data.images import CIFAR10_CLASSES, IMAGE_SHAPES
+from .data.datasets import DATASETS
 from .errors import WeightsError
 from .models import count_parameters, create_model
 from .pretrained import (REGISTRY_FILE, WeightsEntry, forget_registry, get_weights, list_weights, read_weights, sha256,
                          weights_dir)
-from .tasks import TASKS
-from .train import evaluate_model, fit
+from .tasks import TASKS, Task, model_arguments
+from .evaluation import evaluate_model
+from .train import fit
 from .version import __version__
 
 SAME_IN_FP16 = 0.05  # points: a float16 file must give every recorded number within this of float32's
-CHECK_TOLERANCE = {"test_acc": 0.05, "test_bleu": 0.1}  # re-measuring a shipped entry (CI): same data, other CPU
-# `zoo build` retrains from scratch: the new number must land within this many points of the registry's. Seed
-# noise measured here (RESULTS.md): ResNet-20's CPU config spans 86.6-86.9% single-view over 7 seeds (std ~0.15);
-# the ja->en Transformer 27.8 / 28.6 greedy BLEU over 2 seeds. Three such spreads, so a true regression shows.
-BUILD_TOLERANCE = {"test_acc": 0.6, "test_bleu": 1.5}
 REGISTRY_HEADER = """\
 # The weights zoo: one entry per trained model (milestones/pretrained.py reads it; milestones/zoo.py writes it).
 # Written by `milestones zoo publish` / `milestones zoo import`; `value` is the metric that `milestones eval
@@ -74,14 +69,19 @@ def entry_config(entry: WeightsEntry, overrides: list[str] | tuple[str, ...] = (
 def headline(cfg: Config, results: dict) -> float:
     """An evaluation's headline number in its display unit (accuracy in %, BLEU in points)."""
     h = TASKS[cfg.task].headline
-    value = results[h.key] if h.key in results else results[h.key.removeprefix("test_")]  # evaluate(): "acc"
-    return round(h.scale * value, 2)
+    return round(h.scale * results[h.key], 2)
+
+
+def entry_task(entry: WeightsEntry) -> Task:
+    """The task of an entry's data set: its metric, protocol and tolerances."""
+    return TASKS[DATASETS[entry.data].task]
 
 
 def single_view(cfg: Config, beam: int = 1) -> Config:
-    """The same config evaluated as the papers do: one view of each test image, greedy decoding (or `beam`)."""
-    return dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, test_flip=False, test_shift=0,
-                                                                 beam=beam))
+    """The same config evaluated as the papers do (the task's protocol: one view of each test image), with greedy
+    decoding or `beam`."""
+    protocol = TASKS[cfg.task].headline.protocol
+    return dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, **protocol, beam=beam))
 
 
 def _numbers(cfg: Config, state: dict, meta: dict, where: str, beside: bool = True) -> dict[str, float]:
@@ -167,25 +167,13 @@ def add_entry(name: str, state: dict[str, torch.Tensor], *, model: str, model_ar
         **({"file": f"{name}.safetensors", "sha256": sha256(data), "bytes": len(data)} if ship else
            {"file": None, "sha256": None, "bytes": None}),
         "dtype": str(chosen).replace("torch.", ""), "params": count_parameters(create_model(model, **model_args)),
-        "tolerance": BUILD_TOLERANCE.get(task.headline.key),
+        "tolerance": task.headline.build_tolerance,
         **extra, "recipe": recipe,
     }
     entries = _raw_registry(folder)
     entries[name] = entry
     _write_registry(folder, entries)
     return entry
-
-
-def _input_meta(cfg: Config, meta: dict) -> dict:
-    """What an entry's model expects as input, for the registry (the file holds the full data meta)."""
-    if "classes" in meta:
-        shape = meta.get("image_shape") or list(IMAGE_SHAPES[cfg.data.name])
-        return {"image_shape": shape, "mean": meta["mean"], "std": meta["std"],
-                "classes": meta["classes"], "pixels": "RGB or grey in [0, 1], normalised by mean and std"}
-    if "src_vocab" in meta:
-        return {"languages": f"{meta['src_lang']} -> {meta['tgt_lang']}", "src_vocab": len(meta["src_vocab"]),
-                "tgt_vocab": len(meta["tgt_vocab"]), "tokenisation": meta.get("tokenizer")}
-    return {"sequences": f"adding problem, T={cfg.data.seq_len}: (value, marker) pairs"}
 
 
 def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", default: bool = False,
@@ -209,20 +197,14 @@ def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", d
         "precision": results.get("precision"), "torch": results.get("torch"),
         "trained_value": headline(cfg, results),
     }
-    extra = {"why": why, "provenance": provenance or _provenance(cfg), "input": _input_meta(cfg, meta)}
-    return add_entry(name, final_weights(ckpt), model=model_name(ckpt), model_args=ckpt.get("model_args") or {},
+    extra = {"why": why, "provenance": provenance or _provenance(cfg), "input": TASKS[cfg.task].describe_input(cfg, meta)}
+    model_args = {**model_arguments(cfg, meta), **(ckpt.get("model_args") or {})}  # as checkpoint.model_from_checkpoint
+    return add_entry(name, final_weights(ckpt), model=model_name(ckpt), model_args=model_args,
                      meta=meta, cfg=cfg, recipe=recipe, extra=extra, default=default, dtype=dtype, folder=folder)
 
 
 def _provenance(cfg: Config) -> str:
-    return {
-        "mnist": "MNIST (LeCun et al.), the byte-exact IDX files",
-        "cifar10": "CIFAR-10 (Krizhevsky 2009), the JPEG-compressed copy of ../shared/data/cifar10_jpeg: trained and "
-                   "measured on JPEG pixels, ~1-2 points below exact pixels",
-        "adding": "the adding problem (Hochreiter & Schmidhuber 1997, Sec. 5.4), generated from the seed",
-        "small_parallel_enja": "small_parallel_enja (Tanaka corpus subset, 50k pairs; see its SOURCE.md)",
-        "multi30k": "Multi30k (Elliott et al. 2016), de->en",
-    }.get(cfg.data.name, cfg.data.name)
+    return DATASETS[cfg.data.name].source or cfg.data.name
 
 
 # --- akamaster's published CIFAR ResNets ---------------------------------------------------------------------------
@@ -231,7 +213,7 @@ AKAMASTER = {
     # depth: (published test error %, that repository's README; the paper's, He et al. 2015 Table 6)
     20: (8.27, 8.75), 32: (7.37, 7.51), 44: (6.90, 7.17), 56: (6.61, 6.97),
 }
-AKAMASTER_MEAN, AKAMASTER_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # their trainer's (ImageNet's)
+AKAMASTER_MEAN, AKAMASTER_STD = list(DATASETS["imagenet"].mean), list(DATASETS["imagenet"].std)  # their trainer's
 
 
 def akamaster_state(raw: dict, depth: int) -> dict[str, torch.Tensor]:
@@ -278,7 +260,7 @@ def import_akamaster(path: str | Path, depth: int, *, name: Optional[str] = None
     if data_root is not None:
         cfg.data.root = data_root
     cfg.trainer.progress = False
-    meta = {"classes": CIFAR10_CLASSES, "mean": AKAMASTER_MEAN, "std": AKAMASTER_STD}
+    meta = {"classes": list(DATASETS["cifar10"].classes), "mean": AKAMASTER_MEAN, "std": AKAMASTER_STD}
     published, paper = AKAMASTER[depth]
     recipe = {
         "command": f"milestones zoo import {path.name} --depth {depth}  (the file: "
@@ -293,7 +275,7 @@ def import_akamaster(path: str | Path, depth: int, *, name: Optional[str] = None
              "license": "BSD 2-Clause, Copyright (c) 2018 Yerlan Idelbayev (weights/LICENSE-akamaster)",
              "provenance": "their training: exact CIFAR-10 pixels; `value` here: the JPEG copy in ../shared/data, "
                            "on which exact-pixel models lose ~10 points",
-             "input": _input_meta(cfg, meta), "tolerance": None}  # nothing to rebuild: trained elsewhere
+             "input": TASKS[cfg.task].describe_input(cfg, meta), "tolerance": None}  # nothing to rebuild: trained elsewhere
     return add_entry(name, state, model=model, model_args={}, meta=meta, cfg=cfg, recipe=recipe, extra=extra,
                      folder=folder, dtype=dtype, ship=ship)
 
@@ -313,7 +295,7 @@ def build(name: str, *, output_dir: Optional[str] = None, data_root: Optional[st
     results = fit(cfg, overwrite=True, command=f"milestones zoo build {name}")
     ckpt = read_checkpoint(Path(cfg.run_dir) / CHECKPOINT)
     got = _numbers(cfg, final_weights(ckpt), data_meta(ckpt), name, beside=False)["value"]
-    tol = entry.tolerance if entry.tolerance is not None else BUILD_TOLERANCE.get(entry.metric, math.inf)
+    tol = entry.tolerance if entry.tolerance is not None else entry_task(entry).headline.build_tolerance
     return {"name": name, "value": got, "registry": entry.value, "tolerance": tol,
             "ok": abs(got - entry.value) <= tol, "run_dir": str(cfg.run_dir), "results": results}
 

@@ -29,12 +29,13 @@ LAZY = {
 LAYERS = [
     {"version", "errors", "typecheck", "distributed", "pretrained"},
     {"data", "models", "runtime"},
-    {"tasks"},
+    {"tasks", "decoding"},
     {"config", "configfile"},
     {"optim", "checkpoint"},
+    {"evaluation", "steppers"},
     {"train"},
-    {"runs", "plots", "claims", "experiments", "translate", "predict", "pack"},
-    {"compare", "zoo", "planner"},
+    {"runs", "plots", "claims", "leaderboard", "timing", "translate", "predict", "pack"},
+    {"compare", "suites", "zoo", "planner"},
     {"tour"},
     {"__main__", "__init__"},
 ]
@@ -154,4 +155,14 @@ def test_the_checker_sees_cycles_and_reads_relative_imports():
     assert "milestones.checkpoint" in GRAPH["milestones.train"][0]
     assert "milestones.tasks.base" in GRAPH["milestones.tasks.classification"][0]
     assert "milestones.config" not in GRAPH["milestones.tasks.base"][0]  # under TYPE_CHECKING only
-    assert "milestones.models.decoding" in GRAPH["milestones.tasks.seq2seq"][0]
+    assert "milestones.decoding" in GRAPH["milestones.tasks.seq2seq"][0]
+
+
+def test_a_model_file_stands_alone():
+    """Models read like their papers: nothing from the data package (vocabularies' special ids come in as
+    arguments, e.g. the translators' `pad_id`), nor from any layer above."""
+    for module, (imports, _) in GRAPH.items():
+        if module.startswith("milestones.models"):
+            outside = [m for m in imports if not m.startswith(("milestones.models", "milestones.errors",
+                                                              "milestones.pretrained", "milestones.typecheck"))]
+            assert not outside, (module, outside)

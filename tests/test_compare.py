@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from milestones import compare as cmp
+from milestones import leaderboard, suites
 from milestones import fit, tour
 from milestones.data.images import load_image_data
 from milestones.data.text import load_translation_data
@@ -38,11 +38,11 @@ def test_runs_differing_only_by_seed_are_one_row_with_mean_and_std(tiny_config, 
     assert three.paper["value"] == 98.4
 
     out = tmp_path / "board"
-    cmp.write_leaderboard(entries, out)
+    leaderboard.write_leaderboard(entries, out)
     text = (out / "leaderboard.md").read_text()
     assert f"{mean:.2f} ± {std:.2f}" in text and "98.4 (Somebody 1998)" in text and "Sources:" in text
     rows = list(csv.reader(open(out / "leaderboard.csv")))
-    assert rows[0] == cmp.COLUMNS and len(rows) == 3
+    assert rows[0] == leaderboard.COLUMNS and len(rows) == 3
     plots = write_plots(entries, out)
     assert out / "accuracy_by_era.png" in plots and out / "throughput_by_era.png" in plots
     assert all(p.stat().st_size > 1000 for p in plots)
@@ -59,12 +59,12 @@ def test_the_papers_file_has_a_source_for_every_number():
 
 
 def test_suites_name_real_configs_with_seeds(tmp_path):
-    for suite in cmp.SUITES:
-        cfgs = cmp.suite_configs(suite, 3, tmp_path, [])
+    for suite in suites.SUITES:
+        cfgs = suites.suite_configs(suite, 3, tmp_path, [])
         assert {c.seed for c in cfgs} == {0, 1, 2}
         keys = {experiment_key(c) for c in cfgs}
         assert len(cfgs) == 3 * len(keys)  # seeds share a row, configs do not
-        assert len(keys) == len(cmp.SUITES[suite]) - (suite == "paper")  # Table 6's ResNet-20 serves vit_data too
+        assert len(keys) == len(suites.SUITES[suite]) - (suite == "paper")  # Table 6's ResNet-20 serves vit_data too
 
 
 def test_compare_cli_errors(tmp_path, capsys):
@@ -100,12 +100,11 @@ def test_a_run_folder_that_cannot_be_read_is_named_not_dropped(tiny_config, tmp_
 def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path, monkeypatch, capsys, one_thread):
     """The tour's machinery on three shortened stops (the full offline tour is timed in RESULTS.md)."""
     mlp, lstm, transformer = tour.STOPS[0], tour.STOPS[7], tour.STOPS[-1]
-    lstm = dataclasses.replace(lstm, config={**lstm.config, "data": {**lstm.config["data"], "train_size": 2000,
-                                                                      "seq_len": 20, "test_size": 500}})
-    small_mt = {**transformer.config, "data": {**transformer.config["data"], "train_size": 800}}
-    small_mt["model"] = {**small_mt["model"], "d_model": 32, "d_ff": 64, "encoder_layers": 1, "decoder_layers": 1}
+    lstm = dataclasses.replace(lstm, overrides=("data.train_size=2000", "data.seq_len=20", "data.test_size=500"))
+    small_mt = ("data.train_size=800", "model.d_model=32", "model.d_ff=64", "model.encoder_layers=1",
+                "model.decoder_layers=1")
     monkeypatch.setattr(tour, "STOPS", [dataclasses.replace(mlp, epochs=1), dataclasses.replace(lstm, epochs=1),
-                                        dataclasses.replace(transformer, config=small_mt, epochs=1)])
+                                        dataclasses.replace(transformer, overrides=small_mt, epochs=1)])
     table = tour.tour(output_dir=str(tmp_path / "tour"), progress=False)
     text = capsys.readouterr()
     said = text.out + text.err
@@ -131,6 +130,36 @@ def test_tour_with_a_data_folder_sizes_each_stop_from_the_minutes(tmp_path, data
         run = load_run(tmp_path / "tour" / name)
         assert run is not None and run.results["epochs"] >= 1  # at least one epoch, however short the budget
     assert load_run(tmp_path / "tour" / "01_mlp_mnist").results["params"] > 0
+
+
+def test_every_tour_stop_is_a_shipped_config_in_both_tours(tmp_path):
+    """The stops' recipes are ordinary configs (configs/tour/*.yaml), each used by a stop: the offline tour's on the
+    package's samples, with a data folder the full data sets' (photos instead of digits where they differ)."""
+    used = set()
+    for data_root in (None, str(tmp_path / "data")):
+        stops = [s for s in tour.STOPS if (s.share if data_root else s.epochs) > 0]
+        for i, stop in enumerate(stops, 1):
+            cfg = tour.stop_config(stop, i, data_root=data_root, out=tmp_path, epochs=2, seed=1)
+            used.add((stop.full_data if data_root and stop.full_data else stop.config) + ".yaml")
+            assert cfg.name == f"{i:02d}_{cfg.model.name}_{cfg.data.name}" and cfg.trainer.epochs == 2
+            assert cfg.data.root == (data_root or str(tour.SAMPLES)) and cfg.seed == 1
+            assert data_root or cfg.data.name in ("mnist", "adding", "small_parallel_enja")
+    assert used == {p.name for p in tour.TOUR_CONFIGS.glob("*.yaml")}
+
+
+def test_suites_repeat_the_removed_experiment_scripts(tmp_path):
+    """RESULTS.md's CPU experiments, once scripts/exp_*.py, are suites training the same configs: e.g. Fig. 6's
+    four nets with one recipe, only the model changing, and the ViT data study's subsets and epochs."""
+    degradation = suites.suite_configs("degradation", 1, tmp_path, ["trainer.epochs=3", "data.train_size=10000"])
+    assert [c.model.name for c in degradation] == ["plain20", "plain56", "resnet20", "resnet56"]
+    assert {(c.model.args == {}, c.trainer.epochs, c.data.train_size, c.seed) for c in degradation} == {
+        (True, 3, 10000, 0)}
+    vit = {c.name: c for c in suites.suite_configs("vit_data_cpu", 1, tmp_path, [])}
+    v = vit["vit_tiny_cifar10_cpu_n4900_seed0"]
+    assert (v.data.val_size, v.trainer.epochs, v.schedule.warmup_epochs) == (1000, 6, 0.1 * 6)
+    r = vit["resnet20_cifar10_cpu_n49000_seed0"]
+    assert (r.data.train_size, r.trainer.epochs, r.schedule.warmup_epochs) == (49000, 2, 0.1 * 2)
+    assert vit["resnet20_cifar10_cpu_n4900_seed0"].schedule.warmup_epochs == 1  # the config's own, under 2.1
 
 
 def test_the_shipped_samples_load_with_the_ordinary_readers():
@@ -161,8 +190,8 @@ def test_a_failed_run_does_not_stop_its_suite(tmp_path, monkeypatch):
         if len(trained) == 1:
             raise DivergenceError(f"{cfg.name}: loss became nan")
 
-    monkeypatch.setattr(cmp, "fit", fit)
-    failures = cmp.run_suite("eras", 1, tmp_path, [])
+    monkeypatch.setattr(suites, "fit", fit)
+    failures = suites.run_suite("eras", 1, tmp_path, [])
     assert trained == ["alexnet_cifar10_gpu_seed0", "mlp_cifar10_seed0"]
     assert failures == ["alexnet_cifar10_gpu_seed0: loss became nan"]
 
@@ -184,12 +213,12 @@ def test_a_suite_starts_what_fits_the_time_left_not_what_was_planned(tmp_path, m
     def plan(packs, budget, started):  # 40 s each; the planner expected the third not to fit
         return [Planned(cfgs, False, 40.0, i < 2) for i, (cfgs, _) in enumerate(packs)]
 
-    monkeypatch.setattr(cmp, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    monkeypatch.setattr(cmp, "make_plan", plan)
-    monkeypatch.setattr(cmp, "fit", fit)
+    monkeypatch.setattr(suites, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(suites, "make_plan", plan)
+    monkeypatch.setattr(suites, "fit", fit)
     names = ["lstm_seq2seq_multi30k_gpu_seed0", "rnnsearch_multi30k_gpu_seed0", "transformer_multi30k_gpu_seed0"]
     # 80 s: the first starts with 80 s left; the second would start with 35, under its estimate of 40
-    assert cmp.run_suite("translators", 1, tmp_path / "a", [], budget_minutes=80 / 60) == []
+    assert suites.run_suite("translators", 1, tmp_path / "a", [], budget_minutes=80 / 60) == []
     out = capsys.readouterr().out
     assert trained == names[:1]
     assert f"[2/3] {names[1]}: not started, 0.6 min of the budget left (estimated 0.7)" in out
@@ -197,7 +226,7 @@ def test_a_suite_starts_what_fits_the_time_left_not_what_was_planned(tmp_path, m
     # 140 s: after two runs 50 s are left, enough for the third's 40, which the plan had left out
     trained.clear()
     now[0] = 0.0
-    assert cmp.run_suite("translators", 1, tmp_path / "b", [], budget_minutes=140 / 60) == []
+    assert suites.run_suite("translators", 1, tmp_path / "b", [], budget_minutes=140 / 60) == []
     out = capsys.readouterr().out
     assert trained == names and f"[3/3] {names[2]} (planned out, but 0.8 min are left)" in out
     assert "left out for time" not in out

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from milestones import create_model
+from milestones.data.datasets import DATASETS
 from milestones.config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys
 from milestones.configfile import apply_override, load_config, parse_value, save_config
 from milestones.errors import ConfigError
@@ -164,10 +165,14 @@ def test_result_neutral_keys_come_from_the_fields_and_are_exactly_what_the_hash_
 
 def test_a_task_is_one_entry_the_config_checks_ask():
     assert set(TASKS) == {"classification", "regression", "seq2seq"}
-    for task in TASKS.values():
-        for data_name in task.data_sets:
-            cfg = config_from_dict({"task": task.name, "model": {"name": "mlp"}, "data": {"name": data_name}})
-            assert cfg.task == task.name
+    assert {d.task for d in DATASETS.values()} == set(TASKS)
+    for d in DATASETS.values():  # the task follows from the data set; stating it is allowed and checked
+        assert config_from_dict({"model": {"name": "mlp"}, "data": {"name": d.name}}).task == d.task
+        assert config_from_dict({"task": d.task, "model": {"name": "mlp"}, "data": {"name": d.name}}).task == d.task
+    with pytest.raises(ConfigError, match="task must be 'regression' for data.name 'adding', got 'classification'"):
+        config_from_dict({"task": "classification", "model": {"name": "lstm"}, "data": {"name": "adding"}})
+    with pytest.raises(ConfigError, match=r"data.name: expected one of .*got str 'cifar' \(did you mean 'cifar10'\?\)"):
+        config_from_dict({"model": {"name": "mlp"}, "data": {"name": "cifar"}})
     with pytest.raises(ConfigError, match="task: expected one of 'classification', 'regression', 'seq2seq'"):
         config_from_dict({"task": "reinforcement", "model": {"name": "mlp"}})
     with pytest.raises(ConfigError, match="trainer.beam must be 1 unless task is seq2seq, got 4"):

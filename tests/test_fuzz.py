@@ -8,7 +8,7 @@
 - Translation input, any unicode: translated, or refused with an InputError.
 
 These run load-and-validate only (no training): a few thousand cases in about half a minute. More cases:
-MILESTONES_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py (scripts/fuzz.py runs that and counts).
+MILESTONES_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py (scripts/maintenance/fuzz.py runs that and counts).
 """
 
 from __future__ import annotations

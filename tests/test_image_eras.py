@@ -145,7 +145,7 @@ def test_vit_attention_is_scaled_dot_product_attention():
 
 
 def test_vit_reads_the_class_token_and_checks_its_input():
-    m = ViT(dim=32, depth=1, heads=2, mlp_dim=64)
+    m = ViT(image_size=32, patch_size=4, dim=32, depth=1, heads=2, mlp_dim=64)
     assert m.pos_embed.shape == (1, 1 + 64, 32)  # class token + 8x8 patches of 4x4
     with pytest.raises(ValueError, match="expects 32x32 images, got 28x28"):
         m(torch.zeros(1, 3, 28, 28))
@@ -173,7 +173,8 @@ def test_new_builders_take_typed_config_arguments():
     ("alexnet", {"channels": (8, 16, 16, 16, 16), "hidden": 64, "dropout": 0.0}, (3, 32, 32), 1e-3, 60),
     ("resnet", {"depth": 8}, (3, 32, 32), 1e-2, 60),
     ("resnet", {"depth": 8, "residual": False}, (3, 32, 32), 1e-2, 60),
-    ("vit", {"dim": 32, "depth": 2, "heads": 2, "mlp_dim": 64, "dropout": 0.0}, (3, 32, 32), 3e-3, 100),
+    ("vit", {"image_size": 32, "patch_size": 4, "num_classes": 10, "dim": 32, "depth": 2, "heads": 2, "mlp_dim": 64,
+             "dropout": 0.0}, (3, 32, 32), 3e-3, 100),
 ])
 def test_small_model_of_each_family_overfits_one_batch(name, args, shape, lr, steps):
     torch.manual_seed(0)

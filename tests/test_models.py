@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from milestones import count_parameters, create_model, list_models
+from milestones.data.datasets import DATASETS
 from milestones.models import MODELS
 
 
@@ -14,22 +15,18 @@ def test_mlp_parameter_count_is_the_layer_arithmetic():
     assert count_parameters(create_model("mlp", in_features=3072)) == 3072 * 1024 + 1024 + 1024 * 1024 + 1024 + 10250
 
 
-# One example input (C, H, W) per registered model, for its default arguments.
-MNIST, CIFAR, IMAGENET = (1, 28, 28), (3, 32, 32), (3, 224, 224)
-INPUT_SHAPES = {
-    "mlp": MNIST, "lenet5": MNIST, "alexnet": CIFAR,
-    "resnet": CIFAR, "resnet20": CIFAR, "resnet32": CIFAR, "resnet44": CIFAR, "resnet56": CIFAR, "resnet110": CIFAR,
-    "plain20": CIFAR, "plain32": CIFAR, "plain44": CIFAR, "plain56": CIFAR, "plain110": CIFAR,
-    "vit": CIFAR, "vit_tiny": CIFAR, "vit_small": CIFAR,
-    "alexnet224": IMAGENET, "resnet18": IMAGENET, "resnet34": IMAGENET, "resnet50": IMAGENET, "plain18": IMAGENET,
-    "plain34": IMAGENET, "vit_b16": IMAGENET,
-}
+# One example input (C, H, W) per image model, for its default arguments: its data set's (ModelInfo.data), ImageNet's
+# streamed crops at 224x224.
+IMAGENET = (3, 224, 224)
+INPUT_SHAPES = {name: DATASETS[info.data].input_shape or IMAGENET for name, info in MODELS.items()
+                if info.input == "image"}
 # The papers' (and torchvision's) parameter counts of the ImageNet-scale models, 1000 classes.
 IMAGENET_PARAMS = {
     "alexnet224": 60_965_224,  # Krizhevsky et al. 2012: "60 million parameters" (two towers)
     "resnet18": 11_689_512, "resnet34": 21_797_672,  # torchvision's resnet18/34 (option B)
     "resnet50": 25_557_032,  # He et al. Table 3: 25.6M; torchvision's resnet50
     "vit_b16": 86_567_656,  # Dosovitskiy et al. Table 1: 86M; torchvision's vit_b_16
+    "vit": 86_567_656,  # ViT's defaults are the paper's ViT-B/16
 }
 
 
@@ -40,6 +37,7 @@ SEQUENCE_MODELS = {"lstm", "rnn", "seq2seq", "rnnsearch", "transformer"}
 
 def test_every_model_has_an_example_input_shape():
     assert sorted(INPUT_SHAPES) == sorted(set(MODELS) - SEQUENCE_MODELS)
+    assert INPUT_SHAPES["mlp"] == (1, 28, 28) and INPUT_SHAPES["resnet20"] == (3, 32, 32) and INPUT_SHAPES["vit"] == IMAGENET
 
 
 @pytest.mark.parametrize("name", sorted(INPUT_SHAPES))

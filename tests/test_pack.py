@@ -142,7 +142,7 @@ def suite_overrides(data_root):
 
 def test_the_planner_groups_each_depth_and_keeps_to_the_budget(tmp_path, data_root, one_thread, monkeypatch):
     from milestones import planner
-    from milestones.compare import suite_configs
+    from milestones.suites import suite_configs
     from milestones.planner import group_packs, make_plan
 
     cfgs = suite_configs("table6", 2, tmp_path, suite_overrides(data_root))
@@ -166,7 +166,7 @@ def test_the_planner_counts_every_evaluation_once_per_packed_net(tmp_path, data_
     """Evaluation is timed on the run's real batches and counted for every evaluated epoch (trainer.eval_every) and
     the final test; a pack evaluates each of its nets alone, so its estimate counts that N times."""
     from milestones import planner
-    from milestones.experiments import Timed, timed_batches
+    from milestones.timing import Timed, timed_batches
 
     cfg = config(data_root, tmp_path, eval_every=2, epochs=5, eval_batch_size=16)
     timed = timed_batches(cfg, 1, report=True)
@@ -204,10 +204,35 @@ def test_packed_runs_evaluate_on_the_epochs_a_lone_run_does(tmp_path, data_root,
     assert ["val_acc" in r for r in packed] == [False, True, True]  # epoch 2, and the last
 
 
+def test_a_packed_run_writes_what_a_lone_run_writes(tmp_path, data_root, one_thread, monkeypatch):
+    """A pack runs the trainer's own loop (train.train_runs), so its runs record what a lone run records: the same
+    metrics.jsonl and results.json keys (but `packed_with`), diagnostics and top-5 included where they apply, and
+    TensorBoard scalars. MNIST's 10 classes have no top-5 and classification no diagnostics: both are switched on
+    here (top-5 from 5 classes, the loss once more as a diagnostic) to see them go through."""
+    import dataclasses
+    import importlib.util
+
+    from milestones.tasks import TASKS, classification
+
+    monkeypatch.setattr(classification, "TOP5_FROM_CLASSES", 5)
+    monkeypatch.setitem(TASKS, "classification", dataclasses.replace(
+        TASKS["classification"], diagnostics={"again": classification.classification_step}))
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    cfg = dict(epochs=1, tensorboard=tensorboard)
+    r_lone = fit(config(data_root, tmp_path / "lone", **cfg))
+    r_packed = fit_packed([config(data_root, tmp_path / "packed", m, s, **cfg) for m, s in PAIR])[0]
+    assert {"test_acc5", "test_loss_again", "kept_epoch"} <= set(r_lone)
+    assert set(r_packed) == set(r_lone) | {"packed_with"}
+    lone, packed = (read_history(tmp_path / d / "resnet20_seed0") for d in ("lone", "packed"))
+    assert {"val_acc5", "val_loss_again"} <= set(lone[0]) and [sorted(r) for r in lone] == [sorted(r) for r in packed]
+    if tensorboard:
+        assert list((tmp_path / "packed" / "plain20_seed1" / "tensorboard").glob("events.out.tfevents.*"))
+
+
 def test_the_paper_suite_holds_every_claim_once_and_shrinks_in_proportion(tmp_path):
     """`--suite paper` = Table 6 + the ViT data study + AlexNet vs MLP + the translators, a shared run listed once;
     `--scale` shortens each schedule and its data, keeping the data study's proportions and the paper's model."""
-    from milestones.compare import SUITES, suite_configs
+    from milestones.suites import SUITES, suite_configs
 
     full = {c.name: c for c in suite_configs("paper", 1, tmp_path, [])}
     assert len(full) == len(SUITES["paper"]) - 1  # ResNet-20 on all the data: Table 6's run serves the data study
@@ -242,8 +267,8 @@ def test_the_vit_data_study_runs_on_a_cpu_at_a_small_scale(tmp_path):
 
 
 def test_the_gpu_window_script_runs_every_step_on_a_cpu(tmp_path):
-    """scripts/gpu_paper_suite.sh is what a lent GPU runs, once: its dry run on the CPU (DEVICE=cpu, a tiny suite
-    at --scale 0.002) takes every step (data, both benches, the planned suite, the gathering) and bundles them as
+    """scripts/gpu/gpu_paper_suite.sh is what a lent GPU runs, once: its dry run on the CPU (DEVICE=cpu, a tiny
+    suite at --scale 0.002) takes every step (data, both benches, the planned suite, the gathering) and bundles them as
     the device tool brings files back: at most 8 files, one tarball holding the run folders without checkpoints."""
     import os
     import subprocess
@@ -254,7 +279,7 @@ def test_the_gpu_window_script_runs_every_step_on_a_cpu(tmp_path):
 
     env = {**os.environ, "DEVICE": "cpu", "SUITE": "eras", "SCALE": "0.002", "DEADLINE": "400", "PACK": "2",
            "ROOT": str(tmp_path), "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    r = subprocess.run(["bash", "scripts/gpu_paper_suite.sh", str(tmp_path / "out")], cwd=REPO, env=env,
+    r = subprocess.run(["bash", "scripts/gpu/gpu_paper_suite.sh", str(tmp_path / "out")], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     out = tmp_path / "out"

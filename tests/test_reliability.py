@@ -15,9 +15,9 @@ from milestones.checkpoint import CHECKPOINT, previous_checkpoint, save_checkpoi
 
 
 def test_sigkill_at_random_moments_then_resume_is_bitwise_equal(tmp_path, data_root):
-    """Two trials of scripts/fault_injection.py (RESULTS.md reports the 10-trial run)."""
-    r = subprocess.run([sys.executable, "scripts/fault_injection.py", "--trials", "2", "--epochs", "3", "--train-size", "8000",
-                        "--output-dir", str(tmp_path), "--data-root", str(data_root)],
+    """Two trials of scripts/maintenance/fault_injection.py (RESULTS.md reports the 10-trial run)."""
+    r = subprocess.run([sys.executable, "scripts/maintenance/fault_injection.py", "--trials", "2", "--epochs", "3",
+                        "--train-size", "8000", "--output-dir", str(tmp_path), "--data-root", str(data_root)],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads((tmp_path / "fault_injection" / "results.json").read_text())

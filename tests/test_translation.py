@@ -21,15 +21,15 @@ from milestones.config import config_from_dict
 from milestones.data.text import (BOS, EOS, PAD, SPECIALS, Split, TranslationLoader, Vocab, detokenize,
                                   joined_split, load_translation_data, pad_batch, tokenize)
 from milestones.errors import ConfigError, DataError, InputError
-from milestones.experiments import with_overrides
+from milestones.configfile import with_overrides
 from milestones.models import list_models
 from milestones.checkpoint import CHECKPOINT, save_checkpoint
-from milestones.models.decoding import beam_search, beam_search_batch, greedy_decode, select
+from milestones.decoding import beam_search, beam_search_batch, greedy_decode, select
 from milestones.models.transformer import MultiHeadAttention
 from milestones.tasks import TASKS
 from milestones.tasks.seq2seq import (bigram_perplexity, bleu_by_length, corpus_bleu, decode_split, length_stress,
                                       seq2seq_step, shuffled_source_step)
-from milestones.train import evaluate_checkpoint
+from milestones.evaluation import evaluate_checkpoint
 from milestones.translate import encode_sentences, load_translator, translate
 
 
@@ -305,7 +305,9 @@ def test_transformer_fused_attention_is_the_written_out_attention(tiny, monkeypa
     assert (src == PAD).any() and (tgt == PAD).any()
     runs = {}
     for fused in (False, True):
-        monkeypatch.setattr(MultiHeadAttention, "fused", fused)
+        for m in model.modules():  # the switch is each attention's own: set on every one of this model
+            if isinstance(m, MultiHeadAttention):
+                m.fused = fused
         model.zero_grad()
         logits, att = model(src, tgt[:, :-1])
         logits.float().pow(2).mean().backward()
@@ -430,7 +432,7 @@ def test_vocab_sizes_reach_the_model_from_the_data(tmp_path, tiny_root, tiny):
 def test_the_planner_counts_a_translators_decoding(tmp_path, tiny_root, monkeypatch):
     """A translator's final test decodes every test sentence (beam search one at a time): the planner's estimate
     of the run includes it, timed on a few sentences, and beam search adds to it."""
-    from milestones.experiments import timed_batches
+    from milestones.timing import timed_batches
     from milestones.planner import lone_seconds
 
     cfg = config_from_dict(translation_config(tmp_path, tiny_root, name="seq2seq"))

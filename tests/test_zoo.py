@@ -20,7 +20,7 @@ from milestones.errors import WeightsError
 from milestones.models import create_model, list_models, load_weights
 from milestones.pretrained import get_weights, list_weights, read_weights, registry
 from milestones.predict import export_onnx, image_model, predict
-from milestones.zoo import AKAMASTER, CHECK_TOLERANCE, akamaster_state, import_akamaster, measure
+from milestones.zoo import AKAMASTER, akamaster_state, entry_task, import_akamaster, measure
 
 BUDGET_BYTES = 24 * 10 ** 6  # the repository's weights budget (issue #16)
 SHIPPED = [e.name for e in list_weights(shipped_only=True)]
@@ -51,7 +51,7 @@ def test_shipped_weights_reproduce_their_number(name, data_root, one_thread):
     """`milestones eval --weights NAME` on the full test set gives the registry's number (single view / greedy)."""
     entry = get_weights(name)
     got = measure(entry, data_root=str(data_root))["measured"]["value"]
-    assert abs(got - entry.value) <= CHECK_TOLERANCE[entry.metric], (name, got, entry.value)
+    assert abs(got - entry.value) <= entry_task(entry).headline.check_tolerance, (name, got, entry.value)
 
 
 def test_create_model_with_weights_follows_torchvision_and_timm():

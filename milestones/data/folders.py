@@ -39,9 +39,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .datasets import DATASETS
 
 FOLDER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # the usual ImageNet per-channel mean and std
 RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # Szegedy et al. 2015, Sec. 6
 
 
@@ -104,7 +104,7 @@ def _class_names(folder: Path, wnids: list[str]) -> list[str]:
 def load_folder_data(name: str, *, root: Path, path: Optional[str], val_fraction: float,
                      split_seed: int = 0) -> FolderData:
     """The file lists and class names of an `imagenet` or `folder` data set (nothing is decoded here)."""
-    base = Path(path).expanduser().resolve() if path else (root / "imagenet" if name == "imagenet" else None)
+    base = Path(path).expanduser().resolve() if path else (root / DATASETS[name].folder if name == "imagenet" else None)
     if base is None:
         raise DataError("data.name 'folder' needs data.path: a folder of class folders (or of train/ and val/)")
     if not base.is_dir():

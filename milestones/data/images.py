@@ -26,24 +26,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .datasets import DATASETS, dataset
 
-# Per-channel mean and std of each training set (in [0, 1] units), the usual published values.
-STATS = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-}
-IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
-TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}  # the official training splits
-TEST_IMAGES = {"mnist": 10_000, "fashion_mnist": 10_000, "cifar10": 10_000}  # and test splits
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-MNIST_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-MNIST_CLASSES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
-}
 CIFAR10_FOLDERS = ("cifar10_jpeg", "cifar10", "CIFAR10")
 
 
@@ -91,7 +76,8 @@ def _find(folder: Path, stem: str) -> Optional[Path]:
 
 def load_mnist(root: Path, name: str = "mnist", download: bool = True) -> tuple:
     """Return (train_x, train_y, test_x, test_y): images (N, 1, 28, 28) uint8, labels (N,) int64."""
-    raw = root / MNIST_FOLDERS[name] / "raw"
+    folder = DATASETS[name].folder
+    raw = root / folder / "raw"
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     paths = [_find(raw, s) for s in stems]
     if None in paths and download:
@@ -99,7 +85,7 @@ def load_mnist(root: Path, name: str = "mnist", download: bool = True) -> tuple:
         paths = [_find(raw, s) for s in stems]
     if None in paths:
         raise DataError(f"{name}: missing {', '.join(s + '.gz' for s, p in zip(stems, paths) if p is None)} in {raw} "
-                        f"(set data.root or $MILESTONES_DATA to a folder holding {MNIST_FOLDERS[name]}/raw/)")
+                        f"(set data.root or $MILESTONES_DATA to a folder holding {folder}/raw/)")
     tx, ty, vx, vy = (read_idx(p) for p in paths)
     for x, y, px in ((tx, ty, paths[0]), (vx, vy, paths[2])):
         if x.dim() != 3 or y.dim() != 1 or len(x) != len(y):
@@ -265,15 +251,14 @@ def load_image_data(
     The validation split and the training and test subsets are random but come from a fixed `split_seed`, not the
     training seed, so that runs with different seeds (and different models) see the same images.
     """
-    r = data_root(root)
-    if name in MNIST_FOLDERS:
+    r, info = data_root(root), dataset(name)
+    if info.reader == "idx":
         tx, ty, vx, vy = load_mnist(r, name, download)
-        classes = MNIST_CLASSES[name]
-    elif name == "cifar10":
+    elif info.reader == "cifar":
         tx, ty, vx, vy = load_cifar10(r, cache_root(cache_dir), download)
-        classes = CIFAR10_CLASSES
     else:
-        raise DataError(f"unknown data set '{name}' (known: mnist, fashion_mnist, cifar10)")
+        raise DataError(f"'{name}' is not held in memory (these are: "
+                        f"{', '.join(n for n, d in DATASETS.items() if d.in_memory)})")
     if val_size + (train_size or 1) > len(tx):
         raise DataError(f"{name}: val_size {val_size} + train_size {train_size} exceed the {len(tx)} training images")
     perm = torch.randperm(len(tx), generator=torch.Generator().manual_seed(split_seed))
@@ -284,7 +269,7 @@ def load_image_data(
     if test_size is not None:  # a fixed random subset: class-folder trees are sorted by class
         keep = torch.randperm(len(vx), generator=torch.Generator().manual_seed(split_seed))[:test_size].sort().values
         vx, vy = vx[keep], vy[keep]
-    mean, std = STATS[name]
+    mean, std, classes = info.mean, info.std, list(info.classes)
     dev = torch.device(device)
     return ImageData(
         name=name, classes=classes,

@@ -31,8 +31,6 @@ from typing import Iterator
 import torch
 
 ADDING_CRITERION = 0.04  # Sec. 5.4: "absolute error at the sequence end below 0.04"
-ADDING_TEST_SIZE = 2560  # Table 7: errors are counted "out of 2560" test sequences
-ADDING_TRAIN_SIZE = 100_000  # fresh training sequences per epoch when data.train_size is not set (ours)
 
 
 def adding_problem(n: int, T: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -44,18 +44,13 @@ from typing import Callable, Iterator, Optional
 import torch
 
 from ..errors import DataError
+from .datasets import DATASETS, datasets_of
 from .images import data_root
 from .subword import MAX_UNKNOWN, Subwords, read_subword_model, train_subwords
 
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
-# name -> (source language, target language, {split: file stem})
-CORPORA = {
-    "small_parallel_enja": ("ja", "en", {"train": "train", "val": "dev", "test": "test"}),
-    "multi30k": ("de", "en", {"train": "train", "val": "val", "test": "test_2016_flickr"}),
-}
-CORPUS_PAIRS = {"small_parallel_enja": (50_000, 500), "multi30k": (29_000, 1_000)}  # (training, test) pairs
 
 _PUNCT_AFTER = re.compile(r"(?<=\w)([.,!?;:\")]+)(?=\s|$)")  # a run of them at a word's end
 _PUNCT_BEFORE = re.compile(r"(?:(?<=\s)|^)([\"(])(?=\w)")
@@ -133,14 +128,14 @@ def _read_lines(path: Path) -> list[str]:
 
 def corpus_files(name: str, root: Path, split: str) -> tuple[Path, Path]:
     """(source file, target file) of a split, from whichever layout the root holds."""
-    src_lang, tgt_lang, stems = CORPORA[name]
-    stem = stems[split]
+    info = DATASETS[name]
+    (src_lang, tgt_lang), stem = info.languages, info.split_files[split]
     if name == "small_parallel_enja":
-        folder = root / "small_parallel_enja"
+        folder = root / info.folder
         candidates = [(folder / f"{stem}.{src_lang}", folder / f"{stem}.{tgt_lang}")]
         where = f"{folder}/{stem}.{{{src_lang},{tgt_lang}}}"
     else:
-        tok, raw = root / "multi30k" / "task1" / "tok", root / "multi30k" / "task1" / "raw"
+        tok, raw = root / info.folder / "task1" / "tok", root / info.folder / "task1" / "raw"
         candidates = [(tok / f"{stem}.lc.norm.tok.{src_lang}", tok / f"{stem}.lc.norm.tok.{tgt_lang}"),
                       (raw / f"{stem}.{src_lang}.gz", raw / f"{stem}.{tgt_lang}.gz")]
         where = f"{tok}/{stem}.lc.norm.tok.{{de,en}} or {raw}/{stem}.{{de,en}}.gz"
@@ -162,7 +157,7 @@ def read_lines(name: str, root: Path, split: str) -> tuple[list[str], list[str]]
 def read_pairs(name: str, root: Path, split: str,
                src_tokens: Optional[Callable[[str], list[str]]] = None) -> tuple[list[list[str]], list[list[str]]]:
     """Tokenised (sources, targets) of one split, line-aligned; `src_tokens` replaces the sources' tokeniser."""
-    src_lang, tgt_lang, _ = CORPORA[name]
+    src_lang, tgt_lang = DATASETS[name].languages
     src, tgt = read_lines(name, root, split)
     to_tokens = src_tokens or (lambda line: tokenize(line, src_lang))
     return [to_tokens(s) for s in src], [tokenize(t, tgt_lang) for t in tgt]
@@ -205,7 +200,7 @@ def _subset(n: int, size: Optional[int], seed: int) -> list[int]:
 def source_subwords(name: str, root: Path, vocab_size: int, model_path: Optional[str]) -> Subwords:
     """The SentencePiece model of a corpus's sources: trained on its training sources (`vocab_size` pieces) or read
     from `model_path`; checked to know the training text's characters (another language's model would not)."""
-    src_lang = CORPORA[name][0]
+    src_lang = DATASETS[name].languages[0]
     lines = [normalise(line) for line in read_lines(name, root, "train")[0]]
     if model_path:
         subwords = Subwords(read_subword_model(model_path), model_path)
@@ -224,9 +219,9 @@ def load_translation_data(name: str, *, root: Optional[str] = None, min_freq: in
     """Read, tokenise and index a corpus. Training pairs longer than `max_len` tokens on either side are left
     out; `train_size` / `test_size` keep a fixed random subset of the training / validation and test pairs.
     `subwords` > 0 (or a `subword_model`): SentencePiece pieces on the source side (data/subword.py)."""
-    if name not in CORPORA:
-        raise DataError(f"unknown translation data set '{name}' (known: {', '.join(CORPORA)})")
-    src_lang, tgt_lang, _ = CORPORA[name]
+    if name not in datasets_of("seq2seq"):
+        raise DataError(f"unknown translation data set '{name}' (known: {', '.join(datasets_of('seq2seq'))})")
+    src_lang, tgt_lang = DATASETS[name].languages
     r = data_root(root)
     pieces = source_subwords(name, r, subwords, subword_model) if subwords or subword_model else None
     src_tokens = (lambda line: pieces.tokens(normalise(line), src_lang)) if pieces else None

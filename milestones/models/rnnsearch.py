@@ -41,7 +41,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..data.text import PAD
 
 
 class RNNsearch(nn.Module):
@@ -57,9 +56,10 @@ class RNNsearch(nn.Module):
         align_dim: int = 1000,  # n'
         maxout_dim: int = 500,  # l
         dropout: float = 0.0,
+        pad_id: int = 0,  # the index of <pad>, whose positions are masked (our vocabularies: 0)
     ) -> None:
         super().__init__()
-        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
+        self.src_vocab_size, self.tgt_vocab_size, self.pad_id = src_vocab_size, tgt_vocab_size, pad_id
         m, n, n_a, l = embed_dim, hidden_size, align_dim, maxout_dim
         self.hidden_size, self.maxout_dim = n, l
         self.src_embed = nn.Embedding(src_vocab_size, m)
@@ -103,7 +103,7 @@ class RNNsearch(nn.Module):
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(annotations h (B, S, 2n), U_a h (B, S, n'), padding mask (B, S), backward h_1 (B, n))."""
-        mask = src == PAD  # (B, S) True at padding
+        mask = src == self.pad_id  # (B, S) True at padding
         lengths = (~mask).sum(1)
         x = self.dropout(self.src_embed(src))  # (B, S, m)
         # Packed: the backward GRU starts at each sentence's own last word, not in the padding.

@@ -29,7 +29,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..data.text import PAD
 
 
 def reverse_source(src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -55,8 +54,10 @@ class Seq2Seq(nn.Module):
         dropout: float = 0.0,
         reverse_source: bool = True,  # Sec. 3.3
         init_range: float = 0.08,  # Sec. 3.4: U(-0.08, 0.08)
+        pad_id: int = 0,  # the index of <pad>, whose positions are masked (our vocabularies: 0)
     ) -> None:
         super().__init__()
+        self.pad_id = pad_id
         self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
         self.reverse = reverse_source
         self.init_range = init_range
@@ -76,7 +77,7 @@ class Seq2Seq(nn.Module):
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """v: the encoder's final (h, c) of every layer, batch first: (B, L, H) each."""
-        lengths = (src != PAD).sum(1)  # (B,)
+        lengths = (src != self.pad_id).sum(1)  # (B,)
         if self.reverse:
             src = reverse_source(src, lengths)
         x = self.dropout(self.src_embed(src))  # (B, S, E)

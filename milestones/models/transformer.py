@@ -22,7 +22,7 @@ in configs/transformer_*_cpu.yaml); no dropout on the attention weights (the pap
 residual and embedding dropout). Initialisation, which the paper does not give: Xavier-uniform for every matrix
 (the choice of the authors' tensor2tensor code and of the Annotated Transformer), embeddings N(0, d_model^-1) so
 that the sqrt(d_model) scaling gives them unit variance (tensor2tensor), biases zero, LayerNorm the identity.
-Decoding (milestones/models/decoding.py) runs one new position through the decoder at each step: `decode_step`
+Decoding (milestones/decoding.py) runs one new position through the decoder at each step: `decode_step`
 caches each decoder layer's inputs at the earlier positions, from which its self-attention's keys and values come
 (recomputed each step: simpler than caching the keys and values themselves, and most of the saving).
 
@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.text import PAD
 
 
 def sinusoids(length: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -60,10 +59,9 @@ class MultiHeadAttention(nn.Module):
     either, e.g. to compare them (as vit.Attention).
     """
 
-    fused: Optional[bool] = None
-
-    def __init__(self, d_model: int, heads: int) -> None:
+    def __init__(self, d_model: int, heads: int, fused: Optional[bool] = None) -> None:
         super().__init__()
+        self.fused = fused
         if d_model % heads != 0:
             raise ValueError(f"Transformer d_model must be divisible by heads, got {d_model} and {heads}")
         self.heads, self.d_k = heads, d_model // heads
@@ -155,8 +153,10 @@ class Transformer(nn.Module):
         decoder_layers: int = 6,
         dropout: float = 0.1,  # Sec. 5.4: P_drop
         tie_embeddings: bool = True,  # Sec. 3.4: target embedding = pre-softmax projection
+        pad_id: int = 0,  # the index of <pad>, whose positions are masked (our vocabularies: 0)
     ) -> None:
         super().__init__()
+        self.pad_id = pad_id
         self.src_vocab_size, self.tgt_vocab_size, self.d_model = src_vocab_size, tgt_vocab_size, d_model
         self.src_embed = nn.Embedding(src_vocab_size, d_model)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model)
@@ -188,7 +188,7 @@ class Transformer(nn.Module):
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(encoder output (B, S, D), source padding mask (B, 1, 1, S) True at padding)."""
-        src_mask = (src == PAD)[:, None, None, :]  # (B, 1, 1, S): broadcast over heads and queries
+        src_mask = (src == self.pad_id)[:, None, None, :]  # (B, 1, 1, S): broadcast over heads and queries
         x = self.embed(src, self.src_embed)  # (B, S, D)
         for layer in self.encoder:
             x = layer(x, src_mask)
@@ -199,7 +199,7 @@ class Transformer(nn.Module):
         enc, src_mask = memory
         T = tgt_in.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).triu(1)  # (T, T) True above diagonal
-        tgt_mask = causal[None, None] | (tgt_in == PAD)[:, None, None, :]  # (B, 1, T, T)
+        tgt_mask = causal[None, None] | (tgt_in == self.pad_id)[:, None, None, :]  # (B, 1, T, T)
         y = self.embed(tgt_in, self.tgt_embed)  # (B, T, D)
         weights: Optional[torch.Tensor] = None
         for i, layer in enumerate(self.decoder):  # only the last layer's cross-attention weights are returned

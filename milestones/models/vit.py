@@ -49,10 +49,9 @@ class Attention(nn.Module):
     a CPU at these sizes. `fused` (None: on CUDA tensors) forces either, e.g. to compare them.
     """
 
-    fused: Optional[bool] = None
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float, fused: Optional[bool] = None) -> None:
         super().__init__()
+        self.fused = fused
         if dim % heads != 0:
             raise ValueError(f"ViT dim must be divisible by heads, got dim={dim} and heads={heads}")
         self.heads, self.head_dim = heads, dim // heads
@@ -103,14 +102,14 @@ class ViT(nn.Module):
     def __init__(
         self,
         *,
-        image_size: int = 32,
-        patch_size: int = 4,
+        image_size: int = 224,  # Sec. 4.1: ImageNet at 224x224
+        patch_size: int = 16,  # ViT-B/16
         in_channels: int = 3,
-        num_classes: int = 10,
-        dim: int = 192,  # defaults: vit_tiny below (Table 1's ViT-Base: 768, 12, 12, 3072)
-        depth: int = 6,
-        heads: int = 3,
-        mlp_dim: int = 576,
+        num_classes: int = 1000,
+        dim: int = 768,  # Table 1, ViT-Base: hidden size D
+        depth: int = 12,  # layers
+        heads: int = 12,
+        mlp_dim: int = 3072,
         dropout: float = 0.1,  # Table 3: 0.1 when training on ImageNet
     ) -> None:
         super().__init__()
@@ -158,25 +157,26 @@ class ViT(nn.Module):
 
 # --- presets for CIFAR-10 (ours: the paper's smallest model, ViT-Base, has 86M parameters) ---------------------------
 
-def vit_tiny(*, num_classes: int = 10, dropout: float = 0.1) -> ViT:
+def vit_tiny(*, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, dropout: float = 0.1) -> ViT:
     """ViT-Tiny/4 for 32x32: D=192, 6 layers, 3 heads of 64, MLP 576; 2,250,058 params (measured).
 
     DeiT-Ti's width and heads (Touvron et al. 2020, arXiv:2012.12877), half its 12 layers, MLP ratio 3 not 4.
     """
-    return ViT(dim=192, depth=6, heads=3, mlp_dim=576, num_classes=num_classes, dropout=dropout)
+    return ViT(image_size=image_size, patch_size=4, in_channels=in_channels, num_classes=num_classes, dim=192,
+               depth=6, heads=3, mlp_dim=576, dropout=dropout)
 
 
-def vit_small(*, num_classes: int = 10, dropout: float = 0.1) -> ViT:
+def vit_small(*, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, dropout: float = 0.1) -> ViT:
     """ViT-Small/4 for 32x32: D=256, 9 layers, 4 heads of 64, MLP 768; 5,958,410 params (measured)."""
-    return ViT(dim=256, depth=9, heads=4, mlp_dim=768, num_classes=num_classes, dropout=dropout)
+    return ViT(image_size=image_size, patch_size=4, in_channels=in_channels, num_classes=num_classes, dim=256,
+               depth=9, heads=4, mlp_dim=768, dropout=dropout)
 
 
 # --- the paper's own size, for 224x224 ImageNet crops ----------------------------------------------------------------
 
-def vit_b16(*, num_classes: int = 1000, dropout: float = 0.1, image_size: int = 224) -> ViT:
+def vit_b16(*, num_classes: int = 1000, dropout: float = 0.1, image_size: int = 224, in_channels: int = 3) -> ViT:
     """ViT-B/16 (Table 1: ViT-Base, D=768, 12 layers, 12 heads, MLP 3072, 86M params; 16x16 patches of a 224x224
     image, 196 tokens): 86,567,656 parameters with 1000 classes (measured). From scratch on ImageNet-1k it needs a
     DeiT-style recipe (Touvron et al. 2020, arXiv:2012.12877: 81.8% top-1 with strong augmentation; the paper's own
     ImageNet-only ViT-B/16 reaches 77.9%, Table 5 / Fig. 3)."""
-    return ViT(image_size=image_size, patch_size=16, dim=768, depth=12, heads=12, mlp_dim=3072, num_classes=num_classes,
-               dropout=dropout)
+    return ViT(image_size=image_size, in_channels=in_channels, num_classes=num_classes, dropout=dropout)  # the defaults

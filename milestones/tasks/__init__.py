@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..data.datasets import DATASETS
 from ..errors import ConfigError
-from ..models import check_model_args, count_parameters, create_model
+from ..models import builder_arguments, check_model_args, count_parameters, create_model
 from ..typecheck import shown
 from .base import Headline, Loaders, StepFn, StepOut, Task
 from .classification import CLASSIFICATION
@@ -33,20 +34,23 @@ __all__ = ["TASKS", "Headline", "Loaders", "StepFn", "StepOut", "Task", "build_m
 
 
 def task_of_data(data_name: str) -> str:
-    """The task whose data sets include `data_name`."""
-    return next(t.name for t in TASKS.values() if data_name in t.data_sets)
+    """The task that trains on `data_name` (milestones/data/datasets.py)."""
+    return DATASETS[data_name].task
 
 
 def model_arguments(cfg: Config, meta: dict) -> dict:
     """The model's keyword arguments: the config's, completed by what only the data knows.
 
-    A translator's vocabulary sizes are known once the vocabularies are built from the training text, so no
-    config states them: the task's `model_args(meta)` gives them. A value the config does give wins, and the
+    A translator's vocabulary sizes are known once the vocabularies are built from the training text, and an image
+    model's classes, channels and size once the images are read, so no config need state them: the task's
+    `model_args(meta)` gives them, each to the builders that take it. A value the config does give wins, and the
     task's check_model reports it if it does not fit the data. A model that takes no such argument (a wrong
     model for the task) is built as configured, and check_model says what is wrong.
     """
     try:
-        from_data = check_model_args(cfg.model.name, TASKS[cfg.task].model_args(meta))
+        takes = builder_arguments(cfg.model.name)
+        from_data = check_model_args(cfg.model.name, {k: v for k, v in TASKS[cfg.task].model_args(meta).items()
+                                                      if k in takes})
     except (KeyError, TypeError):
         from_data = {}
     return {**from_data, **cfg.model.args}
@@ -71,7 +75,7 @@ def build_model(cfg: Config, meta: dict, device: torch.device) -> tuple[nn.Modul
         raise ConfigError(f"model '{name}' cannot be built with {shown(args)}: {str(e).splitlines()[0]}") from None
     if params > MAX_PARAMETERS:
         raise ConfigError(f"model '{name}' would have {params:,} parameters (over {MAX_PARAMETERS:,}); check the "
-                          f"sizes in {shown(args)}")
+                          f"sizes in {shown(cfg.model.args)}")
     model = create_model(name, **args).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)

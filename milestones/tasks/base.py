@@ -2,13 +2,15 @@
 
 The trainer (train.py) is the same loop for every task; a `Task` gives it the data builder, the step (what one
 batch contributes to the loss and to the count of correct predictions), a check that model and data fit, and
-the extra final numbers. The same object tells the config checks which data sets and trainer options belong to
-it, and tells the leaderboard and the tour what its headline number is called, in which unit, and how to say it
-in a line. Adding a task is a new module beside classification.py and one entry in tasks/__init__.py.
+the extra final numbers. The same object tells the config checks which trainer options belong to it, and tells
+the leaderboard and the tour what its headline number is called, in which unit, and how to say it in a line (the
+data sets it trains on say so in milestones/data/datasets.py). Adding a task is a new module beside
+classification.py and one entry in tasks/__init__.py.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -48,15 +50,23 @@ def no_model_args(meta: dict) -> dict:
 
 @dataclass(frozen=True)
 class Headline:
-    """How the leaderboard and the tour show a task's result."""
+    """A task's metric: how it is spelled, shown, measured as the papers do, and how far a re-measure may stray.
 
-    key: str  # the results.json key of the headline number
+    `key` is the one spelling from evaluation to results.json to the zoo and the CLI (`test_acc`, `test_bleu`)."""
+
+    key: str  # the results.json key of the headline number (evaluate_model returns the same key)
     label: str  # its column title
     scale: float  # results.json value -> shown value (fractions -> %)
     unit: str  # shown after the number
     paper_metric: str  # the metric's name in milestones/papers.yaml
     rate_unit: str  # what samples_per_s counts
     summary: Callable[[dict], str]  # results.json -> one line for the tour
+    # the papers' protocol, as trainer settings: e.g. one view of each test image (test-time views reported beside)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    # shown units a shipped entry's number may move when re-measured from its file on another CPU (same data) ...
+    check_tolerance: float = 0.05
+    # ... and when `milestones zoo build` retrains it from scratch (seed noise: three of its spreads, RESULTS.md)
+    build_tolerance: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -64,11 +74,12 @@ class Task:
     """The pieces of training that differ between kinds of problem; everything else is shared."""
 
     name: str
-    data_sets: tuple[str, ...]  # the data.name values this task trains on
     build_data: Callable[[Config, torch.device, Dist], Loaders]
     step: StepFn
     check_model: Callable[[nn.Module, Loaders, Config], None]  # raise ConfigError if model and data do not fit
     headline: Headline
+    # (cfg, loaders.meta) -> what the model takes as input, in words and sizes: the zoo's registry shows it
+    describe_input: Callable[[Config, dict], dict]
     model_args: Callable[[dict], dict] = no_model_args  # loaders.meta -> model arguments only the data knows
     make_eval_step: Optional[Callable[[Config, dict], StepFn]] = None  # (cfg, meta) -> the evaluation's step
     report: Optional[Callable[[nn.Module, Loaders, dict, Config], dict]] = None  # extra final test numbers (BLEU)

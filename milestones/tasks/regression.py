@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.synthetic import ADDING_CRITERION, ADDING_TEST_SIZE, ADDING_TRAIN_SIZE, AddingLoader
+from ..data.datasets import DATASETS
+from ..data.synthetic import ADDING_CRITERION, AddingLoader
 from ..distributed import Dist
 from ..errors import ConfigError
 from ..runtime import evaluating
@@ -24,11 +25,11 @@ if TYPE_CHECKING:  # annotations only (see base.py)
 
 def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
     """Fresh training sequences every epoch, seeded by (seed, epoch); a fixed test set from its own seed."""
-    d, t = cfg.data, cfg.trainer
+    d, t, adding = cfg.data, cfg.trainer, DATASETS["adding"]
     common = dict(seq_len=d.seq_len, device=device, rank=ddp.rank, world_size=ddp.world_size)
-    train = AddingLoader(num_sequences=d.train_size or ADDING_TRAIN_SIZE, batch_size=t.batch_size, seed=cfg.seed,
+    train = AddingLoader(num_sequences=d.train_size or adding.train_size, batch_size=t.batch_size, seed=cfg.seed,
                          drop_last=ddp.enabled, **common)
-    test = AddingLoader(num_sequences=d.test_size or ADDING_TEST_SIZE, batch_size=t.eval_batch_size,
+    test = AddingLoader(num_sequences=d.test_size or adding.test_size, batch_size=t.eval_batch_size,
                         seed=999_983, fixed=True, **common)  # the same test sequences whatever the run's seed
     return Loaders(train, test, None, {"task": "regression", "data": "adding", "seq_len": d.seq_len,
                                        "criterion": ADDING_CRITERION})
@@ -59,9 +60,13 @@ def summary(results: dict) -> str:
     return f"{100 * results['test_acc']:.1f}% of test sequences solved, MSE {results['test_loss']:.4f}"
 
 
+def describe_sequences(cfg: Config, meta: dict) -> dict:
+    return {"sequences": f"adding problem, T={cfg.data.seq_len}: (value, marker) pairs"}
+
+
 REGRESSION = Task(
-    name="regression", data_sets=("adding",), build_data=build_data, step=regression_step,
-    check_model=check_regressor,
+    name="regression", build_data=build_data, step=regression_step,
+    check_model=check_regressor, describe_input=describe_sequences,
     headline=Headline(key="test_acc", label="sequences solved (%)", scale=100.0, unit="%", paper_metric="solved",
-                      rate_unit="sequences/s", summary=summary),
+                      rate_unit="sequences/s", summary=summary, check_tolerance=0.05, build_tolerance=0.6),
 )

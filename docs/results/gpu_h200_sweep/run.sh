@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# one H200 call: the ResNet-20 CPU recipe's variants side by side (scripts/recipe_sweep.py), logs into $OUT
+# one H200 call: the ResNet-20 CPU recipe's variants side by side (scripts/experiments/recipe_sweep.py), logs into $OUT
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 mkdir -p /tmp/d && tar xzf .gpu/data.tar.gz -C /tmp/d && export MILESTONES_DATA=/tmp/d
@@ -13,7 +13,7 @@ if nvidia-cuda-mps-control -d 2>&1; then
   else echo quit | nvidia-cuda-mps-control; echo "MPS client failed: off"; fi
 fi
 echo "jobs $JOBS $(date +%T)"
-python3 scripts/recipe_sweep.py configs/resnet20_cifar10_cpu.yaml --seeds 0 1 --jobs $JOBS --deadline-minutes ${DEADLINE:-6.5} \
+python3 scripts/experiments/recipe_sweep.py configs/resnet20_cifar10_cpu.yaml --seeds 0 1 --jobs $JOBS --deadline-minutes ${DEADLINE:-6.5} \
   --set trainer.device=cuda --set trainer.precision=fp32 --output-dir runs/sweep_gpu \
   --variant base --variant "b64:trainer.batch_size=64,optim.lr=0.05" --variant "b64lr0.1:trainer.batch_size=64" \
   --variant "ls0:trainer.label_smoothing=0" --variant "lr0.2:optim.lr=0.2" --variant "wd1e-3:optim.weight_decay=1e-3" \

@@ -1,0 +1,88 @@
+"""The leaderboard: one row per experiment (a config without its seed), seeds averaged, the paper's number beside
+ours; and the plain markdown table the other reports (claims, the planner, scripts) are written in.
+
+    write_leaderboard(group(runs), out)       leaderboard.md and leaderboard.csv (compare.py gathers the runs)
+    markdown_table(["a", "b"], [[1, 2]])      "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    write_outputs(out, table, data)           a script's table.md and results.json, which names its command
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .runs import Entry, experiment_key
+
+
+COLUMNS = ["era", "year", "model", "data", "params", "metric", "ours (mean ± std)", "seeds", "paper", "epochs",
+           "train min", "hardware", "torch", "config"]
+
+
+def rows(entries: list[Entry]) -> list[list[str]]:
+    out = []
+    for e in entries:
+        if not e.values:
+            continue
+        mean, std = e.mean_std()
+        p = e.paper
+        paper = "—" if not p or p.get("value") is None else f"{p['value']:g} ({p['source'].split(',')[0]})"
+        epochs = sorted({r.results.get("epochs") for r in e.runs})
+        minutes = statistics.fmean(r.results.get("train_seconds", 0.0) for r in e.runs) / 60
+        r0 = e.first.results
+        out.append([e.era, str(e.year), e.model, e.data, f"{r0.get('params', 0):,}", e.task.headline.label,
+                    f"{mean:.2f} ± {std:.2f}" if len(e.values) > 1 else f"{mean:.2f}", str(len(e.values)), paper,
+                    "/".join(map(str, epochs)),
+                    f"{minutes:.1f}", str(r0.get("hardware", "?")), str(r0.get("torch", "?")),
+                    experiment_key(e.first.config)])
+    return out
+
+
+def markdown(entries: list[Entry], title: str = "Leaderboard", unreadable: Sequence[str] = ()) -> str:
+    body = rows(entries)
+    lines = [f"# {title}", "",
+             "Ours: mean ± sample standard deviation over seeds. Paper: the published number for the same model and "
+             "data set (sources in milestones/papers.yaml), usually after a far longer schedule: see the epochs.", ""]
+    if unreadable:
+        lines += [f"**{len(unreadable)} run folder(s) could not be read and are left out:**", ""]
+        lines += [f"- {why}" for why in unreadable] + [""]
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
+    sources = [f"- {p['model']} / {p['data']}: {p['value']:g} — {p['source']}"
+               + (f" ({p['setting']})" if p.get("setting") else "")
+               for p in (e.paper for e in entries) if p and p.get("value") is not None]
+    if sources:  # once each: the same paper's number stands beside a model on every data size
+        lines += ["", "Sources:", ""] + list(dict.fromkeys(sources))
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard",
+                      unreadable: Sequence[str] = ()) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.md").write_text(markdown(entries, title, unreadable), encoding="utf-8")
+    with open(out / "leaderboard.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows(entries))
+    return out / "leaderboard.md"
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, table: str, data: dict[str, Any], intro: Optional[str] = None, *,
+                  command: Optional[str] = None, show: bool = True) -> None:
+    """A script's report: table.md (the intro, then the table) and results.json (`data` under the command that made
+    it: `command`, else the script's own command line), printed too unless `show` is false."""
+    (out / "table.md").write_text((intro + "\n\n" if intro else "") + table)
+    command = command or shlex.join(["python", *sys.argv])
+    (out / "results.json").write_text(json.dumps({"command": command, **data}, indent=2) + "\n")
+    if show:
+        print((intro + "\n\n" if intro else "") + table)

@@ -13,7 +13,7 @@ CIFAR the shortcuts are all identities, "option A" (Sec. 3.3): where the shape c
 with stride 2 and its new channels are zeros, so the residual and plain nets have exactly the same parameters.
 He et al. do not say where the zero channels go; they are split half before and half after the identity channels,
 as in akamaster/pytorch_resnet_cifar10, the CIFAR ResNets most used in PyTorch, so its published weights load into
-these models unchanged (`milestones import`).
+these models unchanged (`milestones zoo import`).
 
 | depth | n  | Table 6 params | measured here |
 | 20    | 3  | 0.27M          | 269,722       |

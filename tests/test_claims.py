@@ -12,8 +12,8 @@ from milestones.tasks import task_of_data
 
 
 def entry(model: str, data: str, value: float, *, train_size=None, val_size=0, seq_len=100, results=None,
-          history=None, seeds: int = 1) -> Entry:
-    cfg = config_from_dict({"model": {"name": model}, "task": task_of_data(data),
+          history=None, seeds: int = 1, epochs: int = 20) -> Entry:
+    cfg = config_from_dict({"model": {"name": model}, "task": task_of_data(data), "trainer": {"epochs": epochs},
                             "data": {"name": data, "train_size": train_size, "val_size": val_size, "seq_len": seq_len}})
     key = {"classification": "test_acc", "regression": "test_acc", "seq2seq": "test_bleu"}[cfg.task]
     scale = 1.0 if cfg.task == "seq2seq" else 100.0
@@ -68,3 +68,19 @@ def test_claims_without_their_runs_are_named_not_guessed():
     assert [v.claim for v in verdicts] == ["pixels in, fully connected, is fine on simple images (MNIST ~98%)"]
     assert "Transformer vs RNNsearch, BLEU" in unchecked and "ResNets with depth (CIFAR-10)" in unchecked
     assert "Not checked (their runs are not here):" in claims_markdown([entry("mlp", "mnist", 98.0)])
+
+
+def test_runs_below_a_rules_floor_are_too_short_to_judge():
+    """The tour's few-second runs: an MLP after 1 epoch, translators at BLEU 0.15 and 0.43, are no evidence either
+    way; the claim says so instead of a yes or no on noise."""
+    bleu = lambda short, long: {"bleu_by_length": {"a": {"max_len": 7, "bleu": short}, "b": {"max_len": 30, "bleu": long}}}
+    entries = [entry("mlp", "mnist", 92.9, epochs=1),
+               entry("seq2seq", "small_parallel_enja", 0.15, results={"test_loss": 5.0, "test_loss_shuffled_source": 5.0,
+                                                                     **bleu(0.2, 0.1)}),
+               entry("rnnsearch", "small_parallel_enja", 0.43, results=bleu(0.5, 0.45)),
+               entry("transformer", "small_parallel_enja", 0.3)]
+    verdicts, _ = check_claims(entries)
+    assert len(verdicts) == 4 and all(v.holds is None for v in verdicts), verdicts
+    text = claims_markdown(entries)
+    assert "too short to judge (1 epochs, under the 10 the rule needs)" in text
+    assert "too short to judge (BLEU 0.43 / 0.15, under 5)" in text and "**no**" not in text

@@ -1,5 +1,5 @@
-"""The command line: `milestones tour | train | pack | eval | compare | list | configs | translate | zoo | predict |
-export`
+"""The command line: `milestones tour | train | pack | eval | compare | story | list | configs | translate | zoo |
+predict | export`
 (also `python -m milestones ...`, and `torchrun --nproc_per_node=N -m milestones train CONFIG` for
 DistributedDataParallel).
 
@@ -44,6 +44,7 @@ from .pack import fit_packed
 from .evaluation import evaluate_checkpoint
 from .train import fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
+from .story import judge, story_markdown
 from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows, zoo_text
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
@@ -90,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     cf = sub.add_parser("configs", help="the shipped configs, with a line on each (train one by name)")
     cf.add_argument("--json", action="store_true")
 
+    st = sub.add_parser("story", help="every claim of the story judged on the shipped models, offline",
+                        description="The story's claims, each with its rule, the shipped entries' numbers (live "
+                        "where no data is needed: the adding problem, the translators on the shipped test pairs; "
+                        "else the registry's) and a verdict.")
+    st.add_argument("--data", metavar="DIR", help="a data root: re-measure the image entries too")
     z = sub.add_parser("zoo", help="trained weights: list them (default), rebuild one, publish or import one",
                        description="The weights zoo (milestones/weights/zoo.yaml). Without a subcommand: every entry, "
                        "its number, size and whether its file is shipped.")
@@ -343,34 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
-        if args.command == "list":
-            _list(args)
-            return 0
-        if args.command == "configs":
-            _configs(args.json)
-            return 0
-        if args.command == "zoo":
-            _zoo(args)
-            return 0
-        if args.command == "eval":
-            _eval(args)
+        plain = {"list": _list, "configs": lambda a: _configs(a.json), "zoo": _zoo, "eval": _eval,
+                 "translate": _translate, "compare": _compare, "story": lambda a: print(story_markdown(judge(a.data))),
+                 "export": lambda a: print(f"written: {export_onnx(get_weights(a.weights), a.output)}")}
+        if args.command in plain:
+            plain[args.command](args)
             return 0
         if args.command == "predict":
             return _predict(args)
-        if args.command == "export":
-            print(f"written: {export_onnx(get_weights(args.weights), args.output)}")
-            return 0
-        if args.command == "translate":
-            _translate(args)
-            return 0
         if args.command == "tour":
             if args.minutes is not None and args.minutes <= 0:
                 raise ConfigError(f"--minutes must be > 0, got {args.minutes:g}")
             tour(data_root=args.data, minutes=args.minutes, output_dir=args.output, seed=args.seed,
                  progress=not args.no_progress)
-            return 0
-        if args.command == "compare":
-            _compare(args)
             return 0
         if args.command == "pack":
             fit_packed(_pack_configs(args), resume=args.resume, overwrite=args.overwrite,

@@ -35,7 +35,7 @@ LAYERS = [
     {"evaluation", "steppers"},
     {"train"},
     {"runs", "plots", "claims", "leaderboard", "timing", "translate", "predict", "pack"},
-    {"compare", "suites", "zoo", "planner"},
+    {"compare", "suites", "zoo", "planner", "story"},
     {"tour"},
     {"__main__", "__init__"},
 ]

@@ -399,7 +399,28 @@ def _not_an_image(e: Env) -> list[str]:
     return ["predict", "--weights", "lenet5_mnist", str(e.tmp / "notes.png")]
 
 
+def _story_case(damage: Callable[[Path, dict], None]) -> Callable:
+    def argv(e: Env, monkeypatch) -> list[str]:
+        _zoo_copy(e, monkeypatch, damage)
+        return ["story"]
+    return argv
+
+
+def _flip_alexnet_byte(folder: Path, registry: dict) -> None:
+    path = folder / "alexnet_cifar10.safetensors"  # read for its recorded number, never run: still checked
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _remove_lstm_file(folder: Path, registry: dict) -> None:
+    (folder / "lstm_adding100.safetensors").unlink()
+
+
 ZOO_CASES = [
+    Case("story_damaged", "`story` with a damaged shipped file", _story_case(_flip_alexnet_byte),
+         "damaged or replaced"),
+    Case("story_missing", "`story` with a shipped file gone", _story_case(_remove_lstm_file), "missing"),
     Case("weights_flipped", "a weights file with one byte flipped", _weights_case(_flip_weights_byte), "damaged or replaced"),
     Case("weights_truncated", "a truncated weights file", _weights_case(_truncate_weights), "truncated or replaced"),
     Case("weights_registry_sha", "a registry entry whose SHA-256 does not match its file",

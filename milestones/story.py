@@ -1,0 +1,157 @@
+"""The story, judged on the shipped models: `milestones story` (issue #30).
+
+Every claim of the README's story table, the rule it is judged by, the numbers of the zoo entries that bear it out
+and a verdict. Offline and in seconds. What the package can measure without a data root is measured live: the
+adding problem on freshly generated test sequences, and the translators' greedy BLEU, overall and by sentence
+length, on the 500 ja->en test pairs shipped in milestones/data/samples (all of small_parallel_enja's test split,
+so the same set the registry's number was measured on). Every other number is the registry's, measured from the
+shipped file on the full test set when it was published and re-measured by CI (tests/test_zoo.py); with
+`data_root` the image entries are re-measured too. A claim whose entries are not shipped names them, never
+guesses; one that this hardware cannot judge says what it needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .claims import MIN_BLEU
+from .data.text import tokenize
+from .errors import WeightsError
+from .leaderboard import markdown_table
+from .models import create_model
+from .pretrained import WeightsEntry, get_weights, read_weights, registry
+from .tasks.seq2seq import corpus_bleu
+from .translate import translate
+from .zoo import measure
+
+SAMPLE_PAIRS = Path(__file__).parent / "data" / "samples" / "small_parallel_enja"
+
+
+@dataclass(frozen=True)
+class Claim:
+    era: str
+    claim: str
+    rule: str
+    needs: tuple[str, ...]  # the zoo entries whose numbers the rule reads
+    holds: Callable[[dict[str, float]], bool]  # over {entry: headline, "entry:short"/"entry:long": BLEU by length}
+    note: str = ""  # why it is not judged here, for a claim no entry can show on this hardware
+
+
+def _drop(n: dict[str, float], name: str) -> float:
+    """The share of its BLEU a translator loses from the shortest to the longest quarter of the test sentences."""
+    return 1 - n[f"{name}:long"] / n[f"{name}:short"] if n[f"{name}:short"] > 0 else math.nan
+
+
+CLAIMS = [
+    Claim("MLP", "pixels in, fully connected: fine on simple images (MNIST ~98%), weak on photos",
+          "MLP >= 97% on MNIST and >= 20 points lower on CIFAR-10", ("mlp_mnist", "mlp_cifar10"),
+          lambda n: n["mlp_mnist"] >= 97 and n["mlp_cifar10"] <= n["mlp_mnist"] - 20),
+    Claim("CNN 2012", "local filters: a jump over the MLP on real photos",
+          "AlexNet's CIFAR-10 accuracy >= the MLP's + 10 points", ("alexnet_cifar10", "mlp_cifar10"),
+          lambda n: n["alexnet_cifar10"] >= n["mlp_cifar10"] + 10),
+    Claim("ResNet 2015", "plain nets get worse with depth (Fig. 6)", "plain-56's test accuracy < plain-20's",
+          ("plain20_cifar10", "plain56_cifar10"), lambda n: n["plain56_cifar10"] < n["plain20_cifar10"]),
+    Claim("ResNet 2015", "residual nets keep improving with depth (Table 6)",
+          "ResNet-56's test accuracy > ResNet-20's (same schedule)", ("resnet20_fig6", "resnet56_cifar10"),
+          lambda n: n["resnet56_cifar10"] > n["resnet20_fig6"]),
+    Claim("RNN 1997", "gates carry information over long lags (adding problem, T=100)",
+          "the LSTM solves >= 20 points more test sequences than the tanh RNN", ("lstm_adding100", "rnn_adding100"),
+          lambda n: n["lstm_adding100"] - n["rnn_adding100"] >= 20),
+    Claim("RNN 1997", "one vector can carry a sentence (seq2seq, ja->en)",
+          f"the seq2seq's greedy BLEU >= {MIN_BLEU:.0f} (a decoder that does not read its source stays near 0)",
+          ("seq2seq_enja",), lambda n: n["seq2seq_enja"] >= MIN_BLEU),
+    Claim("RNN+attention 2015", "attention keeps long sentences from collapsing (ja->en)",
+          "RNNsearch loses a smaller share of its BLEU from the shortest to the longest quarter of the test "
+          "sentences than the seq2seq", ("rnnsearch_enja", "seq2seq_enja"),
+          lambda n: _drop(n, "rnnsearch_enja") < _drop(n, "seq2seq_enja")),
+    Claim("Transformer 2017", "attention alone gives better BLEU (ja->en)", "the Transformer's greedy BLEU > "
+          "RNNsearch's", ("transformer_enja", "rnnsearch_enja"),
+          lambda n: n["transformer_enja"] > n["rnnsearch_enja"]),
+    Claim("Transformer 2017", "faster per token where hardware is parallel", "-", (), lambda n: False,
+          note="not judged on a CPU: the claim is about parallel hardware (Vaswani et al. Table 2, GPU hours); "
+               "our GPU measurements: RESULTS.md, 'On a GPU'"),
+    Claim("ViT 2020", "competitive with a ResNet (CIFAR-10, from scratch, on a CPU)",
+          "ViT's accuracy >= ResNet-20's - 10 points", ("vit_cifar10", "resnet20_cifar10"),
+          lambda n: n["vit_cifar10"] >= n["resnet20_cifar10"] - 10),
+    Claim("ViT 2020", "but hungrier for data than a ResNet",
+          "the ResNet-minus-ViT gap on 10% of the training images > the gap on all of them",
+          ("vit_cifar10_n5000", "resnet20_cifar10_n5000", "vit_cifar10", "resnet20_cifar10"),
+          lambda n: (n["resnet20_cifar10_n5000"] - n["vit_cifar10_n5000"]) > (n["resnet20_cifar10"] - n["vit_cifar10"])),
+]
+
+
+@dataclass
+class Judged:
+    claim: Claim
+    numbers: dict[str, float]
+    how: dict[str, str]  # entry -> "live" or "recorded"
+    missing: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        if self.claim.note:
+            return self.claim.note
+        if self.missing:
+            return "not shipped yet: " + ", ".join(f"`{m}`" for m in self.missing)
+        return "yes" if self.claim.holds(self.numbers) else "**no**"
+
+    @property
+    def evidence(self) -> str:
+        return ", ".join(f"{name} {value:.2f} ({self.how[name]})" for name, value in self.numbers.items()
+                         if ":" not in name) or "-"
+
+
+def translator_numbers(name: str) -> dict[str, float]:
+    """Greedy BLEU of a shipped ja->en translator on the shipped test pairs: overall, and on the shortest and the
+    longest quarter of the sentences (by reference length)."""
+    model = create_model(get_weights(name).model, weights=name)
+    src = (SAMPLE_PAIRS / "test.ja").read_text(encoding="utf-8").splitlines()
+    refs = [tokenize(line, "en") for line in (SAMPLE_PAIRS / "test.en").read_text(encoding="utf-8").splitlines()]
+    hyps = [t.tokens for t in translate(model, model.meta, src)]
+    order = sorted(range(len(refs)), key=lambda i: len(refs[i]))
+    quarter = len(order) // 4
+    short, long = order[:quarter], order[-quarter:]
+    return {name: corpus_bleu(hyps, refs)[0],
+            f"{name}:short": corpus_bleu([hyps[i] for i in short], [refs[i] for i in short])[0],
+            f"{name}:long": corpus_bleu([hyps[i] for i in long], [refs[i] for i in long])[0]}
+
+
+def entry_numbers(entry: WeightsEntry, data_root: Optional[str]) -> tuple[dict[str, float], str]:
+    """An entry's numbers for the claims and how they were had: live where no data root is needed, else the
+    registry's (or live with `data_root`)."""
+    if entry.data == "adding" or data_root is not None and entry.data != "small_parallel_enja":
+        return {entry.name: measure(entry, data_root=data_root)["measured"]["value"]}, "live"
+    if entry.data == "small_parallel_enja":
+        return translator_numbers(entry.name), "live, shipped test pairs"
+    read_weights(entry)  # its size, SHA-256 and header: a damaged file is refused, not vouched for
+    return {entry.name: entry.value}, "recorded"
+
+
+def judge(data_root: Optional[str] = None) -> list[Judged]:
+    """Every claim judged on the shipped entries (those with a file in the registry; a file that is missing or
+    damaged stops it with one line); each entry measured once."""
+    shipped = {name: e for name, e in registry().items() if e.file}
+    numbers: dict[str, float] = {}
+    how: dict[str, str] = {}
+    out = []
+    for claim in CLAIMS:
+        for name in claim.needs:
+            if name in shipped and name not in numbers:
+                try:
+                    got, where = entry_numbers(shipped[name], data_root)
+                except WeightsError as e:  # a damaged or missing file: the claim cannot stand on it
+                    raise WeightsError(f"story: {e}") from None
+                numbers.update(got)
+                how.update({k: where for k in got})
+        missing = tuple(n for n in claim.needs if n not in shipped)
+        mine = {k: v for k, v in numbers.items() if k.split(":")[0] in claim.needs}
+        out.append(Judged(claim, mine, how, missing))
+    return out
+
+
+def story_markdown(judged: list[Judged]) -> str:
+    return markdown_table(["era", "claim", "rule", "ours (shipped weights)", "holds"],
+                          [[j.claim.era, j.claim.claim, j.claim.rule, j.evidence, j.verdict] for j in judged])

@@ -63,13 +63,14 @@ def test_create_model_with_weights_follows_torchvision_and_timm():
     assert create_model("lenet5", weights="mnist").weights.name == "lenet5_mnist"
     assert [r["name"] for r in list_models("lenet*")] == ["lenet5"]
     pretrained = {r["name"] for r in list_models(pretrained=True)}
-    assert {"mlp", "lenet5", "lstm"} <= pretrained and "vit" not in pretrained
+    assert {"mlp", "lenet5", "lstm", "vit"} <= pretrained and "vit_small" not in pretrained
     with pytest.raises(WeightsError, match="did you mean 'mnist'"):
         create_model("lenet5", weights="mnst")
     with pytest.raises(WeightsError, match="did you mean 'lenet5_mnist'"):
         load_weights("lenet_mnist")
+    assert create_model("vit", weights="DEFAULT").weights.name == "vit_cifar10"
     with pytest.raises(WeightsError, match="has no trained weights"):
-        create_model("vit", weights="DEFAULT")
+        create_model("vit_small", weights="DEFAULT")
     with pytest.raises(WeightsError, match="trained with num_classes"):
         create_model("lenet5", weights="DEFAULT", num_classes=7)
 

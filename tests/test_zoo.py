@@ -22,7 +22,7 @@ from milestones.pretrained import get_weights, list_weights, read_weights, regis
 from milestones.predict import export_onnx, image_model, predict
 from milestones.zoo import AKAMASTER, akamaster_state, entry_task, import_akamaster, measure
 
-BUDGET_BYTES = 24 * 10 ** 6  # the repository's weights budget (issue #16)
+BUDGET_BYTES = 40_000_000  # issue #30: all shipped files together <= 40 MB (the tree travels to a GPU under 64 MiB)
 SHIPPED = [e.name for e in list_weights(shipped_only=True)]
 AKAMASTER_DIR = REPO.parent / "shared" / "reference_weights" / "akamaster_resnet_cifar10"
 

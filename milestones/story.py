@@ -21,10 +21,9 @@ from .claims import MIN_BLEU
 from .data.text import tokenize
 from .errors import WeightsError
 from .leaderboard import markdown_table
-from .models import create_model
-from .pretrained import WeightsEntry, get_weights, read_weights, registry
+from .pretrained import WeightsEntry, read_weights, registry
 from .tasks.seq2seq import corpus_bleu
-from .translate import translate
+from .translate import load_translator_weights, translate
 from .zoo import measure
 
 SAMPLE_PAIRS = Path(__file__).parent / "data" / "samples" / "small_parallel_enja"
@@ -107,10 +106,10 @@ class Judged:
 def translator_numbers(name: str) -> dict[str, float]:
     """Greedy BLEU of a shipped ja->en translator on the shipped test pairs: overall, and on the shortest and the
     longest quarter of the sentences (by reference length)."""
-    model = create_model(get_weights(name).model, weights=name)
+    model, meta = load_translator_weights(name)  # refuses, in one line, an entry that is not a translator
     src = (SAMPLE_PAIRS / "test.ja").read_text(encoding="utf-8").splitlines()
     refs = [tokenize(line, "en") for line in (SAMPLE_PAIRS / "test.en").read_text(encoding="utf-8").splitlines()]
-    hyps = [t.tokens for t in translate(model, model.meta, src)]
+    hyps = [t.tokens for t in translate(model, meta, src)]
     order = sorted(range(len(refs)), key=lambda i: len(refs[i]))
     quarter = len(order) // 4
     short, long = order[:quarter], order[-quarter:]

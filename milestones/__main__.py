@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     zp.add_argument("name")
     zp.add_argument("--why", required=True, help="why the entry is worth its bytes (kept in the registry)")
     zp.add_argument("--default", action="store_true", help="the entry weights='DEFAULT' picks for its model")
-    zp.add_argument("--dtype", choices=["auto", "float16", "float32"], default="auto")
+    zp.add_argument("--dtype", choices=["auto", "float16", "float32", "int8"], default="auto",
+                    help="auto: float16 where it changes no number by over 0.05 points, else float32; int8: weight-only "
+                         "int8 per output channel (files too big for the budget in float16)")
     zp.add_argument("--data", metavar="DIR")
     zi = zs.add_parser("import", help="(maintainers) akamaster/pytorch_resnet_cifar10's resnet{20,32,44,56}-*.th "
                        "-> a zoo entry")

@@ -181,6 +181,39 @@ def file_meta(data: bytes, where: str) -> dict:
                            f"data_meta)") from None
 
 
+# --- weight-only int8 (files over the float16 budget) ---------------------------------------------------------------
+# A weight matrix (or convolution kernel, or embedding table) W is stored as int8 q with one float32 scale per output
+# channel (its first dimension): s_i = max_j |W_ij| / 127, q_ij = round(W_ij / s_i); loading gives W ~ q * s (no
+# int8 arithmetic: the model runs in float32 as always). Vectors (biases, norms) stay float16.
+INT8_SCALE = "int8_scale."  # the key prefix of a quantised tensor's scales
+
+
+def quantize(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(the state with every floating tensor of 2+ dimensions as int8 plus its per-channel scales, their keys)."""
+    out, keys = {}, []
+    for k, v in state.items():
+        if not v.is_floating_point() or v.dim() < 2 or v.numel() == 0:
+            out[k] = v
+            continue
+        w = v.detach().float().cpu()
+        scale = w.abs().flatten(1).amax(1).clamp_min(1e-12) / 127  # (C_out,)
+        out[k] = torch.round(w / scale.view(-1, *[1] * (w.dim() - 1))).clamp(-127, 127).to(torch.int8)
+        out[INT8_SCALE + k] = scale
+        keys.append(k)
+    return out, keys
+
+
+def dequantize(state: dict[str, torch.Tensor], keys: list[str], where: str) -> dict[str, torch.Tensor]:
+    """The float32 state of a file whose header lists `keys` as int8 (`quantize`'s inverse, up to rounding)."""
+    out = {k: v for k, v in state.items() if not k.startswith(INT8_SCALE)}
+    for k in keys:
+        q, scale = state.get(k), state.get(INT8_SCALE + k)
+        if q is None or scale is None or q.dtype != torch.int8 or scale.shape != q.shape[:1]:
+            raise WeightsError(f"{where}: int8 tensor '{k}' lacks its scales or is not int8; nothing loaded")
+        out[k] = q.float() * scale.view(-1, *[1] * (q.dim() - 1))
+    return out
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -211,7 +244,8 @@ def read_weights(entry: WeightsEntry) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = load(data)
     except Exception as e:  # safetensors raises its own SafetensorError for a malformed body
         raise WeightsError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    state = dequantize({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()},
+                       meta.get("int8") or [], str(path))
     for alias, key in (meta.get("aliases") or {}).items():  # tied weights, stored once
         if key not in state:
             raise WeightsError(f"{path}: its header ties '{alias}' to '{key}', which the file lacks; nothing loaded")

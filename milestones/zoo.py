@@ -32,8 +32,8 @@ from .configfile import apply_override
 from .data.datasets import DATASETS
 from .errors import WeightsError
 from .models import count_parameters, create_model
-from .pretrained import (REGISTRY_FILE, WeightsEntry, forget_registry, get_weights, list_weights, read_weights, sha256,
-                         weights_dir)
+from .pretrained import (INT8_SCALE, REGISTRY_FILE, WeightsEntry, dequantize, forget_registry, get_weights,
+                         list_weights, quantize, read_weights, sha256, weights_dir)
 from .tasks import TASKS, Task, model_arguments
 from .evaluation import evaluate_model
 from .train import fit
@@ -110,9 +110,11 @@ def measure(entry: WeightsEntry, *, data_root: Optional[str] = None, overrides: 
 
 # --- writing entries -----------------------------------------------------------------------------------------------
 
-def _safetensors(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: torch.dtype) -> bytes:
+def _safetensors(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: torch.dtype | str) -> bytes:
     """The file's bytes. Tensors that share memory (tied weights: the Transformer's target embedding is its output
-    projection, Vaswani et al. Sec. 3.4) are stored once; the header's `aliases` names the other keys."""
+    projection, Vaswani et al. Sec. 3.4) are stored once; the header's `aliases` names the other keys. `dtype`
+    "int8": matrices weight-only int8 per output channel (pretrained.quantize, listed under the header's `int8`),
+    vectors float16."""
     tensors, aliases, seen = {}, {}, {}
     for k, v in state.items():
         where = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
@@ -120,8 +122,15 @@ def _safetensors(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: to
             aliases[k] = seen[where]
             continue
         seen[where] = k
-        tensors[k] = (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
+        tensors[k] = v.detach().contiguous().cpu()
     meta = {**meta, "aliases": aliases} if aliases else meta
+    keys: list[str] = []
+    if dtype == "int8":
+        tensors, keys = quantize(tensors)
+        meta = {**meta, "int8": keys}
+    scales = {INT8_SCALE + k for k in keys}
+    low = torch.float16 if dtype == "int8" else dtype
+    tensors = {k: v.to(low) if v.is_floating_point() and k not in scales else v for k, v in tensors.items()}
     return save(tensors, metadata={k: json.dumps(v, ensure_ascii=False) for k, v in meta.items()})
 
 
@@ -150,7 +159,13 @@ def add_entry(name: str, state: dict[str, torch.Tensor], *, model: str, model_ar
               "milestones": __version__}
     fp32 = _numbers(cfg, state, meta, name)
     chosen, numbers = torch.float32, fp32
-    if dtype in ("auto", "float16"):
+    if dtype == "int8":  # for files float16 would make too big for the zoo's budget: the number is the int8 file's
+        q, keys = quantize(state)
+        shrunk = dequantize({k: v.half().float() if v.is_floating_point() and not k.startswith(INT8_SCALE) else v
+                             for k, v in q.items()}, keys, name)
+        chosen, numbers = "int8", _numbers(cfg, shrunk, meta, name)
+        extra = {**extra, "int8_check": {"float32": fp32, "int8": numbers}}
+    elif dtype in ("auto", "float16"):
         half = {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
         fp16 = _numbers(cfg, half, meta, name)
         if dtype == "float16" or all(abs(fp16[k] - fp32[k]) <= SAME_IN_FP16 for k in fp32):

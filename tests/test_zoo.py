@@ -234,3 +234,34 @@ def test_tied_weights_are_stored_once():
     assert meta["aliases"] == {"generator.weight": "tgt_embed.weight"}
     model = load_weights("transformer_enja")
     assert model.generator.weight.data_ptr() == model.tgt_embed.weight.data_ptr()
+
+
+def test_int8_files_are_a_quarter_of_float32_and_score_what_they_record(tmp_path, tiny_config, monkeypatch,
+                                                                        one_thread):
+    """`zoo publish --dtype int8` (entries too big for the budget in float16): every matrix int8 with one scale per
+    output channel, vectors float16; loading dequantises, and the registry's number is the int8 file's."""
+    from milestones.config import config_from_dict
+    from milestones.pretrained import INT8_SCALE, dequantize, forget_registry, quantize
+    from milestones.train import fit
+    from milestones.zoo import publish
+
+    w = torch.randn(6, 3, 3, 3) * torch.logspace(-3, 1, 6).view(-1, 1, 1, 1)  # channels of very different scales
+    q, keys = quantize({"conv.weight": w, "conv.bias": torch.randn(6)})
+    assert keys == ["conv.weight"] and q["conv.weight"].dtype == torch.int8 and q[INT8_SCALE + "conv.weight"].shape == (6,)
+    back = dequantize(q, keys, "x")["conv.weight"]
+    assert ((back - w).abs().flatten(1).amax(1) <= w.abs().flatten(1).amax(1) / 254 + 1e-7).all()  # half a step
+    with pytest.raises(WeightsError, match="lacks its scales"):
+        dequantize({"conv.weight": q["conv.weight"]}, keys, "x")
+
+    folder = tmp_path / "zoo"
+    monkeypatch.setenv("MILESTONES_WEIGHTS", str(folder))
+    forget_registry()
+    cfg = config_from_dict(tiny_config)
+    fit(cfg)
+    entry = publish(cfg.run_dir, "mlp_tiny", why="a test", folder=folder, dtype="int8")
+    params = sum(v.numel() for v in read_weights(get_weights("mlp_tiny"))[0].values())
+    assert entry["dtype"] == "int8" and entry["bytes"] < 1.6 * params + 4096  # ~1 byte a weight, plus the header
+    assert entry["int8_check"]["int8"]["value"] == entry["value"]
+    got = measure(get_weights("mlp_tiny"), data_root=cfg.data.root)["measured"]["value"]
+    assert got == pytest.approx(entry["value"], abs=0.01)
+    forget_registry()

@@ -44,11 +44,18 @@ from .pack import fit_packed
 from .evaluation import evaluate_checkpoint
 from .train import fit
 from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
-from .story import judge, story_markdown
+from .story import judge, story_figures, story_markdown
 from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows, zoo_text
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
 
+
+def _story(args: argparse.Namespace) -> None:
+    judged = judge(args.data)
+    print(story_markdown(judged))
+    if args.plots:
+        for path in story_figures(judged, Path(args.plots)):
+            print(f"written: {path}")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="milestones", description="Re-run the history of deep learning.")
@@ -96,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                         "where no data is needed: the adding problem, the translators on the shipped test pairs; "
                         "else the registry's) and a verdict.")
     st.add_argument("--data", metavar="DIR", help="a data root: re-measure the image entries too")
+    st.add_argument("--plots", metavar="DIR", help="draw the story's figures from the zoo into DIR (accuracy by era, "
+                    "Fig. 6 curves, accuracy by data size, BLEU by length)")
     z = sub.add_parser("zoo", help="trained weights: list them (default), rebuild one, publish or import one",
                        description="The weights zoo (milestones/weights/zoo.yaml). Without a subcommand: every entry, "
                        "its number, size and whether its file is shipped.")
@@ -352,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         plain = {"list": _list, "configs": lambda a: _configs(a.json), "zoo": _zoo, "eval": _eval,
-                 "translate": _translate, "compare": _compare, "story": lambda a: print(story_markdown(judge(a.data))),
+                 "translate": _translate, "compare": _compare, "story": _story,
                  "export": lambda a: print(f"written: {export_onnx(get_weights(a.weights), a.output)}")}
         if args.command in plain:
             plain[args.command](args)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -152,34 +152,45 @@ def _label(e: Entry) -> str:
     return f"{e.model}\n{e.year}"
 
 
+Bar = tuple[str, float, float, Optional[float]]  # (label, value, std, the paper's value or None)
+
+
+def plot_bars(panels: dict[str, list[Bar]], path: Path, *, title: str, ylabel: str = "test accuracy (%)") -> None:
+    """One panel of bars per group (a data set), in the order given; the papers' numbers as red ticks."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.3 * max(4, max(len(b) for b in panels.values()))
+                                                      * len(panels) + 1, 4.2), squeeze=False)
+    for ax, (panel, bars) in zip(axes[0], panels.items()):
+        values = [b[1] for b in bars]
+        errors = [b[2] for b in bars]
+        ax.bar(range(len(bars)), values, yerr=errors if any(errors) else None, capsize=4, color="#4c72b0",
+               label="ours")
+        papers = [(i, b[3]) for i, b in enumerate(bars) if b[3] is not None]
+        if papers:
+            ax.plot(*zip(*papers), "r_", markersize=22, mew=2, linestyle="none", label="paper")
+        for i, m in enumerate(values):
+            ax.text(i, m + 1, f"{m:.1f}", ha="center", fontsize=8)
+        ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel(ylabel)
+        ax.set_title(panel)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_accuracy_by_era(entries: list[Entry], path: Path) -> bool:
     image = [e for e in entries if e.task.name == "classification" and e.values]
     if not image:
         return False
-    plt = pyplot()
     datasets = sorted({e.data for e in image}, key=lambda d: (d != "cifar10", d))  # the photos first
-    fig, axes = plt.subplots(1, len(datasets), figsize=(1.3 * max(4, max(sum(e.data == d for e in image)
-                                                                     for d in datasets)) * len(datasets) + 1, 4.2),
-                             squeeze=False)
-    for ax, d in zip(axes[0], datasets):
-        es = [e for e in image if e.data == d]  # already in the order of history
-        means = [e.mean_std()[0] for e in es]
-        ax.bar(range(len(es)), means, yerr=[e.mean_std()[1] for e in es], capsize=4, color="#4c72b0", label="ours")
-        papers = [(i, e.paper["value"]) for i, e in enumerate(es) if e.paper and e.paper.get("value") is not None]
-        if papers:
-            ax.plot(*zip(*papers), "r_", markersize=22, mew=2, linestyle="none", label="paper")
-        for i, m in enumerate(means):
-            ax.text(i, m + 1, f"{m:.1f}", ha="center", fontsize=8)
-        ax.set_xticks(range(len(es)), [_label(e) for e in es], fontsize=8)
-        ax.set_ylim(0, 105)
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(d)
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Accuracy by era (red: the paper's number)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    panels = {d: [(_label(e), *e.mean_std(), e.paper.get("value") if e.paper else None)
+                  for e in image if e.data == d]  # already in the order of history
+              for d in datasets}
+    plot_bars(panels, path, title="Accuracy by era (red: the paper's number)")
     return True
 
 

@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .claims import MIN_BLEU
+from .data.datasets import DATASETS
 from .data.text import tokenize
 from .errors import WeightsError
 from .leaderboard import markdown_table
+from .models import model_info
+from .plots import plot_bars, plot_error_curves, plot_lines
 from .pretrained import WeightsEntry, read_weights, registry
+from .runs import load_papers
 from .tasks.seq2seq import corpus_bleu
 from .translate import load_translator_weights, translate
-from .zoo import measure
+from .zoo import history_of, measure
 
 SAMPLE_PAIRS = Path(__file__).parent / "data" / "samples" / "small_parallel_enja"
 
@@ -104,18 +108,21 @@ class Judged:
 
 
 def translator_numbers(name: str) -> dict[str, float]:
-    """Greedy BLEU of a shipped ja->en translator on the shipped test pairs: overall, and on the shortest and the
-    longest quarter of the sentences (by reference length)."""
+    """Greedy BLEU of a shipped ja->en translator on the shipped test pairs: overall, and on each quarter of the
+    sentences by reference length ("name:q1".."name:q4", with "name:q1_len".. their mean length in words; the
+    shortest quarter is also "name:short", the longest "name:long")."""
     model, meta = load_translator_weights(name)  # refuses, in one line, an entry that is not a translator
     src = (SAMPLE_PAIRS / "test.ja").read_text(encoding="utf-8").splitlines()
     refs = [tokenize(line, "en") for line in (SAMPLE_PAIRS / "test.en").read_text(encoding="utf-8").splitlines()]
     hyps = [t.tokens for t in translate(model, meta, src)]
     order = sorted(range(len(refs)), key=lambda i: len(refs[i]))
     quarter = len(order) // 4
-    short, long = order[:quarter], order[-quarter:]
-    return {name: corpus_bleu(hyps, refs)[0],
-            f"{name}:short": corpus_bleu([hyps[i] for i in short], [refs[i] for i in short])[0],
-            f"{name}:long": corpus_bleu([hyps[i] for i in long], [refs[i] for i in long])[0]}
+    out = {name: corpus_bleu(hyps, refs)[0]}
+    for q in range(4):
+        part = order[q * quarter:(q + 1) * quarter if q < 3 else len(order)]
+        out[f"{name}:q{q + 1}"] = corpus_bleu([hyps[i] for i in part], [refs[i] for i in part])[0]
+        out[f"{name}:q{q + 1}_len"] = sum(len(refs[i]) for i in part) / len(part)
+    return {**out, f"{name}:short": out[f"{name}:q1"], f"{name}:long": out[f"{name}:q4"]}
 
 
 def entry_numbers(entry: WeightsEntry, data_root: Optional[str]) -> tuple[dict[str, float], str]:
@@ -154,3 +161,69 @@ def judge(data_root: Optional[str] = None) -> list[Judged]:
 def story_markdown(judged: list[Judged]) -> str:
     return markdown_table(["era", "claim", "rule", "ours (shipped weights)", "holds"],
                           [[j.claim.era, j.claim.claim, j.claim.rule, j.evidence, j.verdict] for j in judged])
+
+
+# --- the story's figures, from the zoo alone -------------------------------------------------------------------------
+
+ERA_IMAGES = {"cifar10": ("mlp_cifar10", "alexnet_cifar10", "resnet20_cifar10", "vit_cifar10"),
+              "mnist": ("mlp_mnist", "lenet5_mnist")}  # accuracy_by_era.png, in the order of history
+FIG6 = {"plain": {"plain20": "plain20_cifar10", "plain56": "plain56_cifar10"},
+        "residual": {"resnet20": "resnet20_fig6", "resnet56": "resnet56_cifar10"}}
+DATA_STUDY = ("vit_cifar10", "resnet20_cifar10")  # <name> on all the training images, <name>_n<N> on N of them
+
+
+def _paper(entry: WeightsEntry, papers: list[dict]) -> Optional[float]:
+    return next((p["value"] for p in papers if p.get("model") == entry.model and p.get("data") == entry.data
+                 and p.get("metric") == entry.metric and not p.get("context")), None)
+
+
+def _year(entry: WeightsEntry) -> str:
+    info = model_info(entry.model)
+    return str(info.year) if info else ""
+
+
+def _train_images(entry: WeightsEntry) -> int:
+    size = (entry.recipe.get("config") or {}).get("data", {}).get("train_size")
+    return int(size) if size else DATASETS[entry.data].train_size
+
+
+def story_figures(judged: list[Judged], out: Path) -> list[Path]:
+    """accuracy_by_era.png, degradation.png (Fig. 6), accuracy_by_data_size.png and bleu_by_length.png, drawn from
+    the shipped entries (their recorded curves and numbers, and the numbers `judge` measured); a figure whose
+    entries are not shipped is left out. Returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    shipped = {name: e for name, e in registry().items() if e.file}
+    numbers = {k: v for j in judged for k, v in j.numbers.items()}
+    value = {name: numbers.get(name, e.value) for name, e in shipped.items()}
+    written = []
+    papers = load_papers()
+    bars = {data: [(f"{shipped[n].model}\n{_year(shipped[n])}", value[n], 0.0,
+                    _paper(shipped[n], papers)) for n in names if n in shipped]
+            for data, names in ERA_IMAGES.items()}
+    if any(bars.values()):
+        plot_bars({d: b for d, b in bars.items() if b}, out / "accuracy_by_era.png",
+                  title="Accuracy by era, the shipped models (red: the paper's number, its own schedule)")
+        written.append(out / "accuracy_by_era.png")
+    panels = {kind: {label: history_of(shipped[n]) for label, n in nets.items() if n in shipped}
+              for kind, nets in FIG6.items()}
+    if sum(len(p) for p in panels.values()) > 1 and all(h for p in panels.values() for h in p.values()):
+        plot_error_curves(panels, out / "degradation.png",
+                          title="Plain vs residual nets, the shipped models (He et al. 2015, Fig. 6): "
+                                "training dashed, held-out solid")
+        written.append(out / "degradation.png")
+    sizes = {base: sorted((_train_images(e), value[n]) for n, e in shipped.items()
+                          if n == base or n.startswith(base + "_n")) for base in DATA_STUDY}
+    if all(len(points) > 1 for points in sizes.values()):
+        plot_lines({shipped[base].model: points for base, points in sizes.items()}, out / "accuracy_by_data_size.png",
+                   xlabel="training images", ylabel="test accuracy (%)", xlog=True,
+                   title="Accuracy against data size, the shipped models\n(ViT's hunger for data)")
+        written.append(out / "accuracy_by_data_size.png")
+    lengths = {n: [(numbers[f"{n}:q{q}_len"], numbers[f"{n}:q{q}"]) for q in range(1, 5)]
+               for n in shipped if f"{n}:q1" in numbers}
+    if lengths:
+        plot_lines({f"{shipped[n].model} ({n})": points for n, points in lengths.items()}, out / "bleu_by_length.png",
+                   xlabel="reference length (words; mean of each quarter of the test sentences)",
+                   ylabel="greedy BLEU", title="BLEU by sentence length, the shipped translators\n"
+                                               "(cf. Bahdanau et al. 2015, Fig. 2)")
+        written.append(out / "bleu_by_length.png")
+    return written

@@ -25,8 +25,8 @@ import torch
 import yaml
 from safetensors.torch import save
 
-from .checkpoint import (CHECKPOINT, data_meta, final_weights, model_name, read_checkpoint,
-                         read_results)
+from .checkpoint import (CHECKPOINT, METRICS_FILE, data_meta, final_weights, model_name, read_checkpoint,
+                         read_history, read_results)
 from .config import Config, config_from_dict
 from .configfile import apply_override
 from .data.datasets import DATASETS
@@ -212,10 +212,32 @@ def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", d
         "precision": results.get("precision"), "torch": results.get("torch"),
         "trained_value": headline(cfg, results),
     }
-    extra = {"why": why, "provenance": provenance or _provenance(cfg), "input": TASKS[cfg.task].describe_input(cfg, meta)}
+    extra = {"why": why, "provenance": provenance or _provenance(cfg), "input": TASKS[cfg.task].describe_input(cfg, meta),
+             "curves": curves(read_history(run_dir)) if (run_dir / METRICS_FILE).is_file() else {}}
     model_args = {**model_arguments(cfg, meta), **(ckpt.get("model_args") or {})}  # as checkpoint.model_from_checkpoint
     return add_entry(name, final_weights(ckpt), model=model_name(ckpt), model_args=model_args,
                      meta=meta, cfg=cfg, recipe=recipe, extra=extra, default=default, dtype=dtype, folder=folder)
+
+
+CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "val_bleu")
+
+
+def curves(history: list[dict]) -> dict[str, list]:
+    """The run's per-epoch curves kept in its entry, so that a figure (He et al. Fig. 6: training and held-out
+    error by epoch) can be drawn from the zoo alone: {"epoch": [1, 2, ..], key: [value or None, ..]} for the keys
+    the run logged (None on the epochs a held-out key was not evaluated)."""
+    def number(h: dict, k: str) -> Optional[float]:
+        return round(float(h[k]), 5) if isinstance(h.get(k), (int, float)) else None
+
+    keys = [k for k in CURVES if any(k in h for h in history)]
+    return {"epoch": [h["epoch"] for h in history], **{k: [number(h, k) for h in history] for k in keys}} if keys else {}
+
+
+def history_of(entry: WeightsEntry) -> list[dict]:
+    """An entry's curves back as metrics.jsonl rows ({"epoch": 1, "train_acc": ..., "val_acc": ...}, ...)."""
+    c = entry.extra.get("curves") or {}
+    return [{"epoch": epoch, **{k: c[k][i] for k in c if k != "epoch" and c[k][i] is not None}}
+            for i, epoch in enumerate(c.get("epoch", []))]
 
 
 def _provenance(cfg: Config) -> str:

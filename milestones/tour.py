@@ -11,7 +11,8 @@ speed). Each era prints one line of its story, the number it reached here in its
 of the era's shipped weights (`milestones zoo`: trained for minutes, on the full data) - "watch it learn" and "what
 it reaches". Each stop's recipe is an ordinary config, milestones/configs/tour/*.yaml. At the end come the
 comparison table (leaderboard.md, .csv), the plots (milestones/leaderboard.py, milestones/plots.py) in the output
-folder, and the running example translated by the shipped Transformer.
+folder, the running example translated by the shipped Transformer, and the story's claims judged on the shipped
+models (`milestones story`, written to story.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .models import MODELS
 from .plots import write_plots
 from .pretrained import WeightsEntry, registry
 from .runs import Entry, group, load_run
+from .story import judge, story_markdown
 from .tasks import TASKS
 from .timing import epochs_for_budget
 from .train import fit
@@ -126,10 +128,10 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
         headline = TASKS[cfg.task].headline
         tqdm.write(f"      -> {headline.summary(results)}  ({cfg.trainer.epochs} epochs, "
                    f"{results['train_seconds']:.0f} s, {rate:,.0f} {headline.rate_unit})")
-        shipped = shipped_weights(cfg.model.name)
-        if shipped is not None and cfg.model.name not in seen:
+        shipped = shipped_weights(cfg.model.name, cfg.data.name)
+        if shipped is not None and shipped.name not in seen:
             tqdm.write(f"      -> shipped weights: {describe(shipped)}")
-        seen.add(cfg.model.name)
+            seen.add(shipped.name)
         tqdm.write("")
         runs.append(run)
 
@@ -142,7 +144,7 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     for e in entries:
         mean = e.mean_std()[0]
         paper = f"{e.paper['value']:g}" if e.paper and e.paper.get("value") is not None else "-"
-        w = shipped_weights(e.model)
+        w = shipped_weights(e.model, e.data)
         zoo = f"{w.value:.2f} on {w.data}" if w is not None else "-"
         lines.append(f"{e.year:<6}{e.era:<20}{e.model:<13}{e.data:<22}{mean:>11.2f} {e.task.headline.unit:<4}  "
                      f"{zoo:<32}{paper}")
@@ -154,14 +156,22 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
         model, meta = load_translator_weights(shipped.name)
         tqdm.write(f"{EXAMPLE} -> {translate(model, meta, [EXAMPLE])[0].text}   (the shipped Transformer, "
                    f"{describe(shipped)}; reference: he is tall .)")
-    tqdm.write(f"\ntour done in {minutes_taken:.1f} min: {table}" + "".join(f", {p.name}" for p in plots))
+    judged = judge()  # the story's claims on the shipped models: the tour's seconds-long runs cannot bear them
+    (out / "story.md").write_text(story_markdown(judged) + "\n", encoding="utf-8")
+    tqdm.write("\nThe story, judged on the shipped models (`milestones story`; claims.md judges the runs above):\n"
+               + "\n".join(f"  {j.claim.era:<19}{j.claim.claim:<78.78} {j.verdict}" for j in judged))
+    tqdm.write(f"\ntour done in {minutes_taken:.1f} min: {table}" + "".join(f", {p.name}" for p in plots)
+               + ", story.md")
     return table
 
 
-def shipped_weights(model: str) -> Optional[WeightsEntry]:
-    """The model's DEFAULT shipped entry (its file present), if any."""
+def shipped_weights(model: str, data: Optional[str] = None) -> Optional[WeightsEntry]:
+    """The model's shipped entry (its file present): the one trained on `data` (the MLP on photos is not the MLP on
+    digits), else the model's DEFAULT, if any."""
     own = [e for e in registry().values() if e.model == model and e.shipped]
-    return next((e for e in own if e.default), own[0] if own else None)
+    same_data = [e for e in own if e.data == data]
+    return next((e for e in same_data if e.default), same_data[0] if same_data else
+                next((e for e in own if e.default), own[0] if own else None))
 
 
 def describe(e: WeightsEntry) -> str:

@@ -114,9 +114,19 @@ def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path
     # the shipped weights beside the quick runs: each era's number, and the running example, right
     assert "shipped weights: mlp_mnist: 98.57% on the mnist test set" in said
     assert "彼は背が高い。 -> he is tall.   (the shipped Transformer" in said
+    # and it ends with the story judged on the shipped models, not on its seconds-long runs
+    assert "The story, judged on the shipped models" in said and "gates carry information" in said
+    assert (tmp_path / "tour" / "story.md").read_text().count("| RNN 1997 |") == 2
     assert table.is_file() and len([l for l in table.read_text().splitlines() if l.startswith("| ")]) == 1 + 3  # header + rows
     for png in ("accuracy_by_era.png", "throughput_by_era.png", "adding_curves.png"):
         assert (tmp_path / "tour" / png).stat().st_size > 1000
+
+
+def test_each_stop_shows_the_shipped_weights_of_its_own_data_set():
+    assert tour.shipped_weights("mlp", "cifar10").name == "mlp_cifar10"  # the MLP on photos, not on digits
+    assert tour.shipped_weights("mlp", "mnist").name == "mlp_mnist"
+    assert tour.shipped_weights("resnet20", "mnist").name == "resnet20_cifar10"  # none on digits: the DEFAULT
+    assert tour.shipped_weights("lenet5", "cifar10").name == "lenet5_mnist"
 
 
 def test_tour_with_a_data_folder_sizes_each_stop_from_the_minutes(tmp_path, data_root, monkeypatch, capsys,

@@ -19,7 +19,7 @@ suites.py, the runs gathered by runs.py, the table written by leaderboard.py and
   degradation.png                    plain and residual nets: training/test error per epoch (He et al. Fig. 6)
   accuracy_by_data_size.png          test accuracy against training images, per model (the ViT data study)
   bleu_by_length.png                 translators: test BLEU by source-sentence length (Bahdanau et al. Fig. 2)
-A plot is written when its runs are there; plots need matplotlib (`pip install 'milestones[plot]'`).
+A plot is written when its runs are there; matplotlib draws them (a dependency).
 
 Runs of one config that differ only by seed are one row; a suite skips a run whose results.json already exists,
 so an interrupted suite continues where it stopped.

@@ -42,6 +42,28 @@ def rows(entries: list[Entry]) -> list[list[str]]:
     return out
 
 
+CSV_COLUMNS = ["era", "year", "model", "data", "params", "metric", "mean", "std", "seeds", "paper", "paper_source",
+               "epochs", "train_minutes", "hardware", "torch", "config"]
+
+
+def csv_rows(entries: list[Entry]) -> list[list[Any]]:
+    """leaderboard.csv: the table's facts as numbers a spreadsheet or pandas sorts (mean and std apart, std empty
+    for one seed; the paper's number apart from its source)."""
+    out = []
+    for e in entries:
+        if not e.values:
+            continue
+        mean, std = e.mean_std()
+        p = e.paper if e.paper and e.paper.get("value") is not None else {}
+        r0 = e.first.results
+        out.append([e.era, e.year, e.model, e.data, r0.get("params", ""), e.task.headline.label, round(mean, 4),
+                    round(std, 4) if len(e.values) > 1 else "", len(e.values), p.get("value", ""),
+                    p.get("source", "").split(",")[0], "/".join(map(str, sorted({r.results.get("epochs") for r in e.runs}))),
+                    round(statistics.fmean(r.results.get("train_seconds", 0.0) for r in e.runs) / 60, 2),
+                    r0.get("hardware", ""), r0.get("torch", ""), experiment_key(e.first.config)])
+    return out
+
+
 def markdown(entries: list[Entry], title: str = "Leaderboard", unreadable: Sequence[str] = ()) -> str:
     body = rows(entries)
     lines = [f"# {title}", "",
@@ -66,8 +88,8 @@ def write_leaderboard(entries: list[Entry], out: Path, title: str = "Leaderboard
     (out / "leaderboard.md").write_text(markdown(entries, title, unreadable), encoding="utf-8")
     with open(out / "leaderboard.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(COLUMNS)
-        w.writerows(rows(entries))
+        w.writerow(CSV_COLUMNS)
+        w.writerows(csv_rows(entries))
     return out / "leaderboard.md"
 
 

@@ -1,7 +1,7 @@
 """Every figure the project draws: the leaderboard's plots, the experiments' curves, attention heat maps.
 
-matplotlib is an optional extra (`pip install 'milestones[plot]'`), imported on first use by `pyplot()`, so that
-training, tables and tests run without it. Leaderboard plots (written by `write_plots` when their runs exist):
+matplotlib is a dependency, imported on first use by `pyplot()` (half a second), so that
+commands that draw nothing do not pay for it. Leaderboard plots (written by `write_plots` when their runs exist):
   accuracy_by_era.png       test accuracy per image model, ordered by year (MLP -> CNN -> ResNet -> ViT)
   throughput_by_era.png     training throughput per model (images/s, sequences/s, target tokens/s)
   adding_curves.png         adding problem: fraction solved per epoch, RNN against LSTM, per length T
@@ -25,7 +25,7 @@ from .errors import MilestonesError
 from .runs import Entry, cifar_nets
 from .tasks import TASKS
 
-NO_MATPLOTLIB = "plots need matplotlib: pip install 'milestones[plot]' (tables were still written)"
+NO_MATPLOTLIB = "plots need matplotlib, a dependency of milestones: pip install matplotlib (tables were still written)"
 
 
 def pyplot(missing: str = NO_MATPLOTLIB) -> Any:

@@ -34,7 +34,7 @@ from .decoding import GNMT_ALPHA, beam_search_batch, default_max_len, greedy_dec
 from .pretrained import get_weights, registry
 from .plots import attention_heatmap
 
-NO_MATPLOTLIB = "--attention needs matplotlib, an optional extra: pip install 'milestones[plot]'"
+NO_MATPLOTLIB = "--attention needs matplotlib, a dependency of milestones: pip install matplotlib"
 
 
 @dataclass

@@ -128,5 +128,5 @@ print("彼は背が高い。 ->", result.text)
 
 # %%
 png = OUT / "attention.png"
-plot_attention(result, png, title="彼は背が高い。")  # needs matplotlib: pip install 'milestones[plot]'
+plot_attention(result, png, title="彼は背が高い。")
 print("attention map:", png, result.attention.shape)  # (output tokens, source tokens)

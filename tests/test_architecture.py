@@ -17,7 +17,7 @@ PACKAGE = REPO / "milestones"
 
 # Imported inside functions on purpose: optional extras, or heavy modules few commands need.
 LAZY = {
-    "matplotlib": "optional extra ('milestones[plot]'): plots only",
+    "matplotlib": "~0.5 s to import: figures only",
     "sacrebleu": "needed only once a translator is scored",
     "torchvision": "its datasets module, only to download a missing data set; transforms on streamed folders",
     "torch._dynamo": "~1 s to import, needed only with trainer.compile",

@@ -6,6 +6,7 @@
     list_models("resnet*", pretrained=True)                       # with their entries (`milestones zoo`)
 """
 
+import importlib
 import os
 
 # Two trainings on the same CPU cores were each ~16x slower than alone, not ~2x: torch's OpenMP (libgomp) threads
@@ -16,15 +17,27 @@ import os
 # the user has set wins. trainer.threads=1 is the other remedy for small models (no barriers at all).
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
-from .checkpoint import load_checkpoint, read_checkpoint  # noqa: E402
-from .config import Config  # noqa: E402
-from .configfile import load_config  # noqa: E402
-from .models import count_parameters, create_model, list_models, load_weights  # noqa: E402
-from .pretrained import get_weights, list_weights  # noqa: E402
-from .train import evaluate, fit, train_one_epoch  # noqa: E402
 from .version import __version__  # noqa: E402
 
-__all__ = [
-    "Config", "count_parameters", "create_model", "evaluate", "fit", "get_weights", "list_models", "list_weights",
-    "load_checkpoint", "load_config", "load_weights", "read_checkpoint", "train_one_epoch", "__version__",
-]
+# The public API, each name with the module that defines it, imported on first use (PEP 562's module __getattr__):
+# `import milestones` itself imports no torch, so the CLI's listing commands answer at once (tests/test_cli.py), and
+# `from milestones import create_model` or `milestones.fit` import what they need when they are asked for.
+API = {
+    "Config": "config", "count_parameters": "models", "create_model": "models", "evaluate": "train",
+    "fit": "train", "get_weights": "registry", "list_models": "catalog", "list_weights": "registry",
+    "load_checkpoint": "checkpoint", "load_config": "configfile", "load_weights": "models",
+    "read_checkpoint": "checkpoint", "train_one_epoch": "train",
+}
+__all__ = [*API, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in API:
+        raise AttributeError(f"module 'milestones' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"milestones.{API[name]}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *API})

@@ -18,44 +18,28 @@ DistributedDataParallel).
 A mistake of the user's (a bad config, a missing data set, a wrong checkpoint, a sentence that cannot be
 translated) prints one line `milestones: error: ...` and exits with status 2; Ctrl-C exits with 130 and keeps the
 last checkpoint.
+
+This module parses the arguments and answers the commands that only list things (`list`, `configs`, `zoo`)
+without importing torch; milestones/commands.py runs every other command.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
-import shlex
 import sys
-from pathlib import Path
 
-from .checkpoint import CHECKPOINT
-from .compare import compare
-from .configfile import list_configs, load_config
-from .distributed import cleanup
-from .errors import ConfigError, InputError, MilestonesError
-from .models import list_models
-from .predict import checkpoint_image_model, export_onnx, image_model, predict
-from .pretrained import get_weights
-from .suites import SUITES, run_suite
-from .tour import tour
-from .pack import fit_packed
-from .evaluation import evaluate_checkpoint
-from .train import fit
-from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
-from .story import judge, story_figures, story_markdown
-from .zoo import build, import_akamaster, measure, publish, zoo_markdown, zoo_rows, zoo_text
+from .catalog import list_configs, list_models, zoo_markdown, zoo_rows, zoo_text
+from .errors import MilestonesError
 
 DEFAULT_TRANSLATOR = "transformer_enja"  # `milestones translate` without --checkpoint or --weights
+# The names of milestones/suites.py's SUITES (`compare --suite`), in its order, written here so that building the
+# parser imports no torch (tests/test_cli.py keeps the two equal).
+SUITE_NAMES = ["quick", "full", "table6", "vit_data", "eras", "translators", "paper", "degradation", "fig6",
+               "fig6_residual", "mlp_vs_cnn", "vit_data_cpu"]
 
-
-def _story(args: argparse.Namespace) -> None:
-    judged = judge(args.data)
-    print(story_markdown(judged))
-    if args.plots:
-        for path in story_figures(judged, Path(args.plots)):
-            print(f"written: {path}")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="milestones", description="Re-run the history of deep learning.")
@@ -114,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--pattern", default="*", help="shell-style filter on entry names, e.g. 'resnet*'")
         q.add_argument("--json", action="store_true")
         q.add_argument("--markdown", action="store_true", help="a markdown table with the recipes (RESULTS.md)")
+    zw = zs.add_parser("show", help="an entry's model card: data, metric, recipe, hardware, license, intended use, "
+                       "limits, citation (markdown)")
+    zw.add_argument("name")
     zb = zs.add_parser("build", help="retrain an entry from its recorded config and compare with the registry")
     zb.add_argument("name")
     zb.add_argument("--data", metavar="DIR")
@@ -166,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                        "runs) and PNG plots.")
     src = c.add_mutually_exclusive_group(required=True)
     src.add_argument("--runs", metavar="DIR", help="gather every finished run under DIR")
-    src.add_argument("--suite", choices=list(SUITES), help="quick: sized for 2 CPU cores; full: the papers' "
+    src.add_argument("--suite", choices=SUITE_NAMES, help="quick: sized for 2 CPU cores; full: the papers' "
                      "schedules (GPU); paper: every headline claim for one GPU window, the parts table6 + vit_data "
                      "+ eras + translators; degradation, fig6, mlp_vs_cnn, vit_data_cpu: RESULTS.md's CPU experiments "
                      "(milestones/suites.py says what each trains)")
@@ -198,74 +185,14 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("sentences", nargs="*", help="sentences to translate (else --file, else one a line on stdin)")
     which = tr.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", metavar="PATH", help="a translation run's checkpoint.pt")
-    which.add_argument("--weights", metavar="NAME", help=f"a zoo entry (default: {DEFAULT_TRANSLATOR})")
+    which.add_argument("--weights", metavar="NAME", default=DEFAULT_TRANSLATOR,
+                       help=f"a zoo entry (default: {DEFAULT_TRANSLATOR})")
     tr.add_argument("--file", metavar="PATH", help="read sentences from a file, one a line (blank lines skipped)")
     tr.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (1: greedy, the default)")
     tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty exponent for beam search")
     tr.add_argument("--attention", metavar="PNG", help="write the source x output attention heat map (rnnsearch, "
                     "transformer); with several sentences, PNG gets a -1, -2, ... suffix")
     return p
-
-
-def _translate(args: argparse.Namespace) -> None:
-    if args.file:
-        try:
-            sentences = [l for l in Path(args.file).read_text(encoding="utf-8").splitlines() if l.strip()]
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{args.file}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    elif args.sentences:
-        sentences = list(args.sentences)
-    else:
-        sentences = [l for l in sys.stdin.read().splitlines() if l.strip()]
-    if not sentences:
-        raise InputError("no sentence to translate (give one as an argument, --file, or lines on stdin)")
-    if args.beam < 1:
-        raise InputError(f"--beam must be >= 1, got {args.beam}")
-    if args.checkpoint:
-        model, meta = load_translator(args.checkpoint)
-    else:
-        model, meta = load_translator_weights(args.weights or DEFAULT_TRANSLATOR)
-    if args.attention:
-        if not getattr(model, "has_attention", False):
-            name = type(model).__name__
-            raise ConfigError(f"--attention: this checkpoint's model ({name}) has no attention (the whole source "
-                              f"passes through one vector); use an rnnsearch or transformer checkpoint")
-        if importlib.util.find_spec("matplotlib") is None:  # say so before translating, not after
-            raise ConfigError(NO_MATPLOTLIB)
-    results = translate(model, meta, sentences, beam=args.beam, alpha=args.alpha)
-    for t in results:
-        print(t.text)
-    if args.attention:
-        out = Path(args.attention)
-        for n, t in enumerate(results, 1):
-            path = out if len(results) == 1 else out.with_name(f"{out.stem}-{n}{out.suffix}")
-            readable = plot_attention(t, path, title=" ".join(t.tokens))
-            print(f"attention map: {path}", file=sys.stderr)
-            if not readable and n == 1:
-                print("note: no CJK font installed, so Japanese labels show as boxes (e.g. apt install "
-                      "fonts-noto-cjk)", file=sys.stderr)
-
-
-def _compare(args: argparse.Namespace) -> None:
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.suite:
-        runs = Path("runs") / f"suite_{args.suite}"
-        failures = run_suite(args.suite, args.seeds, runs, args.overrides, pack=args.pack,
-                             budget_minutes=args.budget_minutes, scale=args.scale)
-        out, title = Path(args.output or f"runs/compare_{args.suite}"), f"Leaderboard: the {args.suite} suite"
-    else:
-        if args.scale is not None:
-            raise ConfigError("--scale shrinks a suite's runs: use it with --suite")
-        runs, failures = Path(args.runs), []
-        out, title = Path(args.output or runs / "compare"), f"Leaderboard: runs in {runs}"
-    table, claims, plots = compare(runs, out, title, strict=args.strict)
-    print(table.read_text(encoding="utf-8"))
-    print(claims.read_text(encoding="utf-8"))
-    print(f"written: {table}, {table.with_suffix('.csv')}, {claims}" + "".join(f", {p}" for p in plots))
-    if failures:
-        raise MilestonesError(f"{len(failures)} of the suite's runs or packs failed (the leaderboard has the rest): "
-                              f"{failures[0]}" + (f"; and {len(failures) - 1} more above" if len(failures) > 1 else ""))
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -290,98 +217,32 @@ def _configs(as_json: bool) -> None:
     print("\ntrain one by name: milestones train NAME [--set key=value ...]")
 
 
-def _zoo(args: argparse.Namespace) -> None:
-    cmd = args.zoo_command or "list"
-    if cmd == "list":
-        if args.json:
-            print(json.dumps(zoo_rows(args.pattern), indent=2, ensure_ascii=False))
-            return
-        if args.markdown:
-            print(zoo_markdown(args.pattern))
-            return
+def _zoo_list(args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(zoo_rows(args.pattern), indent=2, ensure_ascii=False))
+    elif args.markdown:
+        print(zoo_markdown(args.pattern))
+    else:
         print(zoo_text(args.pattern))
-    elif cmd == "build":
-        r = build(args.name, output_dir=args.output_dir, data_root=args.data, overrides=tuple(args.overrides))
-        verdict = "within" if r["ok"] else "OUTSIDE"
-        print(f"{r['name']}: rebuilt {r['value']:.2f}, registry {r['registry']:.2f}: {verdict} the tolerance "
-              f"{r['tolerance']} ({r['run_dir']})")
-        if not r["ok"]:
-            raise MilestonesError(f"{r['name']}: the rebuilt model is {abs(r['value'] - r['registry']):.2f} points "
-                                  f"from the registry's number (tolerance {r['tolerance']})")
-    elif cmd == "publish":
-        e = publish(args.run, args.name, why=args.why, default=args.default, dtype=args.dtype, data_root=args.data)
-        print(f"{args.name}: {e['value']} ({e['dtype']}, {e['bytes']:,} bytes) written to the registry")
-    elif cmd == "import":
-        e = import_akamaster(args.file, args.depth, name=args.name, data_root=args.data, ship=not args.no_ship)
-        print(f"{args.name or f'resnet{args.depth}_akamaster'}: {e['value']}% on this CIFAR-10 test set "
-              f"(published: {e['recipe']['published_value']}%)")
-
-
-def _eval(args: argparse.Namespace) -> None:
-    if args.weights:
-        if args.config:
-            raise ConfigError("eval --weights takes no CONFIG: the entry records its own")
-        r = measure(get_weights(args.weights), data_root=args.data, overrides=tuple(args.overrides),
-                    views=args.views)
-        print(json.dumps(r))
-        got, want = r["measured"]["value"], r["registry"]
-        print(f"{args.weights}: {r['metric']} {got:.2f} measured, {want:.2f} in the registry "
-              f"(difference {got - want:+.2f})", file=sys.stderr)
-        return
-    if not args.config:
-        raise ConfigError("eval --checkpoint needs the CONFIG the checkpoint was trained with")
-    cfg = load_config(args.config, args.overrides)
-    print(json.dumps({"checkpoint": args.checkpoint, **evaluate_checkpoint(cfg, args.checkpoint)}))
-
-
-def _predict(args: argparse.Namespace) -> int:
-    if args.top < 1:
-        raise ConfigError(f"--top must be >= 1, got {args.top}")
-    model, meta = (image_model(get_weights(args.weights)) if args.weights else
-                   checkpoint_image_model(args.checkpoint))
-    preds, errors = predict(model, meta, args.images, k=args.top)
-    for p in preds:
-        print(f"{p.path}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in p.top))
-    for e in errors:
-        print(f"milestones: error: {e}", file=sys.stderr)
-    return 2 if errors else 0
-
-
-def _pack_configs(args: argparse.Namespace) -> list:
-    """`milestones pack`'s configs: each as given, or once per --seeds SEED as <stem>_seed<SEED> (as the suites)."""
-    if args.seeds is None:
-        return [load_config(c, args.overrides) for c in args.configs]
-    stems = [load_config(c).name for c in args.configs]  # once per config, not once per seed
-    return [load_config(c, [*args.overrides, f"seed={seed}", f"name={stem}_seed{seed}"])
-            for c, stem in zip(args.configs, stems) for seed in args.seeds]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
-        plain = {"list": _list, "configs": lambda a: _configs(a.json), "zoo": _zoo, "eval": _eval,
-                 "translate": _translate, "compare": _compare, "story": _story,
-                 "export": lambda a: print(f"written: {export_onnx(get_weights(a.weights), a.output)}")}
-        if args.command in plain:
-            plain[args.command](args)
-            return 0
-        if args.command == "predict":
-            return _predict(args)
-        if args.command == "tour":
-            if args.minutes is not None and args.minutes <= 0:
-                raise ConfigError(f"--minutes must be > 0, got {args.minutes:g}")
-            tour(data_root=args.data, minutes=args.minutes, output_dir=args.output, seed=args.seed,
-                 progress=not args.no_progress)
-            return 0
-        if args.command == "pack":
-            fit_packed(_pack_configs(args), resume=args.resume, overwrite=args.overwrite,
-                       command=shlex.join(["milestones", *argv]))
-            return 0
-        cfg = load_config(args.config, args.overrides)
-        if args.command == "train":
-            resume = args.resume == "yes" or (args.resume == "auto" and (cfg.run_dir / CHECKPOINT).is_file())
-            fit(cfg, resume=resume, overwrite=args.overwrite, command=shlex.join(["milestones", *argv]))
+        # The commands that only list things are answered here, from tables and files (milestones/catalog.py): they
+        # import no torch, so they answer at once (tests/test_cli.py checks it). Every other command needs torch.
+        if args.command == "list":
+            _list(args)
+        elif args.command == "configs":
+            _configs(args.json)
+        elif args.command == "zoo" and args.zoo_command in (None, "list"):
+            _zoo_list(args)
+        else:
+            # The CLI's lazy loading: the package's only import made at run time rather than at the top of a module
+            # (tests/test_architecture.py knows it). Imported at the top, milestones/commands.py would cost every
+            # command torch's ~2 s import, --help included.
+            return importlib.import_module("milestones.commands").run(args, argv)
         return 0
     except MilestonesError as e:
         print(f"milestones: error: {e}", file=sys.stderr)
@@ -393,8 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`milestones zoo | head`): stop quietly, as cat would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's last flush goes nowhere
         return 141
-    finally:
-        cleanup()
 
 
 if __name__ == "__main__":

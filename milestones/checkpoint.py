@@ -4,8 +4,14 @@ Run folder `<output_dir>/<name>/`:
     config.yaml        the resolved config (loads back with load_config)
     metrics.jsonl      one JSON line per epoch
     checkpoint.pt      after every epoch; the one it replaced as checkpoint.prev.pt
-    results.json       final test metrics, time, hardware, the command
+    results.json       final test metrics, time, hardware, the command; the run's id and the SHA-256 of the
+                       config.yaml it finished under, so that a reader can tell it belongs to the config beside it
     .lock              locked by the process that is writing the run, so that no second one does
+    .previous/         the files of the run this one replaced (--overwrite), moved aside as the new one starts
+
+A run folder holds one run: a new run (not a resumed one) first moves the files of the one before it into
+.previous/ (retire_run), results.json first, so that a new run killed or diverged before it finishes never
+leaves its config.yaml beside another run's results.json.
 
 A checkpoint is a dict saved with torch.save and read with torch.load(weights_only=True): model, optimizer,
 scheduler and grad-scaler states, the RNG states of Python, numpy and torch, epoch and history, the config (as
@@ -24,6 +30,7 @@ import json
 import os
 import random
 import re
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -50,6 +57,7 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
 LOCK_FILE = ".lock"  # held by the process writing the run (open_run_folder)
+PREVIOUS_DIR = ".previous"  # the replaced run's files (retire_run); one generation is kept
 
 
 # --- the run folder ------------------------------------------------------------------------------------------------
@@ -58,6 +66,13 @@ def previous_checkpoint(path: str | Path) -> Path:
     """Where save_checkpoint keeps the checkpoint it replaced: checkpoint.pt -> checkpoint.prev.pt."""
     path = Path(path)
     return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a checkpoint to resume from: checkpoint.pt, or checkpoint.prev.pt alone (what a
+    process killed between save_checkpoint's two renames leaves; read_resume_checkpoint falls back to it)."""
+    path = run_dir / CHECKPOINT
+    return path.is_file() or previous_checkpoint(path).is_file()
 
 
 @contextmanager
@@ -71,7 +86,7 @@ def open_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bool 
     a killed run leaves no stale lock. Only then are temporary files of a process killed while saving removed.
     """
     ckpt_path = run_dir / CHECKPOINT
-    has_run = ckpt_path.is_file() or previous_checkpoint(ckpt_path).is_file()
+    has_run = has_checkpoint(run_dir)
     if resume and not has_run:
         raise CheckpointError(f"{ckpt_path}: nothing to resume (no checkpoint in the run folder)")
     if not resume and not overwrite and has_run:
@@ -103,6 +118,36 @@ def open_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bool 
         yield ckpt_path
     finally:
         os.close(lock)  # and with it the lock
+
+
+def retire_run(run_dir: Path) -> list[str]:
+    """Move the files of the run `run_dir` held into <run>/.previous/ (emptied first): results.json first, then
+    metrics, config, checkpoints and TensorBoard logs. A new run calls this before it writes anything, so that a
+    new run killed or diverged before it finishes never leaves its config.yaml beside the old run's results.json
+    (each move is an atomic rename; a crash between two of them leaves no results.json beside anything). Return
+    the names moved (none: the folder held no run: no results and no checkpoint, as when a run was killed before
+    its first epoch ended; its config.yaml and metrics.jsonl are rewritten, and .previous/ keeps what it holds)."""
+    ckpt = run_dir / CHECKPOINT
+    kept = [RESULTS_FILE, CHECKPOINT, previous_checkpoint(ckpt).name, f"{ckpt.stem}.corrupt{ckpt.suffix}"]
+    if not any(os.path.lexists(run_dir / n) for n in kept):
+        return []
+    present = [n for n in [*kept[:1], METRICS_FILE, CONFIG_FILE, *kept[1:], "tensorboard"]
+               if os.path.lexists(run_dir / n)]
+    aside = run_dir / PREVIOUS_DIR
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside)  # the generation before: one is kept
+    elif os.path.lexists(aside):
+        aside.unlink()
+    aside.mkdir()
+    for name in present:
+        os.replace(run_dir / name, aside / name)
+    _fsync_dir(run_dir)
+    return present
+
+
+def config_digest(run_dir: Path) -> str:
+    """SHA-256 of <run>/config.yaml's bytes: results.json records it, and readers check it (runs.read_run)."""
+    return hashlib.sha256((run_dir / CONFIG_FILE).read_bytes()).hexdigest()
 
 
 def start_logs(run_dir: Path, cfg: Config, history: list[dict]) -> None:
@@ -272,16 +317,18 @@ def _set_rng_state(s: dict) -> None:
 
 def save_training_state(path: Path, *, model: nn.Module, model_args: dict, optimizer: torch.optim.Optimizer,
                         scheduler: Any, scaler: Optional[torch.amp.GradScaler], epoch: int, history: list[dict],
-                        cfg: Config, data_meta: dict, keep_previous: bool, best: Optional[dict] = None) -> None:
+                        cfg: Config, data_meta: dict, keep_previous: bool, best: Optional[dict] = None,
+                        run_id: Optional[str] = None) -> None:
     """The checkpoint after `epoch`: everything `restore_training_state` and `load_checkpoint` read back; with
-    `trainer.keep_best`, `best` = {"epoch", "value", "model"}: the best validation epoch's weights so far."""
+    `trainer.keep_best`, `best` = {"epoch", "value", "model"}: the best validation epoch's weights so far; `run_id`:
+    the run's id (kept across resumes, recorded in results.json)."""
     save_checkpoint({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
         "epoch": epoch, "history": history, "rng": _rng_state(),
         "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name, "model_args": model_args,
         "data_meta": data_meta, "milestones_version": __version__, "torch_version": str(torch.__version__),
-        **({"best": best} if best is not None else {}),
+        **({"best": best} if best is not None else {}), **({"run_id": run_id} if run_id is not None else {}),
     }, path, keep_previous=keep_previous)
 
 

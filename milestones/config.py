@@ -13,11 +13,12 @@ Anything wrong (a missing file, malformed YAML, an unknown key, a wrong type, an
 `ConfigError` with one line that names the file and the key; the CLI prints it and exits with status 2.
 Limits that keep a hostile file harmless: configs are at most 1 MiB, YAML aliases (`*name`) are refused (a few
 hundred bytes of nested aliases expand to gigabytes), an error repeats at most 80 characters of a value, every
-float must be finite, every int at most 1e9 (the seed: numpy's 2**32 - 1), and the run name must be one folder
-name, so that a run never writes outside `output_dir`.
-`--set key.sub=value` overrides are parsed as YAML values, with `1e-3` read as a float (plain PyYAML follows
-YAML 1.1 and would read it as a string). Reading the files, overrides and the shipped configs: configfile.py; here,
-the dataclasses and `config_from_dict`, which builds and checks them.
+float must be finite and within float32's range, every int at most 1e9 (the seed: numpy's 2**32 - 1), and the run
+name must be one folder name, so that a run never writes outside `output_dir`.
+Files and `--set key.sub=value` overrides are read by YAML 1.2's number rules (`1e-3` is a float; plain PyYAML
+follows YAML 1.1 and would read it as a string), and the forms the two versions read differently (`012`, `1:30`,
+`0x10`, `1_000`) are refused, as are duplicate keys. Reading the files, overrides and the shipped configs:
+configfile.py; here, the dataclasses and `config_from_dict`, which builds and checks them.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
 from .data.datasets import DATASETS
-from .errors import ConfigError
-from .models import check_model_args
+from .errors import ConfigError, WeightsError
+from .models import check_model_args, model_info
+from .pretrained import weights_for
 from .tasks import TASKS, task_of_data
 from .typecheck import check_type, did_you_mean, shown
 
@@ -48,7 +50,11 @@ RESUMABLE = {"resumable": True}
 @dataclass
 class ModelConfig:
     name: str = ""
-    args: dict = field(default_factory=dict)  # the builder's keyword arguments (every key of `model:` but `name`)
+    args: dict = field(default_factory=dict)  # the builder's keyword arguments (every key of `model:` but these)
+    # a zoo entry to start from (`milestones zoo`; "DEFAULT" or a tag of the model's, saved as the entry's name):
+    # its weights are loaded before training, every tensor but a classifier head for other classes than its own
+    # (models.create_model); the channels must be its own, and so is the normalisation unless data.mean/std say
+    weights: Optional[str] = None
 
 
 @dataclass
@@ -77,7 +83,15 @@ class DataConfig:
     image_size: int = 224  # training crops and evaluation centre crops, square
     resize: int = 256  # evaluation: the shorter side is resized to this, then centre-cropped to image_size
     val_fraction: float = 0.1  # folder: held out for evaluation when the tree has no train/ and val/
-    workers: int = field(default=4, metadata=NO_RESULT)  # decoding processes (0: in the training process)
+    # decoding processes (0: in the training process), at most the cores this process may use
+    workers: int = field(default=4, metadata=NO_RESULT)
+    # your own sentence pairs (data.name: pairs): data.path is a TSV file (source TAB target), or these two are
+    # line-aligned files; data.val_fraction of the pairs is held out for validation and as much for testing
+    source_file: Optional[str] = field(default=None, metadata=NO_RESULT)
+    target_file: Optional[str] = field(default=None, metadata=NO_RESULT)
+    # pairs: [source, target] language codes ("ja" is read as characters, any other as words); default: those of
+    # the model.weights it fine-tunes
+    languages: Optional[list[str]] = None
     seq_len: int = 100  # adding problem: the minimal sequence length T (Hochreiter & Schmidhuber 1997, Sec. 5.4)
     min_freq: int = 2  # translation: a token seen fewer times in the training text is <unk>
     max_len: int = 50  # translation: training pairs with more tokens than this on either side are left out
@@ -153,6 +167,9 @@ class TrainerConfig:
     sync_bn: bool = False  # DDP: batch-norm statistics over the global batch, not each rank's
     # scalars to TensorBoard in <run>/tensorboard/ beside metrics.jsonl (the optional 'tensorboard' extra)
     tensorboard: bool = field(default=False, metadata=NO_RESULT)
+    # "backbone": train the classifier head alone (the model's ModelInfo.head), every other weight and batch-norm
+    # statistic kept as built or loaded (model.weights): timm's and torchvision's way to fit new classes cheaply
+    freeze: Optional[Literal["backbone"]] = None
 
 
 @dataclass
@@ -176,7 +193,8 @@ class Config:
     def to_dict(self) -> dict:
         """Plain dict in the YAML file's shape (model args flattened beside `name`)."""
         d = dataclasses.asdict(self)
-        d["model"] = {"name": self.model.name, **self.model.args}
+        d["model"] = {"name": self.model.name, **({"weights": self.model.weights} if self.model.weights else {}),
+                      **self.model.args}
         return json.loads(json.dumps(d))  # tuples -> lists, so that yaml.safe_dump and torch.load(weights_only) take it
 
     def hash(self) -> str:
@@ -211,6 +229,7 @@ def marked_keys(*marks: dict) -> set[str]:
 
 MAX_INT = 10 ** 9  # sizes, epochs, lengths: far beyond any real run, far inside what torch and numpy accept
 MAX_SEED = 2 ** 32 - 1  # numpy.random.seed's limit
+MAX_FLOAT = 3.4028234663852886e38  # torch.finfo(torch.float32).max: an lr of 1e39 is inf in a float32 tensor
 RUN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
@@ -277,6 +296,7 @@ def _validate(cfg: Config, where: str) -> None:
     for key, value in _numbers(cfg):
         if isinstance(value, float):
             need(math.isfinite(value), key, "a finite number", value)
+            need(abs(value) <= MAX_FLOAT, key, f"at most {MAX_FLOAT:.4g} in size (float32's largest)", value)
         elif key != "seed":
             need(abs(value) <= MAX_INT, key, f"at most {MAX_INT:,} in size", value)
     need(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
@@ -348,7 +368,8 @@ def config_from_dict(raw: dict, where: str = "<dict>", name: str = "") -> Config
         model_name = model.pop("name", "")
         if not isinstance(model_name, str):
             raise ConfigError(f"{where}: model.name: expected str, got {shown(model_name)}")
-        raw["model"] = {"name": model_name, "args": model}
+        weights = {"weights": model.pop("weights")} if "weights" in model else {}
+        raw["model"] = {"name": model_name, **weights, "args": model}
     cfg = _build(Config, raw, "", where)
     if not cfg.name:
         cfg.name = name or cfg.model.name or "run"
@@ -357,4 +378,53 @@ def config_from_dict(raw: dict, where: str = "<dict>", name: str = "") -> Config
         cfg.model.args = check_model_args(cfg.model.name, cfg.model.args)
     except (KeyError, TypeError) as e:
         raise ConfigError(f"{where}: {e.args[0]}") from None
+    classes = cfg.model.args.get("num_classes")
+    if classes is not None and classes < 1:
+        raise ConfigError(f"{where}: model.num_classes must be >= 1, got {classes} (leave it out: the data says "
+                          f"how many classes it has)")
+    _start_from(cfg, raw.get("data") if isinstance(raw.get("data"), dict) else {}, where)
+    _check_pairs(cfg, where)
     return cfg
+
+
+def _check_pairs(cfg: Config, where: str) -> None:
+    """Your own sentence pairs' keys belong to data.name 'pairs' (which files, and the languages when no weights
+    say them, are checked when the data is read: tasks/seq2seq.py's load_pairs)."""
+    d = cfg.data
+    if d.name != "pairs" and (d.source_file is not None or d.target_file is not None or d.languages is not None):
+        raise ConfigError(f"{where}: data.source_file, data.target_file and data.languages are for data.name "
+                          f"'pairs', not '{d.name}'")
+    if d.languages is not None and (len(d.languages) != 2 or not all(d.languages)):
+        raise ConfigError(f"{where}: data.languages must be two language codes [source, target], got {d.languages}")
+
+
+def _start_from(cfg: Config, data_given: dict, where: str) -> None:
+    """trainer.freeze needs a classifier head; model.weights an entry of the model's whose input the data can be:
+    its channels, and where the config does not say, its normalisation and (class folders) its image size."""
+    m, d = cfg.model, cfg.data
+    info = model_info(m.name)
+    if cfg.trainer.freeze and (info is None or info.head is None):
+        raise ConfigError(f"{where}: trainer.freeze: model '{m.name}' has no classifier head to train alone (models "
+                          f"with one: the image classifiers of `milestones list`)")
+    if m.weights is None:
+        return
+    try:
+        entry = weights_for(m.name, m.weights)
+    except WeightsError as e:
+        raise ConfigError(f"{where}: model.weights: {e}") from None
+    m.weights = entry.name  # "DEFAULT" today may be another entry tomorrow: the run records which one
+    expects = entry.extra.get("input") or {}
+    if cfg.task != "classification" or not expects.get("image_shape"):
+        return
+    channels, size = expects["image_shape"][0], expects["image_shape"][1]
+    data_channels = DATASETS[d.name].input_shape[0] if DATASETS[d.name].input_shape else 3  # folders: RGB
+    if channels != data_channels:
+        raise ConfigError(f"{where}: model.weights: '{entry.name}' takes {channels}-channel images and {d.name} has "
+                          f"{data_channels}-channel ones; start from weights trained on {data_channels} channels, "
+                          f"or leave model.weights out")
+    if d.mean is None and d.std is None:  # the weights' features expect their own normalisation
+        d.mean, d.std = list(expects["mean"]), list(expects["std"])
+    if DATASETS[d.name].reader == "folder" and "image_size" not in data_given:
+        d.image_size = size
+        if "resize" not in data_given:  # the same crop ratio as 224 of 256
+            d.resize = max(size, round(size * 256 / 224))

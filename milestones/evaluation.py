@@ -100,6 +100,12 @@ def evaluate_checkpoint(cfg: Config, path: str | Path) -> dict[str, Any]:
     if model_name(ckpt) != cfg.model.name:
         raise CheckpointError(f"{path}: holds a '{model_name(ckpt)}' model, the config asks for "
                               f"'{cfg.model.name}'")
+    saved = ckpt.get("config")
+    data = saved.get("data") if isinstance(saved, dict) else None
+    trained_on = data.get("name") if isinstance(data, dict) else None
+    if trained_on is not None and trained_on != cfg.data.name:
+        raise CheckpointError(f"{path}: trained on {trained_on}, the config evaluates on {cfg.data.name}; evaluate "
+                              f"it with the config it was trained with (its run folder's config.yaml)")
     check_arrangement(ckpt, path)
     return evaluate_model(cfg, final_weights(ckpt), data_meta(ckpt), str(path))
 

@@ -79,6 +79,8 @@ def check_packable(cfgs: list[Config]) -> None:
                           "unset it, or train alone")
     if t.accumulate != 1 or t.precision == "fp16" or t.sync_bn or cfgs[0].data.mixup or cfgs[0].data.cutmix:
         raise ConfigError("trainer.accumulate, fp16, sync_bn and data.mixup / cutmix do not pack: train alone")
+    if t.freeze:  # the packed net's parameters are N nets' at once: one head cannot train alone among them
+        raise ConfigError("trainer.freeze does not pack: train alone")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("packed runs train in one process: start `milestones pack` without torchrun")
 
@@ -99,5 +101,4 @@ def fit_packed(cfgs: list[Config], *, resume: bool = False, overwrite: bool = Fa
     with ExitStack() as stack:
         paths = [stack.enter_context(open_run_folder(cfg.run_dir, resume=resume, overwrite=overwrite))
                  for cfg in cfgs]
-        return train_runs(cfgs, paths, device, precision, ddp, packed=True, resume=resume, overwrite=overwrite,
-                          command=command)
+        return train_runs(cfgs, paths, device, precision, ddp, packed=True, resume=resume, command=command)

@@ -12,7 +12,8 @@ from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint
 from .data.datasets import DATASETS
-from .errors import InputError, WeightsError
+from .data.decode import read_image
+from .errors import DataError, InputError, WeightsError
 from .models import create_model
 from .pretrained import WeightsEntry
 
@@ -24,16 +25,18 @@ class Prediction:
 
 
 def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> torch.Tensor:
-    """An image file as the model's input: converted to its channels, resized to its size, normalised. (C, H, W)"""
+    """An image file as the model's input: converted to its channels (every Pillow mode at its full range:
+    data/decode.py), resized to its size, normalised. (C, H, W)"""
     from PIL import Image, UnidentifiedImageError  # lazy: see LAZY in tests/test_architecture.py
 
     c, h, w = shape
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
-            x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)  # (H, W, C)
+        im = read_image(path, c).resize((w, h), Image.Resampling.BILINEAR)
+        x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)  # (H, W, C)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except DataError as e:  # not a regular file, too many pixels, a range it cannot tell
+        raise InputError(str(e)) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         why = str(e).splitlines()[0].replace(str(path), Path(path).name)[:100]  # the path is named once, in front
         raise InputError(f"{path}: not an image this can read (PNG, JPEG, BMP, ...): {why}") from None
@@ -84,7 +87,8 @@ NO_ONNX = "export needs the optional 'export' extra (onnx, onnxscript): pip inst
 
 def export_onnx(entry: WeightsEntry, path: str | Path) -> Path:
     """The entry's image model as ONNX through torch.export (opset 18, any batch size): input `images` (B, C, H, W)
-    normalised as the entry's meta says, output `logits` (B, classes)."""
+    normalised as the entry's meta says, output `logits` (B, classes). One file, the weights inside it (torch's
+    default would put them in a second `.onnx.data` file beside it, without which the `.onnx` does not load)."""
     if importlib.util.find_spec("onnxscript") is None:
         raise WeightsError(NO_ONNX)
     model, inp = image_model(entry)
@@ -93,7 +97,7 @@ def export_onnx(entry: WeightsEntry, path: str | Path) -> Path:
     dummy = torch.zeros(2, *inp["image_shape"])  # (B, C, H, W)
     torch.onnx.export(model, (dummy,), str(path), input_names=["images"], output_names=["logits"],
                       dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=18, dynamo=True,
-                      verbose=False)
+                      external_data=False, verbose=False)  # the weights inside: one self-contained file
     return path
 
 

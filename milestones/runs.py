@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,15 @@ from typing import Any, Optional
 
 import yaml
 
-from .checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, read_history, read_results
+from .checkpoint import (CONFIG_FILE, METRICS_FILE, PREVIOUS_DIR, RESULTS_FILE, config_digest, read_history,
+                         read_results)
 from .config import Config, config_from_dict
+from .configfile import read_yaml
 from .data.datasets import DATASETS
 from .errors import ConfigError, MilestonesError
 from .models import MODELS, ModelInfo
 from .tasks import TASKS, Task
+from .typecheck import shown
 
 PAPERS = Path(__file__).with_name("papers.yaml")
 
@@ -101,8 +105,17 @@ class Entry:
         return statistics.fmean(rates) if rates else float("nan")
 
 
+RESULT_INTS = ("epochs", "params")  # results.json numbers the leaderboard reads, beside the task's headline
+HISTORY_NUMBERS = ("epoch", "train_acc", "val_acc", "test_acc", "samples_per_s")  # metrics.jsonl: read by plots
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def read_run(folder: Path) -> Run:
-    """A finished run folder (results.json, config.yaml, metrics.jsonl), or a MilestonesError saying what is wrong."""
+    """A finished run folder (results.json, config.yaml, metrics.jsonl), or a MilestonesError saying what is wrong:
+    every file readable, of the right shape, and the numbers the leaderboard and plots read numbers."""
     def fail(name: str, why: str) -> MilestonesError:
         return MilestonesError(f"{folder / name}: {why}")
 
@@ -112,22 +125,42 @@ def read_run(folder: Path) -> Run:
             raise fail(RESULTS_FILE, "not a results file (no JSON object inside)")
     except OSError as e:
         raise fail(RESULTS_FILE, f"cannot read ({e.strerror})") from None
-    except ValueError as e:
-        raise fail(RESULTS_FILE, f"not valid JSON, truncated? ({e})") from None
+    except ValueError as e:  # not UTF-8 too
+        raise fail(RESULTS_FILE, f"not valid JSON, truncated? ({str(e)[:80]})") from None
     try:
-        config = config_from_dict(yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}, where=str(folder))
-    except OSError as e:
-        raise fail(CONFIG_FILE, f"cannot read ({e.strerror})") from None
-    except yaml.YAMLError:
-        raise fail(CONFIG_FILE, "not valid YAML") from None
+        raw = read_yaml(folder / CONFIG_FILE)
+    except ConfigError as e:  # names the file
+        raise MilestonesError(str(e)) from None
+    if not isinstance(raw, dict):
+        raise fail(CONFIG_FILE, f"not a config (a YAML {type(raw).__name__}, not a mapping of sections)")
+    try:
+        config = config_from_dict(raw, where=str(folder))
     except ConfigError as e:
         raise fail(CONFIG_FILE, f"no longer a valid config ({e})") from None
+    written = results.get("config_sha256")  # (results.json before run ids did not record it)
+    if written is not None and written != config_digest(folder):
+        raise fail(RESULTS_FILE, "written under another config.yaml than the one beside it (a run started over in "
+                                 "this folder and not finished): finish it (--resume) or train it again (--overwrite)")
     try:
         history = read_history(folder)
     except OSError as e:
         raise fail(METRICS_FILE, f"cannot read ({e.strerror})") from None
-    except ValueError as e:
-        raise fail(METRICS_FILE, f"a line is not valid JSON, truncated? ({e})") from None
+    except ValueError as e:  # not UTF-8 too
+        raise fail(METRICS_FILE, f"a line is not valid JSON, truncated? ({str(e)[:80]})") from None
+    for i, h in enumerate(history, 1):
+        if not isinstance(h, dict):
+            raise fail(METRICS_FILE, f"entry {i} is not a JSON object (got {type(h).__name__})")
+        bad = next((k for k in HISTORY_NUMBERS if k in h and not _number(h[k])), None)
+        if bad:
+            raise fail(METRICS_FILE, f"entry {i}: {bad} is not a number (got {shown(h[bad])})")
+    key = TASKS[config.task].headline.key
+    value = results.get(key)
+    if value is not None and not (_number(value) and math.isfinite(value)):
+        raise fail(RESULTS_FILE, f"{key} is {shown(value)}, not a finite number (a damaged or diverged run)")
+    bad = next((k for k in RESULT_INTS if results.get(k) is not None and not isinstance(results[k], int)), None)
+    if bad or not _number(results.get("train_seconds", 0.0)):
+        bad = bad or "train_seconds"
+        raise fail(RESULTS_FILE, f"{bad} is {shown(results[bad])}, not a number")
     return Run(folder, config, results, history)
 
 
@@ -139,6 +172,23 @@ def load_run(folder: Path) -> Optional[Run]:
         return None
 
 
+def _run_folders(root: Path) -> list[Path]:
+    """Every folder below `root` holding a results.json, in path order. Symlinked folders are followed (a run kept
+    elsewhere and linked in counts); a folder reached twice (two links, or a link and the folder itself) counts once,
+    and a link back up the tree is not followed round."""
+    found, seen = [], set()
+    for here, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        if RESULTS_FILE in files:
+            found.append(Path(here))
+    return sorted(found)
+
+
 def find_runs(root: str | Path) -> tuple[list[Run], list[str]]:
     """Every finished run below `root` (any depth), and a one-line reason for each run folder (a folder with a
     results.json) that cannot be read."""
@@ -146,9 +196,11 @@ def find_runs(root: str | Path) -> tuple[list[Run], list[str]]:
     if not root.is_dir():
         raise MilestonesError(f"{root}: no such folder of runs")
     runs, unreadable = [], []
-    for p in sorted(root.rglob(RESULTS_FILE)):
+    for folder in _run_folders(root):
+        if PREVIOUS_DIR in folder.relative_to(root).parts:  # a replaced run, kept aside (checkpoint.retire_run)
+            continue
         try:
-            runs.append(read_run(p.parent))
+            runs.append(read_run(folder))
         except MilestonesError as e:
             unreadable.append(str(e))
     if not runs:

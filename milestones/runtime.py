@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 import platform
 import random
 from contextlib import contextmanager
@@ -30,6 +31,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device is 'cuda' but no CUDA GPU is available (use 'auto' or 'cpu')")
     return torch.device(name)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: a container's or taskset's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def set_threads(device: torch.device, threads: Optional[int]) -> None:

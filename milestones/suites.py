@@ -164,8 +164,8 @@ def run_suite(suite: str, seeds: int, output_dir: Path, overrides: list[str], *,
     packs out, one that ran short takes in packs it had left out, and what never started is named at the end. A
     run or pack that fails (e.g. diverges) is reported and the suite goes on; returns those failures, one line each.
     """
-    if budget_minutes is not None and budget_minutes <= 0:
-        raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes:g}")
+    if budget_minutes is not None and not (math.isfinite(budget_minutes) and budget_minutes > 0):
+        raise ConfigError(f"--budget-minutes must be a finite number > 0, got {budget_minutes:g}")
     start = time.monotonic()  # the budget counts the planning's timed steps too
     command = (f"milestones compare --suite {suite} --seeds {seeds}" + (f" --pack {pack}" if pack > 1 else "")
                + (f" --scale {scale:g}" if scale is not None else ""))

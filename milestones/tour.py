@@ -159,7 +159,7 @@ def tour(*, data_root: Optional[str] = None, minutes: Optional[float] = None, ou
     judged = judge()  # the story's claims on the shipped models: the tour's seconds-long runs cannot bear them
     (out / "story.md").write_text(story_markdown(judged) + "\n", encoding="utf-8")
     tqdm.write("\nThe story, judged on the shipped models (`milestones story`; claims.md judges the runs above):\n"
-               + "\n".join(f"  {j.claim.era:<19}{j.claim.claim:<78.78} {j.verdict}" for j in judged))
+               + "\n".join(f"  {j.claim.era:<19}{j.claim.claim:<78.78} {j.verdict.split(':')[0]}" for j in judged))
     tqdm.write(f"\ntour done in {minutes_taken:.1f} min: {table}" + "".join(f", {p.name}" for p in plots)
                + ", story.md")
     return table

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -36,11 +37,13 @@ from torch import nn
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import (check_resumable, log_epoch, open_run_folder, previous_checkpoint, read_resume_checkpoint,
-                         restore_training_state, save_training_state, start_logs, write_results)
+from .checkpoint import (PREVIOUS_DIR, check_resumable, config_digest, log_epoch, open_run_folder,
+                         read_resume_checkpoint, restore_training_state, retire_run, save_training_state, start_logs,
+                         write_results)
 from .config import Config
 from .errors import CheckpointError, ConfigError, DivergenceError
 from .evaluation import check_keep_best, diagnose, evaluate, evaluated, kept_best, run_results
+from .models import freeze_backbone, keep_frozen_norms
 from .optim import build_optimizer, build_scheduler
 from .runtime import autocast, seed_everything, set_up
 from .steppers import lone_stepper, packed_stepper, split_training_state
@@ -77,6 +80,7 @@ def train_one_epoch(
     end (its own weights only), for train_runs to stop. `writers`: a TensorBoard SummaryWriter per model, for the
     running loss, lr and rate."""
     model.train()
+    keep_frozen_norms(model)  # trainer.freeze: the backbone's batch norms keep their statistics
     loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
     seen, start = 0, time.perf_counter()
     micro = len(loader) // accumulate * accumulate  # micro-batches that fill whole optimizer steps
@@ -161,6 +165,7 @@ class Run:
     last_eval: Optional[tuple[dict, dict]] = None  # the last evaluation and its diagnostics
     writer: Any = None  # TensorBoard, under trainer.tensorboard
     diverged: Optional[str] = None  # why a packed net stopped, once its loss became NaN or infinite
+    run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:12])  # a resumed run keeps its own
 
 
 def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: Optional[str] = None) -> dict[str, Any]:
@@ -179,7 +184,7 @@ def fit(cfg: Config, *, resume: bool = False, overwrite: bool = False, command: 
                           f"{ddp.world_size} processes")
     with open_run_folder(cfg.run_dir, resume=resume, overwrite=overwrite, main=ddp.is_main) as ckpt_path:
         return train_runs([cfg], [ckpt_path], device, precision, ddp, packed=False, resume=resume,
-                          overwrite=overwrite, command=command)[0]
+                          command=command)[0]
 
 
 def build_run(cfg: Config, path: Optional[Path], device: torch.device, ddp: distributed.Dist) -> Run:
@@ -190,7 +195,9 @@ def build_run(cfg: Config, path: Optional[Path], device: torch.device, ddp: dist
     task = TASKS[cfg.task]
     loaders = task.build_data(cfg, device, ddp)
     check_keep_best(cfg, loaders.test)
-    model, model_args = build_model(cfg, loaders.meta, device)
+    model, model_args = build_model(cfg, loaders.meta, device, from_weights=True)  # model.weights: fine-tuning
+    if t.freeze == "backbone":
+        tqdm.write(freeze_backbone(model, cfg.model.name))
     task.check_model(model, loaders, cfg)
     if t.sync_bn and ddp.enabled:  # batch-norm statistics over the global batch (same parameters and buffers)
         model = distributed.sync_batchnorm(model, device.type)
@@ -201,13 +208,18 @@ def build_run(cfg: Config, path: Optional[Path], device: torch.device, ddp: dist
 
 
 def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, precision: str, ddp: distributed.Dist,
-               *, packed: bool, resume: bool, overwrite: bool, command: Optional[str]) -> list[dict[str, Any]]:
+               *, packed: bool, resume: bool, command: Optional[str]) -> list[dict[str, Any]]:
     """The epochs and final test of `cfgs` (one alone; with `packed`, N as one packed net), each in its run folder
     (`paths`: their checkpoints, held by the caller); return each run's results."""
     t, task = cfgs[0].trainer, TASKS[cfgs[0].task]
     runs = [build_run(cfg, path, device, ddp) for cfg, path in zip(cfgs, paths)]
     start_epoch = resume_runs(runs, device, ddp) + 1 if resume else 1
     for run in runs:
+        if ddp.is_main and not resume:  # a new run: the folder's last run (--overwrite) moves aside, whole
+            moved = retire_run(run.cfg.run_dir)
+            if moved:
+                tqdm.write(f"milestones: the run this one replaces is kept in {run.cfg.run_dir / PREVIOUS_DIR} "
+                           f"({', '.join(moved)})")
         if ddp.is_main:
             start_logs(run.cfg.run_dir, run.cfg, run.history)
         run.writer = tensorboard_writer(run.cfg.run_dir) if t.tensorboard and ddp.is_main else None
@@ -215,7 +227,6 @@ def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, prec
     everyone = runs  # `runs` loses the nets that diverge, `everyone` keeps them
 
     eval_name = "val" if runs[0].loaders.test is not None else "test"
-    replace_old_run = overwrite and not resume  # --overwrite: its first save must not keep the old run as .prev
     eval_fn = task.eval_step_for(cfgs[0], runs[0].loaders.meta)
     last_epoch = t.stop_epoch or t.epochs
     for epoch in range(start_epoch, last_epoch + 1):
@@ -252,8 +263,7 @@ def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, prec
             row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
             run.history.append(row)
             if ddp.is_main:
-                end_epoch(run, row, eval_name, keep_previous=not replace_old_run, shown=packed)
-        replace_old_run = False  # the old runs' files stay until the new runs have checkpoints of their own
+                end_epoch(run, row, eval_name, shown=packed)
         distributed.barrier()  # no rank runs ahead of the checkpoint
         if any(run.diverged for run in runs):  # the rest of the pack goes on without them, from their states
             runs = [run for run in runs if not run.diverged]
@@ -279,6 +289,7 @@ def resume_runs(runs: list[Run], device: torch.device, ddp: distributed.Dist) ->
         epoch, run.history = restore_training_state(ckpt, run.path, model=run.model, optimizer=run.optimizer,
                                                     scheduler=run.scheduler, scaler=run.scaler)
         run.best = ckpt.get("best")
+        run.run_id = ckpt.get("run_id", run.run_id)  # (checkpoints before run ids: the resumed run gets one)
         done.add(epoch)
         if ddp.is_main:
             tqdm.write(f"resuming {run.cfg.run_dir} after epoch {epoch}")
@@ -297,16 +308,14 @@ def stop(run: Run, why: str, left: int, packed: bool) -> None:
     tqdm.write(f"milestones: warning: {run.diverged}; it stops here (its last good checkpoint is kept), {others}")
 
 
-def end_epoch(run: Run, row: dict, eval_name: str, *, keep_previous: bool, shown: bool) -> None:
+def end_epoch(run: Run, row: dict, eval_name: str, *, shown: bool) -> None:
     """The main process's end of an epoch of `run`: checkpoint, metrics.jsonl, TensorBoard and the console line
     (`shown`: named, for a pack)."""
     t, epoch = run.cfg.trainer, row["epoch"]
     if t.checkpoint:
         save_training_state(run.path, model=run.model, model_args=run.model_args, optimizer=run.optimizer,
                             scheduler=run.scheduler, scaler=run.scaler, epoch=epoch, history=run.history, cfg=run.cfg,
-                            data_meta=run.loaders.meta, keep_previous=keep_previous, best=run.best)
-        if not keep_previous:  # --overwrite: the old run's files stay until the new run has a checkpoint of its own
-            previous_checkpoint(run.path).unlink(missing_ok=True)
+                            data_meta=run.loaders.meta, keep_previous=True, best=run.best, run_id=run.run_id)
     log_epoch(run.cfg.run_dir, row)
     if run.writer is not None:
         for key, value in row.items():
@@ -341,7 +350,8 @@ def test_run(run: Run, task: Task, eval_fn: StepFn, runs: list[Run], *, device: 
     results.update(extra)
     if packed:
         results["packed_with"] = [other.cfg.name for other in runs if other is not run]
-    if ddp.is_main:
+    if ddp.is_main:  # which run wrote it, under which config.yaml: runs.read_run refuses it beside another one
+        results.update(run_id=run.run_id, config_sha256=config_digest(run.cfg.run_dir))
         write_results(run.cfg.run_dir, results)
         shown = "".join(f"  {k} {v:.2f}" for k, v in extra.items() if isinstance(v, float))  # e.g. test_bleu
         tqdm.write(f"test acc {100 * final['acc']:.2f}%{shown}  ({results['train_seconds']:.0f} s of training)  "

@@ -74,9 +74,10 @@ def encode_sentences(meta: dict, sentences: list[str]) -> list[list[int]]:
     return out
 
 
-def translate(model: nn.Module, meta: dict, sentences: list[str], *, beam: int = 1, alpha: float = GNMT_ALPHA,
+def translate(model: nn.Module, meta: dict, sentences: str | list[str], *, beam: int = 1, alpha: float = GNMT_ALPHA,
               max_len: Optional[int] = None, batch_size: int = 64) -> list[Translation]:
-    """Translate sentences (plain text, as a user types them) with a trained model and its checkpoint's meta.
+    """Translate sentences (plain text, as a user types them) with a trained model and its checkpoint's meta; one
+    string is one sentence (a list of one translation comes back).
 
     Sentences of similar length are decoded `batch_size` at a time, each as if alone: beam search keeps each
     sentence's own hypotheses (decoding.beam_search_batch), and a greedy output is cut at the length limit the
@@ -85,6 +86,8 @@ def translate(model: nn.Module, meta: dict, sentences: list[str], *, beam: int =
         raise InputError(f"beam must be >= 1, got {beam}")
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(sentences, str):  # not a sequence of one-character sentences
+        sentences = [sentences]
     src_vocab, tgt_vocab = Vocab(meta["src_vocab"]), Vocab(meta["tgt_vocab"])
     device = next(model.parameters()).device
     model.eval()

@@ -25,15 +25,15 @@ import torch
 import yaml
 from safetensors.torch import save
 
-from .checkpoint import (CHECKPOINT, METRICS_FILE, data_meta, final_weights, model_name, read_checkpoint,
-                         read_history, read_results)
+from .checkpoint import (CHECKPOINT, METRICS_FILE, RESULTS_FILE, data_meta, final_weights, model_name,
+                         read_checkpoint, read_history, read_results)
 from .config import Config, config_from_dict
 from .configfile import apply_override
 from .data.datasets import DATASETS
 from .errors import WeightsError
-from .models import count_parameters, create_model
+from .models import count_parameters, create_model, model_info
 from .pretrained import (INT8_SCALE, REGISTRY_FILE, WeightsEntry, dequantize, forget_registry, get_weights,
-                         list_weights, quantize, read_weights, sha256, weights_dir)
+                         quantize, read_weights, sha256, weights_dir)
 from .tasks import TASKS, Task, model_arguments
 from .evaluation import evaluate_model
 from .train import fit
@@ -195,11 +195,24 @@ def publish(run_dir: str | Path, name: str, *, why: str, provenance: str = "", d
             dtype: str = "auto", data_root: Optional[str] = None, folder: Optional[Path] = None) -> dict:
     """A finished run -> a zoo entry (file + registry), re-measured from the file."""
     run_dir = Path(run_dir)
+    if not (run_dir / RESULTS_FILE).is_file():
+        raise WeightsError(f"{run_dir}: no {RESULTS_FILE}, so the run has not finished: finish it ('milestones train "
+                           f"CONFIG --resume'), then publish it")
+    try:
+        results = read_results(run_dir)
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{run_dir / RESULTS_FILE}: cannot be read ({str(e)[:80]}); publish finished runs "
+                           f"only") from None
+    if not isinstance(results, dict) or not results:
+        raise WeightsError(f"{run_dir}: {RESULTS_FILE} holds no results: publish finished runs only")
     ckpt = read_checkpoint(run_dir / CHECKPOINT)
-    results = read_results(run_dir)
-    if not results:
-        raise WeightsError(f"{run_dir}: no results.json: publish finished runs only")
     cfg = config_from_dict(ckpt["config"], where=str(run_dir))
+    if ckpt.get("epoch", cfg.trainer.epochs) < cfg.trainer.epochs:
+        raise WeightsError(f"{run_dir / CHECKPOINT}: after epoch {ckpt['epoch']} of {cfg.trainer.epochs}, the run has "
+                           f"not finished: finish it ('milestones train CONFIG --resume'), then publish it")
+    if results.get("run_id") is not None and ckpt.get("run_id") is not None and results["run_id"] != ckpt["run_id"]:
+        raise WeightsError(f"{run_dir}: {RESULTS_FILE} and {CHECKPOINT} come from two different runs; train the run "
+                           f"again (--overwrite) before publishing it")
     if data_root is not None:
         cfg.data.root = data_root
     cfg.trainer.progress = False
@@ -238,6 +251,19 @@ def history_of(entry: WeightsEntry) -> list[dict]:
     c = entry.extra.get("curves") or {}
     return [{"epoch": epoch, **{k: c[k][i] for k in c if k != "epoch" and c[k][i] is not None}}
             for i, epoch in enumerate(c.get("epoch", []))]
+
+
+def convert(name: str, dtype: str, *, data_root: Optional[str] = None, folder: Optional[Path] = None) -> dict:
+    """A shipped entry's file stored again in `dtype` (float16 -> int8 where the zoo's budget needs the bytes) and
+    re-measured from the new file; its recipe, reasons and curves are kept, `converted_from` records the old file's
+    dtype and number (the float32 number beside int8 is then the old file's weights, upcast)."""
+    entry = get_weights(name)
+    state, meta = read_weights(entry)
+    keep = {k: v for k, v in entry.extra.items() if k not in ("views_value", "beam_value", "fp16_check", "int8_check")}
+    keep["converted_from"] = {"dtype": entry.dtype, "value": entry.value, "bytes": entry.bytes}
+    return add_entry(name, state, model=entry.model, model_args=entry.model_args, meta=meta,
+                     cfg=entry_config(entry, data_root=data_root), recipe=entry.recipe, extra=keep,
+                     default=entry.default, dtype=dtype, folder=folder)
 
 
 def _provenance(cfg: Config) -> str:
@@ -337,52 +363,69 @@ def build(name: str, *, output_dir: Optional[str] = None, data_root: Optional[st
             "ok": abs(got - entry.value) <= tol, "run_dir": str(cfg.run_dir), "results": results}
 
 
-def zoo_markdown(pattern: str = "*") -> str:
-    """The registry as a markdown table: each entry's numbers (as measured from its file), float32's beside them,
-    its file, and how it was made."""
-    lines = ["| weights | data | metric | value (single view / greedy) | views or beam | float32 | file | trained | "
-             "recipe |", "|---|---|---|---|---|---|---|---|---|"]
-    for e in list_weights(pattern):
-        r, x = e.recipe, e.extra
-        beside = x.get("views_value") if x.get("views_value") is not None else x.get("beam_value")
-        fp32 = (x.get("fp16_check") or {}).get("float32", {}).get("value")
-        made = (f"{r.get('epochs')} epochs, {r.get('train_minutes')} min, {r.get('hardware')}, torch {r.get('torch')}"
-                if "epochs" in r else f"published: {r.get('published_value')} (exact pixels)")
-        size = f"{e.bytes / 1e6:.2f} MB {e.dtype}" if e.file else "not shipped"
-        lines.append(f"| `{e.name}` | {e.data} | {e.metric} | {e.value:.2f} | {'-' if beside is None else beside} | "
-                     f"{'-' if fp32 is None else fp32} | {size} | {made} | `{e.command.split('  (')[0]}` |")
-    total = sum(e.bytes for e in list_weights(pattern) if e.file)
-    return "\n".join(lines) + f"\n\n{total / 1e6:.2f} MB of weight files in all."
+# --- model cards ---------------------------------------------------------------------------------------------------
+
+def _uses_and_limits(entry: WeightsEntry) -> tuple[str, list[str]]:
+    """(intended use, limits) of an entry, in words, from what its registry entry and its task say."""
+    task, x = entry_task(entry).name, entry.extra.get("input") or {}
+    era = model_info(entry.model)
+    teach = f"teaching and research: the {era.era if era else entry.model} milestone of deep learning's history"
+    if task == "classification":
+        classes, shape = x.get("classes") or [], x.get("image_shape") or []
+        shown = ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else "")
+        use = (f"{teach}, classifying {'x'.join(map(str, shape[1:]))} images into {entry.data}'s {len(classes)} "
+               f"classes; a starting point for fine-tuning on your own classes (`create_model(\"{entry.model}\", "
+               f"weights=\"{entry.tag}\", num_classes=N)`, or `model.weights: {entry.name}` in a config)")
+        limits = [f"knows {len(classes)} classes ({shown}): any other image is still put into one of them",
+                  f"expects images like {entry.data}'s, {'grey' if shape[:1] == [1] else 'colour'}, resized to "
+                  f"{'x'.join(map(str, shape[1:]))} and normalised by mean {x.get('mean')} and std {x.get('std')}; "
+                  f"photos far from them (other sizes, subjects, lighting) score lower than the number above"]
+    elif task == "seq2seq":
+        use = (f"{teach}, translating short {x.get('languages', '')} sentences; a starting point for fine-tuning on "
+               f"your own pairs (`data.name: pairs` with `model.weights: {entry.name}`; its vocabulary is kept)")
+        limits = [f"one direction only ({x.get('languages', '?')}), lower-cased output",
+                  f"a fixed vocabulary ({x.get('src_vocab')} source / {x.get('tgt_vocab')} target tokens): a word or "
+                  f"character it never saw is read as <unk>",
+                  "trained on short, simple sentences; a sentence over twice the longest it saw is refused"]
+    else:
+        use = f"{teach}, solving the {x.get('sequences', entry.data)}"
+        limits = ["a synthetic task: nothing outside it"]
+    limits.append(f"measured on {entry.data}'s test set only (provenance above); not for decisions about people")
+    return use, limits
 
 
-def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
-    """`milestones zoo`: one row per entry: name, model, data, metric, value (views / beam beside), size, whether
-    the file is present, training minutes."""
-    rows = []
-    for e in list_weights(pattern):
-        rows.append({"name": e.name, "model": e.model, "data": e.data, "metric": e.metric, "value": e.value,
-                     "views_value": e.extra.get("views_value"), "beam_value": e.extra.get("beam_value"),
-                     "bytes": e.bytes, "dtype": e.dtype, "shipped": e.shipped, "default": e.default,
-                     "train_minutes": e.recipe.get("train_minutes"), "command": e.command})
-    return rows
-
-
-def _number(value: Optional[float], metric: str) -> str:
-    return "-" if value is None else f"{value:.2f}{'%' if metric == 'test_acc' else ''}"
-
-
-def zoo_text(pattern: str = "*") -> str:
-    """`milestones zoo`'s table for a terminal: one line per entry (zoo_rows), then how to load one."""
-    lines = [f"{'weights':<22}{'data':<21}{'metric':<11}{'value':>8}{'views/beam':>11}{'size':>9}  {'file':<9}"
-             f"{'trained':>8}"]
-    for r in zoo_rows(pattern):
-        size = f"{r['bytes'] / 1e6:.2f} MB" if r["bytes"] else "-"
-        beside = _number(r["views_value"] if r["views_value"] is not None else r["beam_value"], r["metric"])
-        minutes = f"{r['train_minutes']} min" if r["train_minutes"] is not None else "-"
-        lines.append(f"{r['name'] + (' *' if r['default'] else ''):<22}{r['data']:<21}{r['metric']:<11}"
-                     f"{_number(r['value'], r['metric']):>8}{beside:>11}{size:>9}  "
-                     f"{'shipped' if r['shipped'] else 'absent':<9}{minutes:>8}")
-    return "\n".join(lines) + ("\n\n* the model's DEFAULT weights; value: single view / greedy (the papers' "
-                               "protocol), views/beam beside it;\nload: create_model(MODEL, weights=TAG) or "
-                               "load_weights(NAME); absent files: `milestones zoo --json` names the command that "
-                               "trains them")
+def model_card(name: str) -> str:
+    """`milestones zoo show NAME`: the entry as a model card (markdown): model and paper, data and provenance,
+    metric, input, recipe, hardware, file, license, intended use and limits, citation."""
+    e = get_weights(name)
+    r, x, info = e.recipe, e.extra, model_info(e.model)
+    task = entry_task(e)
+    unit = task.headline.unit if task.headline.unit == "%" else " " + task.headline.unit
+    how = {"classification": "one view of each image, ", "seq2seq": "greedy decoding, "}.get(task.name, "")
+    beside = x.get("views_value") if x.get("views_value") is not None else x.get("beam_value")
+    value = f"{e.value:.2f}{unit} ({e.metric}; {how}measured from this file on the full test set)"
+    if beside is not None:
+        value += f"; {beside:.2f}{unit} with {'test-time views' if 'views_value' in x else 'beam search'}"
+    made = (f"{r.get('epochs')} epochs, {r.get('train_minutes')} min on {r.get('hardware')}, precision "
+            f"{r.get('precision', 'fp32')}, torch {r.get('torch')}, seed {r.get('seed', 0)}" if "epochs" in r else
+            f"elsewhere: {r.get('trained_there', r.get('source', '-'))} (published: {r.get('published_value')})")
+    file = (f"`{e.file}`, {e.bytes / 1e6:.2f} MB {e.dtype}, SHA-256 {e.sha256}" + ("" if e.shipped else
+            " (not shipped: the recipe trains it)")) if e.file else "not shipped (the recipe trains it)"
+    use, limits = _uses_and_limits(e)
+    lines = [f"# {e.name}", "",
+             f"- **Model**: `{e.model}` ({info.era if info else '?'}), {x.get('params', '?'):,} parameters, "
+             f"arguments {json.dumps(e.model_args)}",
+             f"- **Data**: {e.data}: {x.get('provenance', DATASETS[e.data].source if e.data in DATASETS else '-')}",
+             f"- **Metric**: {value}",
+             "- **Input**: " + "; ".join(f"{k} {v}" for k, v in x.get("input", {}).items()),
+             f"- **Recipe**: `{e.command}`",
+             f"- **Trained**: {made}",
+             f"- **File**: {file}",
+             f"- **License**: {x.get('license') or 'MIT, as milestones (trained here)'}; the data's own terms apply "
+             f"to what it was trained on",
+             f"- **Why it ships**: {x.get('why', '-')}",
+             "", f"**Intended use**: {use}.", "", "**Limits**:", *[f"- {line}" for line in limits], "",
+             f"**Citation** (the model's paper): {info.paper if info else '-'}", "",
+             f"Load: `create_model(\"{e.model}\", weights=\"{e.tag}\")` or `load_weights(\"{e.name}\")`; "
+             f"re-measure: `milestones eval --weights {e.name}`"]
+    return "\n".join(lines)

@@ -17,7 +17,10 @@ import hashlib
 import os
 import re
 import shutil
+import struct
 import sys
+import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -78,6 +81,28 @@ class Env:
                     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(root / "cifar10_jpeg" / split / cls / f"{i}.png")
         extra(root / "cifar10_jpeg" / "train")
         return str(root)
+
+    def folder_tree(self, classes: tuple[str, ...]) -> str:
+        """A class-folder tree of 32x32 PNGs (`data.name: folder`), two images a class; returns its root."""
+        from PIL import Image
+
+        root = self.tmp / "photos"
+        for cls in classes:
+            (root / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(root / cls / f"{i}.png")
+        return str(root)
+
+    def pairs(self, source: str, target: str | None = None, **data) -> str:
+        """A config training a small Transformer on your own pairs: a TSV file `source` (no `target`) or two
+        files; returns its path."""
+        files = {}
+        for key, text in (("path", source), ) if target is None else (("source_file", source), ("target_file", target)):
+            files[key] = str(self.tmp / f"{key}.txt")
+            Path(files[key]).write_text(text, encoding="utf-8")
+        return self.config(model={"name": "transformer", "d_model": 16, "heads": 2, "d_ff": 32, "encoder_layers": 1,
+                                  "decoder_layers": 1},
+                           data={"name": "pairs", "languages": ["ja", "en"], **files, **data})
 
     def trained(self) -> str:
         """A finished one-epoch run of the MNIST config; returns the config path."""
@@ -246,6 +271,17 @@ CASES = [
          "parameters (over 2,000,000,000); check the sizes"),
     Case("classes", "a model with the wrong number of outputs", lambda e: ["train", e.config(model={"num_classes": 7})],
          "has 7 outputs but mnist has 10 classes"),
+    Case("classes_zero", "`num_classes: 0`", lambda e: ["train", e.config(model={"num_classes": 0})],
+         "model.num_classes must be >= 1, got 0"),
+    Case("weights_channels", "fine-tuning weights of another input channel count (grey digits' on colour photos)",
+         lambda e: ["train", e.config(model={"name": "lenet5", "weights": "lenet5_mnist"}, data={"name": "cifar10"})],
+         "'lenet5_mnist' takes 1-channel images and cifar10 has 3-channel ones"),
+    Case("config_weights_unknown", "`model.weights` that the model has none of",
+         lambda e: ["train", e.config(model={"name": "lenet5", "weights": "cifar10"})],
+         "model.weights: model 'lenet5' has no weights 'cifar10'"),
+    Case("freeze_headless", "`trainer.freeze` for a model without a classifier head",
+         lambda e: ["train", e.config(model={"name": "lstm"}, data={"name": "adding"}), "--set",
+                    "trainer.freeze=backbone"], "model 'lstm' has no classifier head to train alone"),
     Case("cuda", "`device: cuda` with no GPU", lambda e: ["train", e.config(), "--set", "trainer.device=cuda"],
          "no CUDA GPU is available", needs_no_gpu=True),
     Case("fp16_cpu", "fp16 on the CPU", lambda e: ["train", e.config(), "--set", "trainer.device=cpu",
@@ -296,6 +332,9 @@ CASES = [
     Case("empty_class", "an empty class folder",
          lambda e: ["train", e.config(data={"name": "cifar10", "root": e.cifar_tree(lambda t: (t / "bird").mkdir()),
                                             "cache_dir": str(e.tmp / "cache")})], "bird: empty class folder"),
+    Case("one_class", "a class folder tree with one class",
+         lambda e: ["train", e.config(data={"name": "folder", "path": e.folder_tree(("cat",)), "workers": 0})],
+         "photos: one class folder (cat); a classifier needs at least two"),
     Case("not_an_image", "a non-image file among the images",
          lambda e: ["train", e.config(data={"name": "cifar10", "root": e.cifar_tree(
              lambda t: (t / "airplane" / "notes.txt").write_text("hi")), "cache_dir": str(e.tmp / "cache")})],
@@ -304,6 +343,18 @@ CASES = [
          lambda e: ["train", e.config(data={"name": "cifar10", "root": e.cifar_tree(
              lambda t: (t / "airplane" / "9.jpg").write_bytes(b"not a jpeg")), "cache_dir": str(e.tmp / "cache")})],
          "9.jpg: cannot decode image"),
+    Case("pairs_missing_line", "your own sentence pairs with a line missing from one file",
+         lambda e: ["train", e.pairs("彼は背が高い。\n猫が好き。\n今日は暑い。\n", "he is tall .\ni like cats .\n")],
+         "target_file.txt has 2: not line-aligned (a line missing or extra?)"),
+    Case("pairs_blank_side", "a pair with a blank source (the files have slipped out of line)",
+         lambda e: ["train", e.pairs("彼は背が高い。\n\n今日は暑い。\n", "he is tall .\ni like cats .\nit is hot .\n")],
+         "line 2 has a target but no source: are the two sides aligned?"),
+    Case("pairs_empty", "an empty file of sentence pairs", lambda e: ["train", e.pairs("\n")],
+         "no sentence pairs (empty)"),
+    Case("pairs_no_tab", "a pairs TSV line without its tab", lambda e: ["train", e.pairs("彼は背が高い。 he is tall .\n")],
+         "line 1 has 0 tabs; each line must be source TAB target"),
+    Case("pairs_languages", "your own pairs without their languages",
+         lambda e: ["train", e.pairs("a\tb\n", languages=None)], "data.languages: name the pairs' languages"),
     # --- runs and checkpoints ---
     Case("nothing_to_resume", "`--resume` with nothing to resume", lambda e: ["train", e.config(), "--resume"],
          "nothing to resume"),
@@ -446,6 +497,72 @@ ZOO_CASES = [
 ]
 CASES += ZOO_CASES
 
+
+def _predict_on(make: Callable[[Path], None], name: str) -> Callable:
+    """`predict` with LeNet-5 on the file `make` writes at <tmp>/<name>."""
+    def argv(e: Env) -> list[str]:
+        make(e.tmp / name)
+        return ["predict", "--weights", "lenet5_mnist", str(e.tmp / name)]
+    return argv
+
+
+def _fifo(path: Path) -> None:
+    """A named pipe; were it opened for reading, a writer comes after 10 s, so the case fails rather than hangs."""
+    os.mkfifo(path)
+
+    def unblock() -> None:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader waiting: as it should be
+            pass
+
+    timer = threading.Timer(10.0, unblock)
+    timer.daemon = True
+    timer.start()
+
+
+def _png_claiming_a_huge_size(path: Path) -> None:
+    """A 57-byte PNG whose header claims 100,000 x 100,000 pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def _tiff(values: np.ndarray) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        from PIL import Image
+
+        Image.fromarray(values).save(path)
+    return make
+
+
+def _results_beside_another_config(env: Env) -> list[str]:
+    """What an overwrite killed before its first epoch left before run folders held one run: a new config.yaml
+    beside the old run's results.json."""
+    env.trained()
+    shutil.copytree(env.tmp / "runs" / "case", env.tmp / "runs" / "case2")
+    config = env.tmp / "runs" / "case2" / "config.yaml"
+    config.write_text(config.read_text().replace("seed: 0", "seed: 1"))
+    return ["compare", "--runs", str(env.tmp / "runs"), "--strict"]
+
+
+CASES += [
+    Case("predict_fifo", "predict on a named pipe (reading it would wait for ever)",
+         _predict_on(_fifo, "pipe.png"), "pipe.png: a named pipe, not an image file"),
+    Case("predict_folder", "predict on a folder", _predict_on(lambda p: p.mkdir(), "folder.png"),
+         "folder.png: a folder, not an image file"),
+    Case("predict_pixel_bomb", "predict on a 57-byte PNG whose header claims 100,000 x 100,000 pixels",
+         _predict_on(_png_claiming_a_huge_size, "bomb.png"), "more pixels than the 89,478,485 Pillow decodes safely"),
+    Case("predict_float_range", "predict on a float TIFF of values 0 to 255 (float images are read as 0 to 1)",
+         _predict_on(_tiff(np.array([[0.0, 255.0]], np.float32)), "float.tif"), "float pixels from 0 to 255"),
+    Case("predict_int32_range", "predict on a 32-bit integer TIFF beyond the 16-bit range",
+         _predict_on(_tiff(np.array([[0, 100_000]], np.int32)), "int32.tif"),
+         "32-bit integer pixels from 0 to 100000"),
+    Case("compare_results_other_config", "`compare --strict` with a results.json beside another run's config.yaml",
+         _results_beside_another_config, "case2/results.json: written under another config.yaml"),
+]
+
 FOLDER = {"name": "folder", "image_size": 16, "resize": 16, "workers": 0}
 CASES += [
     Case("folder_no_path", "`data.name: folder` without data.path",
@@ -495,6 +612,71 @@ CASES += [
          lambda e: _subword_config(e, _english_model), "a SentencePiece model for another language?"),
 ]
 
+
+def _edited(env: Env, old: str, new: str) -> str:
+    """The seconds-long config with `old` replaced once by `new` in its text (were it not refused, it would train
+    seconds in <tmp>, not the full data set in ./runs)."""
+    path = Path(env.config())
+    text = path.read_text()
+    assert text.count(old) == 1, text
+    path.write_text(text.replace(old, new))
+    return str(path)
+
+
+def _config_a_list(env: Env) -> list[str]:
+    env.trained()
+    shutil.copytree(env.tmp / "runs" / "case", env.tmp / "runs" / "case2")
+    (env.tmp / "runs" / "case2" / "config.yaml").write_text("- model\n- data\n")
+    return ["compare", "--runs", str(env.tmp / "runs"), "--strict"]
+
+
+def _publish_case(finish: dict, damage: Callable[[Path], None] = lambda run: None) -> Callable:
+    """`zoo publish` of a run trained with `finish` trainer settings and then `damage`d; the zoo is a copy."""
+    def argv(e: Env, monkeypatch) -> list[str]:
+        _zoo_copy(e, monkeypatch, lambda folder, registry: None)
+        assert main(["train", e.config(trainer={"epochs": 2, **finish})]) == 0
+        damage(e.tmp / "runs" / "case")
+        return ["zoo", "publish", str(e.tmp / "runs" / "case"), "case_mnist", "--why", "a test"]
+    return argv
+
+
+CASES += [
+    Case("yaml_duplicate_key", "a section given twice (YAML keeps the second silently)",
+         lambda e: ["train", _edited(e, "\ntrainer:", "\ntrainer: {epochs: 2}\ntrainer:")],
+         "duplicate key 'trainer' at lines 12 and 13"),
+    Case("yaml11_leading_zero", "`--set` of a leading-zero integer (YAML 1.1: octal 10; YAML 1.2: 12)",
+         lambda e: ["train", e.config(), "--set", "trainer.batch_size=012"],
+         "trainer.batch_size: 012 is read as 10 by YAML 1.1 and as 12 by YAML 1.2; write 12, or '012'"),
+    Case("yaml11_sexagesimal", "a sexagesimal number in a file (`epochs: 1:30`, YAML 1.1: 90)",
+         lambda e: ["train", _edited(e, "epochs: 1", "epochs: 1:30")],
+         "trainer.epochs: 1:30 (line 14) is read as 90 by YAML 1.1 and as a string by YAML 1.2; write 90"),
+    Case("yaml_hex", "a hexadecimal learning rate (`optim.lr=0x10`)",
+         lambda e: ["train", e.config(), "--set", "optim.lr=0x10"], "optim.lr: 0x10 is read as 16"),
+    Case("lr_float32", "a learning rate beyond float32 (`1e39`)",
+         lambda e: ["train", e.config(), "--set", "optim.lr=1e39"], "optim.lr must be at most 3.403e+38 in size"),
+    Case("tour_minutes_nan", "`tour --minutes nan`", lambda e: ["tour", "--minutes", "nan"],
+         "--minutes must be a finite number > 0, got nan"),
+    Case("tour_minutes_inf", "`tour --minutes inf`", lambda e: ["tour", "--minutes", "inf"],
+         "--minutes must be a finite number > 0, got inf"),
+    Case("budget_nan", "`compare --budget-minutes nan`",
+         lambda e: ["compare", "--suite", "quick", "--budget-minutes", "nan"],
+         "--budget-minutes must be a finite number > 0, got nan"),
+    Case("alpha_nan", "`translate --alpha nan`",
+         lambda e: ["translate", "--checkpoint", e.translator(), "彼", "--beam", "2", "--alpha", "nan"],
+         "--alpha must be a finite number"),
+    Case("compare_config_list", "`compare --strict` with a run folder whose config.yaml is a YAML list",
+         _config_a_list, "case2/config.yaml: not a config (a YAML list, not a mapping of sections)"),
+    Case("ckpt_other_data", "eval of an MNIST checkpoint with a Fashion-MNIST config",
+         lambda e: ["eval", (e.trained(), e.config(data={"name": "fashion_mnist"}))[1], "--checkpoint", e.checkpoint],
+         "trained on mnist, the config evaluates on fashion_mnist"),
+    Case("weights_other_data", "eval of MNIST weights on Fashion-MNIST (`--set data.name=fashion_mnist`)",
+         lambda e: ["eval", "--weights", "lenet5_mnist", "--data", str(e.data), "--set", "data.name=fashion_mnist",
+                    "--set", "data.test_size=100"], "trained on other classes (0, 1, 2, ...) than this config's data"),
+    Case("publish_unfinished", "`zoo publish` of a run stopped mid-schedule (trainer.stop_epoch)",
+         _publish_case({"stop_epoch": 1}), "after epoch 1 of 2, the run has not finished"),
+    Case("publish_no_results", "`zoo publish` of a run folder without results.json",
+         _publish_case({}, lambda run: (run / "results.json").unlink()), "no results.json, so the run has not finished"),
+]
 
 def _normalise(message: str, env: Env) -> str:
     return message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")

@@ -79,3 +79,59 @@ def test_a_reader_that_goes_away_ends_the_output_quietly():
     p.stdout.close()  # before the package has even been imported: its first write finds no reader
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+# The commands that only list things answer without importing torch (~2 s of a ~2.3 s start-up before; their
+# start-up times: scripts/bench/bench_cli_startup.py). `-X importtime` lists every module the process imported.
+LISTING_COMMANDS = [["--help"], ["zoo"], ["zoo", "--json"], ["zoo", "list", "--markdown"], ["configs"],
+                    ["configs", "--json"], ["list"], ["list", "--pretrained", "--json"]]
+
+
+@pytest.mark.parametrize("args", LISTING_COMMANDS, ids=" ".join)
+def test_the_listing_commands_import_no_torch(args):
+    from conftest import REPO
+
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "milestones", *args], capture_output=True,
+                       text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "milestones.catalog" in imported or args == ["--help"]  # the probe sees the package's own imports
+    assert not {m for m in imported if m == "torch" or m.startswith("torch.")}, "torch imported"
+
+
+def test_import_milestones_imports_no_torch_until_the_api_needs_it():
+    probe = """
+import sys
+import milestones
+assert "torch" not in sys.modules, "import milestones"
+from milestones import get_weights, list_models, list_weights, __version__
+assert "torch" not in sys.modules, "the registry and the model list"
+assert list_models("mlp")[0]["params"] == 1_863_690 and get_weights("resnet20_cifar10").model == "resnet20"
+from milestones import create_model
+assert "torch" in sys.modules
+from milestones.models import create_model as direct
+assert create_model is direct and milestones.create_model is direct
+assert all(getattr(milestones, name) is not None for name in milestones.__all__)
+assert set(milestones.__all__) <= set(dir(milestones))
+try:
+    milestones.no_such_name
+except AttributeError as e:
+    assert "no_such_name" in str(e)
+else:
+    raise AssertionError("no AttributeError")
+"""
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import milestones
+
+    assert sorted(milestones.__all__) == sorted([
+        "Config", "count_parameters", "create_model", "evaluate", "fit", "get_weights", "list_models", "list_weights",
+        "load_checkpoint", "load_config", "load_weights", "read_checkpoint", "train_one_epoch", "__version__"])
+
+
+def test_the_parsers_suite_names_are_the_suites():
+    """`compare --suite` offers the suites by name without importing them (torch); the names must be theirs."""
+    from milestones.__main__ import SUITE_NAMES
+    from milestones.suites import SUITES
+
+    assert SUITE_NAMES == list(SUITES)

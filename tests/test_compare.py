@@ -2,7 +2,9 @@
 
 import csv
 import dataclasses
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -41,8 +43,12 @@ def test_runs_differing_only_by_seed_are_one_row_with_mean_and_std(tiny_config, 
     leaderboard.write_leaderboard(entries, out)
     text = (out / "leaderboard.md").read_text()
     assert f"{mean:.2f} ± {std:.2f}" in text and "98.4 (Somebody 1998)" in text and "Sources:" in text
-    rows = list(csv.reader(open(out / "leaderboard.csv")))
-    assert rows[0] == leaderboard.COLUMNS and len(rows) == 3
+    rows = list(csv.DictReader(open(out / "leaderboard.csv")))
+    assert list(rows[0]) == leaderboard.CSV_COLUMNS and len(rows) == 2
+    got = next(r for r in rows if r["seeds"] == "3")  # numbers a spreadsheet sorts, not "98.12 ± 0.31"
+    assert float(got["mean"]) == pytest.approx(mean, abs=1e-4) and float(got["std"]) == pytest.approx(std, abs=1e-4)
+    assert float(got["paper"]) == 98.4 and got["paper_source"] == "Somebody 1998"
+    assert next(r for r in rows if r["seeds"] == "1")["std"] == ""
     plots = write_plots(entries, out)
     assert out / "accuracy_by_era.png" in plots and out / "throughput_by_era.png" in plots
     assert all(p.stat().st_size > 1000 for p in plots)
@@ -95,6 +101,50 @@ def test_a_run_folder_that_cannot_be_read_is_named_not_dropped(tiny_config, tmp_
     board = (tmp_path / "runs" / "compare" / "leaderboard.md").read_text()
     assert "1 run folder(s) could not be read and are left out" in board and "| 1 |" in board  # one seed left
     assert main(["compare", "--runs", str(tmp_path / "runs"), "--strict"]) == 2
+
+
+def _set_result(folder, key, value):
+    results = json.loads((folder / "results.json").read_text())
+    results[key] = value
+    (folder / "results.json").write_text(json.dumps(results))  # NaN written as the bare word NaN, as json does
+
+
+DAMAGES = {  # folder name -> how its copy of a good run is damaged
+    "config_not_utf8": lambda f: (f / "config.yaml").write_bytes(b"name: \xff\xfe\n"),
+    "config_a_list": lambda f: (f / "config.yaml").write_text("- model\n- data\n"),
+    "config_duplicate_key": lambda f: (f / "config.yaml").write_text((f / "config.yaml").read_text() + "seed: 1\n"),
+    "metrics_not_object": lambda f: (f / "metrics.jsonl").write_text((f / "metrics.jsonl").read_text() + "[1, 2]\n"),
+    "metrics_not_number": lambda f: (f / "metrics.jsonl").write_text('{"epoch": 1, "test_acc": "high"}\n'),
+    "results_nan_accuracy": lambda f: _set_result(f, "test_acc", float("nan")),
+    "results_text_epochs": lambda f: _set_result(f, "epochs", "two"),
+    "results_not_json": lambda f: (f / "results.json").write_text("<html>not json</html>"),
+    "results_not_utf8": lambda f: (f / "results.json").write_bytes(b"\xff\xfe{}"),
+}
+
+
+def test_compare_survives_every_damaged_folder_and_follows_links(tiny_config, tmp_path, capsys):
+    _seeds(tiny_config, seeds=(0,))
+    runs, good = tmp_path / "runs", tmp_path / "runs" / "tiny_seed0"
+    for name, damage in DAMAGES.items():
+        shutil.copytree(good, runs / name)
+        damage(runs / name)
+    shutil.copytree(good, tmp_path / "elsewhere" / "kept")
+    (runs / "linked").symlink_to(tmp_path / "elsewhere" / "kept")  # a run kept elsewhere: counted
+    (runs / "again").symlink_to(good)  # the same folder twice: counted once
+    (runs / "linked" / "loop").symlink_to(runs)  # a link back up the tree: not followed round
+    capsys.readouterr()
+    assert main(["compare", "--runs", str(runs)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    warnings = [l for l in err.splitlines() if l.strip()]
+    assert len(warnings) == len(DAMAGES), err
+    for name in DAMAGES:
+        assert sum(f"/{name}/" in w and w.startswith("milestones: warning: left out: ") for w in warnings) == 1, name
+    board = (runs / "compare" / "leaderboard.md").read_text()
+    assert f"{len(DAMAGES)} run folder(s) could not be read" in board
+    assert "| 2 | " in board  # the good run and its linked copy, as two seeds of one row
+    assert main(["compare", "--runs", str(runs), "--strict"]) == 2
+    assert f"{len(DAMAGES)} run folder(s) under" in capsys.readouterr().err
 
 
 def test_tour_runs_each_stop_prints_its_story_and_writes_the_comparison(tmp_path, monkeypatch, capsys, one_thread):

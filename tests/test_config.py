@@ -1,4 +1,5 @@
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,7 @@ def test_result_neutral_keys_come_from_the_fields_and_are_exactly_what_the_hash_
     assert marked_keys(NO_RESULT) == {"name", "output_dir", "data.root", "data.cache_dir", "data.download",
                                       "trainer.progress", "trainer.checkpoint", "trainer.eval_every", "trainer.beam",
                                       "trainer.length_stress", "trainer.tensorboard", "data.path", "data.workers",
-                                      "trainer.cudnn_benchmark"}
+                                      "trainer.cudnn_benchmark", "data.source_file", "data.target_file"}
     assert marked_keys(RESUMABLE) == {"trainer.epochs", "trainer.stop_epoch", "trainer.device", "trainer.threads"}
     base = Config()
     for section in ("", "data.", "trainer.", "optim.", "schedule."):
@@ -180,3 +181,61 @@ def test_a_task_is_one_entry_the_config_checks_ask():
     with pytest.raises(ConfigError, match="trainer.test_flip must be false unless task is classification"):
         config_from_dict({"task": "regression", "model": {"name": "lstm"}, "data": {"name": "adding"},
                           "trainer": {"test_flip": True}})
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    p = write(tmp_path, "model: {name: mlp}\ntrainer:\n  epochs: 1\noptim: {lr: 0.1}\ntrainer:\n  epochs: 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)  # YAML itself would keep the second `trainer:` and drop the first
+    assert str(e.value) == (f"{p}: duplicate key 'trainer' at lines 2 and 5 (YAML would silently keep only the "
+                            f"second); keep one")
+    p = write(tmp_path, "model: {name: mlp}\ntrainer:\n  epochs: 1\n  batch_size: 8\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="duplicate key 'trainer.epochs' at lines 3 and 5"):
+        load_config(p)
+    with pytest.raises(ConfigError, match=r"--set: duplicate key 'model.hidden\[0\].a'"):
+        load_config(write(tmp_path, "model: {name: mlp}\n"), ["model.hidden=[{a: 1, a: 2}]"])
+
+
+YAML11 = [("012", "is read as 10 by YAML 1.1 and as 12 by YAML 1.2; write 12, or '012' in quotes"),
+          ("0777", "is read as 511 by YAML 1.1 and as 777 by YAML 1.2; write 777"),
+          ("019", "is read as a string by YAML 1.1 and as 19 by YAML 1.2; write 19"),
+          ("1:30", "is read as 90 by YAML 1.1 and as a string by YAML 1.2; write 90, or '1:30' in quotes"),
+          ("0x10", "is read as 16, a number form configs do not take; write 16"),
+          ("0o17", "is read as a string by YAML 1.1 and as 15 by YAML 1.2; write 15"),
+          ("0b101", "is read as 5 by YAML 1.1 and as a string by YAML 1.2; write 5"),
+          ("1_000", "is read as 1000 by YAML 1.1 and as a string by YAML 1.2; write 1000"),
+          ("-012", "is read as -10 by YAML 1.1 and as -12 by YAML 1.2; write -12")]
+
+
+@pytest.mark.parametrize("text, message", YAML11, ids=[t for t, _ in YAML11])
+def test_numbers_yaml_1_1_and_1_2_read_differently_are_refused_in_files_and_set(tmp_path, text, message):
+    p = write(tmp_path, f"model: {{name: mlp}}\ntrainer:\n  batch_size: {text}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}: trainer.batch_size: {text} (line 3) {message}")
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "model: {name: mlp}\n"), [f"trainer.batch_size={text}"])
+    assert str(e.value).startswith(f"--set: trainer.batch_size: {text} {message}")
+    with pytest.raises(ConfigError, match=rf"--set: model.hidden\[1\]: {text} "):
+        load_config(write(tmp_path, "model: {name: mlp}\n"), [f"model.hidden=[8, {text}]"])
+
+
+def test_yaml_1_2_numbers_and_quoted_strings_still_load_and_round_trip(tmp_path):
+    assert [parse_value(t) for t in ("12", "0", "-3", "+5", "1e-3", "1.", ".5", "1.0e-05")] == \
+        [12, 0, -3, 5, 0.001, 1.0, 0.5, 1e-05]
+    p = write(tmp_path, "name: '0o17'\nmodel: {name: mlp}\ndata: {root: '012'}\ntrainer: {batch_size: 12}\n")
+    cfg = load_config(p, ["output_dir='1:30'"])
+    assert (cfg.name, cfg.data.root, cfg.output_dir, cfg.trainer.batch_size) == ("0o17", "012", "1:30", 12)
+    save_config(cfg, tmp_path / "resolved.yaml")  # strings that look like numbers are written quoted
+    assert load_config(tmp_path / "resolved.yaml").to_dict() == cfg.to_dict()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr=1e39", "optim.lr must be at most 3.403e+38 in size (float32's largest"),
+    ("optim.weight_decay=.nan", "optim.weight_decay must be a finite number, got nan"),
+    ("optim.lr=-.inf", "optim.lr must be a finite number, got -inf"),
+    (f"optim.lr={10 ** 40}", "optim.lr must be at most 3.403e+38 in size"),
+])
+def test_floats_beyond_float32_or_not_finite_are_refused(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, "model: {name: mlp}\n"), [override])

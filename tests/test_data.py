@@ -1,6 +1,10 @@
 import gzip
+import os
 import pickle
 import struct
+import threading
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -9,8 +13,11 @@ from PIL import Image
 
 from milestones.data import BatchLoader, load_image_data, read_class_folders, read_idx, shift
 from milestones.data.batches import random_crop, random_flip
+from milestones.data import images
+from milestones.data.decode import read_image
 from milestones.data.images import load_cifar10
 from milestones.errors import DataError
+from milestones.predict import image_tensor
 
 
 # --- IDX ---------------------------------------------------------------------------------------------------------
@@ -109,17 +116,154 @@ def test_class_folder_errors(tmp_path):
         read_class_folders(tmp_path / "train")
 
 
-def test_cifar_class_folders_are_decoded_once_then_cached(tmp_path):
+def test_cifar_class_folders_are_decoded_once_then_cached(tmp_path, monkeypatch):
     root, cache = tmp_path / "root", tmp_path / "cache"
     _make_tree(root / "cifar10_jpeg", classes=("a", "b"), size=32)
     first = load_cifar10(root, cache, download=False)
     cached = list(cache.glob("cifar10_*.pt"))
     assert len(cached) == 1
-    png = root / "cifar10_jpeg" / "train" / "a" / "0000.png"
-    png.write_bytes(b"x" * png.stat().st_size)  # same size, so the same cache key; decoding it would now fail...
-    second = load_cifar10(root, cache, download=False)  # ...but the cache answers
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(images, "read_class_folders", no_decoding)
+    second = load_cifar10(root, cache, download=False)  # the cache answers
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     assert first[0].shape == (6, 3, 32, 32)
+
+
+@pytest.mark.parametrize("mtime", ["moved on", "set back"])
+def test_an_image_rewritten_with_the_same_byte_count_invalidates_the_cache(tmp_path, mtime):
+    """Issue #32: the cache was keyed by paths and sizes, so images rewritten with the same byte counts trained on
+    the old pixels. (BMP: the byte count is the image size's, whatever the pixels.)"""
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (root / "cifar10_jpeg" / split / cls).mkdir(parents=True)
+            Image.fromarray(np.full((32, 32, 3), 10, np.uint8)).save(root / "cifar10_jpeg" / split / cls / "0.bmp")
+    first = load_cifar10(root, cache, download=False)[0]
+    bmp = root / "cifar10_jpeg" / "train" / "a" / "0.bmp"
+    before = bmp.stat()
+    time.sleep(0.05)  # past the file system's clock tick (ctime moves with every write)
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(bmp)  # rewritten in place: the same inode
+    assert bmp.stat().st_size == before.st_size
+    ns = before.st_mtime_ns + 10**9 if mtime == "moved on" else before.st_mtime_ns
+    os.utime(bmp, ns=(ns, ns))
+    second = load_cifar10(root, cache, download=False)[0]
+    assert first[0].unique().tolist() == [10] and second[0].unique().tolist() == [200]
+    assert len(list(cache.glob("cifar10_*.pt"))) == 2
+
+
+# --- image files of every Pillow mode (data/decode.py) ---------------------------------------------------------------
+
+def _palette(transparent: bool):
+    im = Image.new("P", (2, 1))
+    im.putpalette([0, 0, 0, 10, 20, 30])
+    im.putpixel((1, 0), 1)
+    return im, {"transparency": 0} if transparent else {}
+
+
+MODES = {  # case -> (its two pixels as an image and save options, file suffix, Pillow's mode on reading, RGB read)
+    "1-bit": (lambda: (Image.fromarray(np.array([[False, True]])), {}), ".png", "1", [(0, 0, 0), (255, 255, 255)]),
+    "L": (lambda: (Image.fromarray(np.array([[0, 77]], np.uint8)), {}), ".png", "L", [(0, 0, 0), (77, 77, 77)]),
+    "16-bit PNG": (lambda: (Image.fromarray(np.array([[32768, 65535]], np.uint16)), {}), ".png", "I;16",
+                   [(128, 128, 128), (255, 255, 255)]),
+    "16-bit TIFF": (lambda: (Image.fromarray(np.array([[0, 32768]], np.uint16)), {}), ".tif", "I;16",
+                    [(0, 0, 0), (128, 128, 128)]),
+    "32-bit integer TIFF": (lambda: (Image.fromarray(np.array([[0, 32768]], np.int32)), {}), ".tif", "I",
+                            [(0, 0, 0), (128, 128, 128)]),
+    "float TIFF": (lambda: (Image.fromarray(np.array([[0.5, 1.0]], np.float32)), {}), ".tif", "F",
+                   [(128, 128, 128), (255, 255, 255)]),
+    "palette": (lambda: _palette(False), ".png", "P", [(0, 0, 0), (10, 20, 30)]),
+    "palette, transparent": (lambda: _palette(True), ".png", "P", [(255, 255, 255), (10, 20, 30)]),
+    "CMYK": (lambda: (Image.frombytes("CMYK", (2, 1), bytes([0, 0, 0, 0, 0, 255, 255, 0])), {}), ".tif", "CMYK",
+             [(255, 255, 255), (255, 0, 0)]),
+    "LA": (lambda: (Image.fromarray(np.array([[[100, 0], [100, 255]]], np.uint8)), {}), ".png", "LA",
+           [(255, 255, 255), (100, 100, 100)]),
+    "RGBA": (lambda: (Image.fromarray(np.array([[[200, 0, 0, 0], [200, 0, 0, 255]]], np.uint8)), {}), ".png", "RGBA",
+             [(255, 255, 255), (200, 0, 0)]),
+    "RGB": (lambda: (Image.fromarray(np.array([[[1, 2, 3], [250, 128, 0]]], np.uint8)), {}), ".png", "RGB",
+            [(1, 2, 3), (250, 128, 0)]),
+}
+
+
+@pytest.mark.parametrize("case", list(MODES))
+def test_every_pillow_mode_is_read_at_its_full_range(case, tmp_path):
+    """Issue #32: a 16-bit PNG was read as all white and a float TIFF as all black. Alpha is composited on white."""
+    make, suffix, mode, rgb = MODES[case]
+    im, options = make()
+    path = tmp_path / f"image{suffix}"
+    im.save(path, **options)
+    assert Image.open(path).mode == mode
+    assert np.asarray(read_image(path, 3)).tolist() == [[list(px) for px in rgb]]
+    luma = np.asarray(Image.fromarray(np.array([rgb], np.uint8)).convert("L"))  # one channel: Pillow's ITU-R 601
+    assert np.array_equal(np.asarray(read_image(path, 1)), luma)
+    x = image_tensor(path, (3, 1, 2), [0.0] * 3, [1.0] * 3)  # what `predict` feeds the model: (C, H, W) in [0, 1]
+    assert torch.allclose(x, torch.tensor(rgb, dtype=torch.float32).T[:, None, :] / 255)
+
+
+def test_a_16_bit_image_of_half_scale_predicts_as_grey(tmp_path):
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.full((28, 28), 32768, np.uint16)).save(path)
+    x = image_tensor(path, (1, 28, 28), [0.0], [1.0])
+    assert x.shape == (1, 28, 28) and torch.allclose(x, torch.full_like(x, 128 / 255))
+
+
+@pytest.mark.parametrize("values, why", [([[0, 100000]], "32-bit integer pixels from 0 to 100000"),
+                                         ([[0.0, 255.0]], "float pixels from 0 to 255"),
+                                         ([[0.0, float("nan")]], "float pixels that are not all numbers")])
+def test_pixels_of_an_unknown_range_are_refused(values, why, tmp_path):
+    path = tmp_path / "odd.tif"
+    Image.fromarray(np.array(values, np.int32 if isinstance(values[0][0], int) else np.float32)).save(path)
+    with pytest.raises(DataError, match=why):
+        read_image(path)
+
+
+def test_only_regular_files_are_opened_a_named_pipe_does_not_hang(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+
+    def unblock():  # were the pipe opened for reading, it would wait for a writer for ever: be one after 3 s
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: as it should be
+            pass
+
+    timer = threading.Timer(3.0, unblock)
+    timer.start()
+    try:
+        start = time.perf_counter()
+        with pytest.raises(DataError, match="pipe.png: a named pipe, not an image file"):
+            read_image(fifo)
+        assert time.perf_counter() - start < 1.0
+    finally:
+        timer.cancel()
+    with pytest.raises(DataError, match="a folder, not an image file"):
+        read_image(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        read_image(tmp_path / "missing.png")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header claims width x height pixels (no pixel data follows)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+        chunk(b"IEND", b"")
+
+
+def test_images_over_the_pixel_limit_are_one_line(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_claiming(100_000, 100_000))
+    with pytest.raises(DataError, match="bomb.png: more pixels than the 89,478,485 Pillow decodes safely"):
+        read_image(bomb)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for side in (12, 15):  # over the limit (Pillow warns), over twice the limit (Pillow raises)
+        Image.fromarray(np.zeros((side, side), np.uint8)).save(tmp_path / f"{side}.png")
+        with pytest.raises(DataError, match="more pixels than the 100 Pillow decodes safely"):
+            read_image(tmp_path / f"{side}.png")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "10.png")
+    assert read_image(tmp_path / "10.png").size == (10, 10)  # at the limit: read
 
 
 def test_cifar_official_pickled_batches(tmp_path):

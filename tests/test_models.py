@@ -93,6 +93,16 @@ def test_list_models_rows():
     assert rows["mlp"]["year"] == 1986 and rows["mlp"]["params"] == 1_863_690
 
 
+def test_the_recorded_parameter_counts_are_the_built_models():
+    """`milestones list` prints each model's parameter count from milestones/modelinfo.py (written down, so that
+    listing needs no torch): each is the model's own, built with its defaults (on the meta device: shapes only)."""
+    from milestones.models import BUILDERS
+
+    with torch.device("meta"):
+        built = {name: count_parameters(BUILDERS[name]()) for name in MODELS}
+    assert {name: info.params for name, info in MODELS.items()} == built
+
+
 def test_packed_resnets_train_exactly_as_alone():
     """N ResNet-20s packed into one grouped-convolution net (models/packed.py): the same outputs, and one SGD step
     (momentum, weight decay, BN in training mode), twice, on the sum of their losses gives each model the weights its own

@@ -20,8 +20,8 @@ def judged():
 def test_every_claim_with_its_entries_shipped_holds(judged):
     assert [j.claim for j in judged] == CLAIMS
     for j in judged:
-        if not j.missing and not j.claim.note:
-            assert j.verdict == "yes", (j.claim.claim, j.numbers)
+        if not j.missing and not j.claim.note:  # a "no" only where the claim says why the data cannot show it
+            assert j.verdict in ("yes", f"**no**: {j.claim.caveat}") and j.verdict != "**no**: ", (j.claim, j.numbers)
     adding = next(j for j in judged if "long lags" in j.claim.claim)
     assert adding.how["lstm_adding100"] == "live"  # generated sequences, no data root
     table = story_markdown(judged)

@@ -10,7 +10,7 @@ import yaml
 import milestones.runtime as runtime
 import milestones.train as train_module
 from milestones import create_model, fit, load_checkpoint, read_checkpoint
-from milestones.checkpoint import CHECKPOINT, save_checkpoint
+from milestones.checkpoint import CHECKPOINT, PREVIOUS_DIR, save_checkpoint
 from milestones.config import config_from_dict
 from milestones.data.batches import random_crop
 from milestones.errors import CheckpointError, ConfigError, DivergenceError
@@ -202,7 +202,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_checkpoint(tiny_config):
     bad = config_from_dict({**tiny_config, "optim": {"name": "sgd", "lr": 1e12, "momentum": 0.9}})
     with pytest.raises(DivergenceError, match=r"loss became (nan|inf) by step \d+"):
         fit(bad, overwrite=True)
-    assert (cfg.run_dir / CHECKPOINT).read_bytes() == saved
+    assert (cfg.run_dir / PREVIOUS_DIR / CHECKPOINT).read_bytes() == saved  # the run it replaced, moved aside whole
 
 
 def test_model_that_does_not_fit_the_data_is_a_config_error(tiny_config):

@@ -71,8 +71,8 @@ def test_create_model_with_weights_follows_torchvision_and_timm():
     assert create_model("vit", weights="DEFAULT").weights.name == "vit_cifar10"
     with pytest.raises(WeightsError, match="has no trained weights"):
         create_model("vit_small", weights="DEFAULT")
-    with pytest.raises(WeightsError, match="trained with num_classes"):
-        create_model("lenet5", weights="DEFAULT", num_classes=7)
+    with pytest.raises(WeightsError, match="trained with padding=2, not 0; only num_classes may change"):
+        create_model("lenet5", weights="DEFAULT", padding=0)  # other classes: a new head (tests/test_finetune.py)
 
 
 def _digits(tmp_path: Path, data_root: Path, n: int = 4) -> tuple[list[str], list[int]]:
@@ -109,7 +109,9 @@ def test_predict_cli_prints_top5_and_one_line_per_bad_file(tmp_path, data_root):
 def test_onnx_export_matches_pytorch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     entry = get_weights("lenet5_mnist")
-    path = export_onnx(entry, tmp_path / "lenet5.onnx")
+    path = export_onnx(entry, tmp_path / "out" / "lenet5.onnx")
+    assert [p.name for p in path.parent.iterdir()] == ["lenet5.onnx"]  # the weights inside, no .onnx.data beside it
+    path = path.rename(tmp_path / "moved.onnx")  # and it loads on its own, anywhere
     model = load_weights("lenet5_mnist")
     x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))  # another batch size than exported
     with torch.no_grad():

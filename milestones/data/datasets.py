@@ -18,6 +18,8 @@ Sources of the numbers
   Training sequences are generated afresh: 100 000 an epoch is our choice.
 - small_parallel_enja: odashi's split of the Tanaka corpus (50 000 / 500 / 500 pairs); Multi30k task 1: Elliott et
   al. 2016, arXiv:1605.00459 (29 000 / 1 014 / 1 000 pairs, test_2016_flickr).
+- `folder` and `pairs` are the user's own: class folders of photos, and sentence pairs (their languages in the
+  config, or those of the weights a run starts from).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from ..errors import DataError
 class DataSet:
     name: str
     task: str  # the key of milestones.tasks.TASKS that trains on it
-    reader: str  # "idx", "cifar" (images.py, held in memory); "folder" (folders.py, streamed); "adding"; "corpus"
+    # "idx", "cifar" (images.py, held in memory); "folder" (folders.py, streamed); "adding"; "corpus", "pairs" (text.py)
+    reader: str
     counts: str  # what one example is, as the leaderboard counts the training set: "images", "sequences", "pairs"
     train_size: Optional[int] = None  # the official training split (None: whatever a folder holds)
     test_size: Optional[int] = None  # the official test split
@@ -87,6 +90,8 @@ DATASETS: dict[str, DataSet] = {
         DataSet("multi30k", "seq2seq", "corpus", "pairs", 29_000, 1_000, folder="multi30k",
                 languages=("de", "en"), split_files={"train": "train", "val": "val", "test": "test_2016_flickr"},
                 source="Multi30k (Elliott et al. 2016), de->en"),
+        DataSet("pairs", "seq2seq", "pairs", "pairs",
+                source="your own sentence pairs: data.path (a TSV file) or data.source_file and data.target_file"),
     ]
 }
 

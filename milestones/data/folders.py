@@ -40,6 +40,7 @@ import torch
 
 from ..errors import DataError
 from .datasets import DATASETS
+from .decode import read_image
 
 FOLDER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # Szegedy et al. 2015, Sec. 6
@@ -127,6 +128,9 @@ def load_folder_data(name: str, *, root: Path, path: Optional[str], val_fraction
             raise DataError(f"{base}: one tree without train/ and val/ needs data.val_fraction in (0, 1) to hold "
                             f"out an evaluation split, got {val_fraction}")
         train, test = every.split(max(1, int(round(val_fraction * len(every.files)))), split_seed)
+    if len(classes) < 2:  # softmax over one class: a loss of 0 and 100% accuracy from the first step
+        raise DataError(f"{base}: one class folder ({classes[0]}); a classifier needs at least two, one folder of "
+                        f"images each")
     if name == "imagenet":
         classes = _class_names(base, classes)
     return FolderData(name, classes, train, test)
@@ -169,13 +173,11 @@ class FolderImages(torch.utils.data.Dataset):
         return len(self.files.files)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image  # lazy: see LAZY in tests/test_architecture.py
-        from torchvision.transforms.v2 import functional as TF
+        from torchvision.transforms.v2 import functional as TF  # lazy: see LAZY in tests/test_architecture.py
 
         path = self.files.files[i]
-        try:
-            with Image.open(path) as im:
-                x = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)  # (3, H, W) uint8
+        try:  # every Pillow mode at its full range (data/decode.py)
+            x = torch.from_numpy(np.asarray(read_image(path, 3)).copy()).permute(2, 0, 1)  # (3, H, W) uint8
         except (OSError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError
             raise DataError(f"{path}: cannot decode image ({str(e).splitlines()[0][:100]})") from None
         if self.train:

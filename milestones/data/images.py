@@ -27,6 +27,7 @@ import torch
 
 from ..errors import DataError
 from .datasets import DATASETS, dataset
+from .decode import read_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 CIFAR10_FOLDERS = ("cifar10_jpeg", "cifar10", "CIFAR10")
@@ -116,7 +117,7 @@ def read_class_folders(split_dir: str | Path, classes: Optional[list[str]] = Non
 
     Classes are the sub-folder names in sorted order (torchvision's ImageFolder rule), files in sorted order.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError  # lazy: see LAZY in tests/test_architecture.py
 
     split_dir = Path(split_dir)
     if classes is None:
@@ -132,10 +133,9 @@ def read_class_folders(split_dir: str | Path, classes: Optional[list[str]] = Non
         for f in files:
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DataError(f"{f}: not an image file (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
-            try:
-                with Image.open(f) as im:
-                    images.append(np.asarray(im.convert("RGB")))  # (H, W, C)
-            except (UnidentifiedImageError, OSError) as e:
+            try:  # every Pillow mode at its full range (data/decode.py)
+                images.append(np.asarray(read_image(f, 3)))  # (H, W, C)
+            except (UnidentifiedImageError, OSError, ValueError) as e:
                 raise DataError(f"{f}: cannot decode image ({e})") from None
             labels.append(label)
     shapes = {a.shape for a in images}
@@ -146,17 +146,25 @@ def read_class_folders(split_dir: str | Path, classes: Optional[list[str]] = Non
 
 
 def _tree_key(folder: Path) -> str:
-    """Fingerprint of a class-folder tree (relative paths and sizes), naming its decoded cache file. Read with
-    os.scandir (one stat per file): pathlib's rglob took 2 s of every CIFAR-10 load (60k JPEGs), 0.2 s this way."""
-    files = []  # (path parts relative to `folder`, size), sorted as pathlib sorts paths
+    """Fingerprint of a class-folder tree, naming its decoded cache file: each file's relative path, size, mtime_ns,
+    ctime_ns and inode, so that a file rewritten in any way (even with the same byte count, or with its mtime set
+    back: every write moves ctime, which nothing can set) or replaced by another gets a new key and the tree is
+    decoded again. (Changing a file's owner or permissions does too, once: a needless decode, never a stale one.)
+    Cost: the one stat per file the size alone took, no read; os.scandir, as pathlib's rglob took 2 s of every
+    CIFAR-10 load (60k JPEGs), 0.2 s this way. A hash of every file's bytes would catch tampering that restores
+    all of these, at the cost of reading every byte of the tree on every load."""
+    files = []  # (path parts relative to `folder`, size, mtime_ns, ctime_ns, inode), sorted as pathlib sorts paths
     for directory, _, _ in os.walk(folder):
         rel = os.path.relpath(directory, folder)
         parts = () if rel == "." else tuple(rel.split(os.sep))
         with os.scandir(directory) as entries:
-            files += [(parts + (e.name,), e.stat().st_size) for e in entries if e.is_file()]
+            for e in entries:
+                if e.is_file():
+                    st = e.stat()
+                    files.append((parts + (e.name,), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     h = hashlib.sha256(str(folder.resolve()).encode())
-    for parts, size in sorted(files):
-        h.update(f"{'/'.join(parts)}:{size}\n".encode())
+    for parts, *stamp in sorted(files):
+        h.update(f"{'/'.join(parts)}:{':'.join(map(str, stamp))}\n".encode())
     return h.hexdigest()[:16]
 
 

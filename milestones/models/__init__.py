@@ -10,17 +10,20 @@ pretrained=True)` gives each model's era, year, paper, parameter count and weigh
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
+import sys
 import typing
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-import torch
 from torch import nn
 
+# The facts of each model and their listing need no torch (milestones/modelinfo.py, milestones/catalog.py); they are
+# imported here too, so that `from milestones.models import MODELS, model_info, list_models` finds them beside the
+# builders.
+from ..catalog import list_models  # noqa: F401
 from ..errors import WeightsError, mismatch_detail
-from ..pretrained import WeightsEntry, get_weights, read_weights, registry, weights_for
+from ..modelinfo import MODELS, ModelInfo, model_info  # noqa: F401
+from ..pretrained import WeightsEntry, get_weights, read_weights, weights_for
 from ..typecheck import check_type  # the same checker the config sections use
 from .alexnet import AlexNet, AlexNet224
 from .lenet import LeNet5
@@ -35,102 +38,18 @@ from .transformer import Transformer
 from .vit import ViT, vit_b16, vit_small, vit_tiny
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model family's facts as data: whoever needs "a CIFAR ResNet? how deep? plain or residual?" asks these
-    fields (packing, the claims, the plots, the planner, checkpoint migrations), never the model's name."""
-
-    name: str
-    builder: Callable[..., nn.Module]
-    era: str
-    year: int
-    paper: str
-    family: str  # mlp, lenet, alexnet, cifar_resnet, imagenet_resnet, vit, adding_rnn, seq2seq, rnnsearch, transformer
-    depth: Optional[int] = None  # weighted layers, where the name fixes it (else the `depth` argument, if any)
-    residual: Optional[bool] = None  # ResNets: residual or plain, where the name fixes it (else the argument)
-    input: str = "image"  # what it reads: "image", "sequence" (numbers in time), "tokens" (a sentence)
-    data: str = ""  # the data set its paper's claim is shown on here (milestones/data/datasets.py)
-
-    def depth_with(self, args: dict[str, Any]) -> Optional[int]:
-        """The depth of the model built with `args` (the generic `resnet` takes it as an argument)."""
-        return self.depth if self.depth is not None else args.get("depth")
-
-    def residual_with(self, args: dict[str, Any]) -> Optional[bool]:
-        """Residual (True) or plain (False) when built with `args`; None for models without the choice."""
-        if self.residual is not None or not self.family.endswith("resnet"):
-            return self.residual
-        return bool(args.get("residual", True))
-
-
-HE = "He, Zhang, Ren & Sun 2015, Deep Residual Learning (arXiv:1512.03385)"
-VIT = "Dosovitskiy et al. 2020, An Image is Worth 16x16 Words (arXiv:2010.11929)"
-
-
-def _cifar_nets() -> list[ModelInfo]:
-    """He et al.'s CIFAR-10 nets (Sec. 4.2): ResNet-6n+2 of Table 6 and their plain twins of Fig. 6."""
-    residual = {20: resnet20, 32: resnet32, 44: resnet44, 56: resnet56, 110: resnet110}
-    plain = {20: plain20, 32: plain32, 44: plain44, 56: plain56, 110: plain110}
-    return [
-        *(ModelInfo(f"resnet{d}", b, "ResNet 2015", 2015, f"{HE}, Table 6: ResNet-{d}", "cifar_resnet", d, True,
-                    data="cifar10") for d, b in residual.items()),
-        *(ModelInfo(f"plain{d}", b, "ResNet 2015", 2015,
-                    f"{HE}, {'plain twin of ResNet-110' if d == 110 else f'Fig. 6: plain-{d}'}", "cifar_resnet", d,
-                    False, data="cifar10") for d, b in plain.items()),
-    ]
-
-
-MODELS: dict[str, ModelInfo] = {
-    info.name: info
-    for info in [
-        ModelInfo("mlp", MLP, "MLP", 1986,
-                  "Rumelhart, Hinton & Williams 1986; dropout: Srivastava et al. 2014 (arXiv:1207.0580)",
-                  "mlp", data="mnist"),
-        ModelInfo("lenet5", LeNet5, "CNN 1998", 1998,
-                  "LeCun, Bottou, Bengio & Haffner 1998, Gradient-based learning applied to document recognition",
-                  "lenet", 5, data="mnist"),
-        ModelInfo("alexnet", AlexNet, "CNN 2012", 2012,
-                  "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NeurIPS)",
-                  "alexnet", 8, data="cifar10"),
-        ModelInfo("alexnet224", AlexNet224, "CNN 2012", 2012,
-                  "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NeurIPS): the "
-                  "paper's 224x224 model, two towers as grouped convolutions, 61M params", "alexnet", 8,
-                  data="imagenet"),
-        *_cifar_nets(),
-        ModelInfo("resnet", ResNet, "ResNet 2015", 2015, f"{HE}, Sec. 4.2: any depth 6n+2", "cifar_resnet",
-                  data="cifar10"),
-        *(ModelInfo(f"resnet{d}", b, "ResNet 2015", 2015, f"{HE}, Table 1: ImageNet ResNet-{d}", "imagenet_resnet",
-                    d, True, data="imagenet") for d, b in ((18, resnet18), (34, resnet34), (50, resnet50))),
-        *(ModelInfo(f"plain{d}", b, "ResNet 2015", 2015, f"{HE}, Table 2 / Fig. 4: plain-{d}", "imagenet_resnet", d,
-                    False, data="imagenet") for d, b in ((18, plain18), (34, plain34))),
-        ModelInfo("vit_tiny", vit_tiny, "ViT 2020", 2020, f"{VIT}; CIFAR size, 2.3M params", "vit", 6,
-                  data="cifar10"),
-        ModelInfo("vit_small", vit_small, "ViT 2020", 2020, f"{VIT}; CIFAR size, 6.0M params", "vit", 9,
-                  data="cifar10"),
-        ModelInfo("vit_b16", vit_b16, "ViT 2020", 2020, f"{VIT}, Table 1: ViT-B/16 at 224x224, 86.6M params",
-                  "vit", 12, data="imagenet"),
-        ModelInfo("vit", ViT, "ViT 2020", 2020, f"{VIT}; any size (defaults: ViT-B/16)", "vit", data="imagenet"),
-        ModelInfo("lstm", adding_lstm, "RNN 1997", 1997,
-                  "Hochreiter & Schmidhuber 1997, Long Short-Term Memory (Neural Computation), with the forget "
-                  "gate of Gers et al. 2000; adding problem, Sec. 5.4", "adding_rnn", input="sequence", data="adding"),
-        ModelInfo("rnn", adding_rnn, "RNN 1997", 1990,  # the 1997 era's baseline; Elman's paper is of 1990
-                  "Elman 1990, Finding Structure in Time: the tanh RNN baseline of Hochreiter & Schmidhuber 1997",
-                  "adding_rnn", input="sequence", data="adding"),
-        ModelInfo("seq2seq", Seq2Seq, "RNN 1997", 2014,
-                  "Sutskever, Vinyals & Le 2014, Sequence to Sequence Learning (arXiv:1409.3215): 384M params",
-                  "seq2seq", input="tokens", data="small_parallel_enja"),
-        ModelInfo("rnnsearch", RNNsearch, "RNN+attention 2015", 2015,
-                  "Bahdanau, Cho & Bengio 2015, Jointly Learning to Align and Translate (arXiv:1409.0473)",
-                  "rnnsearch", input="tokens", data="small_parallel_enja"),
-        ModelInfo("transformer", Transformer, "Transformer 2017", 2017,
-                  "Vaswani et al. 2017, Attention Is All You Need (arXiv:1706.03762), base sizes (65M there: one "
-                  "vocabulary shared by both languages)", "transformer", input="tokens", data="small_parallel_enja"),
-    ]
+# Each model's builder, by name; its facts (era, paper, family, depth, head, parameter count) are the table MODELS of
+# milestones/modelinfo.py, kept apart so that listing the models needs no torch.
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": MLP, "lenet5": LeNet5, "alexnet": AlexNet, "alexnet224": AlexNet224,
+    "resnet20": resnet20, "resnet32": resnet32, "resnet44": resnet44, "resnet56": resnet56, "resnet110": resnet110,
+    "plain20": plain20, "plain32": plain32, "plain44": plain44, "plain56": plain56, "plain110": plain110,
+    "resnet": ResNet, "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50,
+    "plain18": plain18, "plain34": plain34,
+    "vit_tiny": vit_tiny, "vit_small": vit_small, "vit_b16": vit_b16, "vit": ViT,
+    "lstm": adding_lstm, "rnn": adding_rnn, "seq2seq": Seq2Seq, "rnnsearch": RNNsearch, "transformer": Transformer,
 }
-
-
-def model_info(name: str) -> Optional[ModelInfo]:
-    """The entry of `name`, or None for a name the table does not know (an old run's model)."""
-    return MODELS.get(name)
+assert BUILDERS.keys() == MODELS.keys(), "every model has both a builder and its facts (milestones/modelinfo.py)"
 
 
 def _info(name: str) -> ModelInfo:
@@ -139,9 +58,13 @@ def _info(name: str) -> ModelInfo:
     return MODELS[name]
 
 
+def _builder(name: str) -> Callable[..., nn.Module]:
+    return BUILDERS[_info(name).name]  # an unknown name: _info's KeyError, which names the known ones
+
+
 def builder_arguments(name: str) -> list[str]:
     """The keyword arguments the builder of `name` takes (KeyError for an unknown model)."""
-    builder = _info(name).builder
+    builder = _builder(name)
     target = builder.__init__ if inspect.isclass(builder) else builder
     return [p for p in inspect.signature(target).parameters if p != "self"]
 
@@ -152,7 +75,7 @@ def check_model_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
     Raises KeyError for an unknown model and TypeError (with a one-line message naming `model.<key>`) for an
     unknown argument or a wrong type.
     """
-    builder = _info(name).builder
+    builder = _builder(name)
     hints = typing.get_type_hints(builder.__init__ if inspect.isclass(builder) else builder)
     known = builder_arguments(name)
     checked = {}
@@ -170,10 +93,12 @@ def create_model(name: str, weights: Optional[str] = None, **kwargs: Any) -> nn.
     """Build a model by name with the builder's keyword arguments (defaults: the paper's values).
 
     `weights`: "DEFAULT", a tag of one of the model's registry entries ("cifar10") or an entry's full name; the
-    model is then built with the entry's arguments (any given must agree) and returned in eval mode.
+    model is then built with the entry's arguments and returned in eval mode. Other arguments must agree with the
+    entry's, but for `num_classes`: another number of classes loads every tensor but the classifier head, which
+    starts fresh for them (timm's way of fine-tuning; one line on stderr says so).
     """
     if weights is None:
-        return _info(name).builder(**kwargs)
+        return _builder(name)(**kwargs)
     _info(name)  # an unknown model is named as such, not as missing weights
     return _pretrained(weights_for(name, weights), kwargs)
 
@@ -183,42 +108,89 @@ def load_weights(name: str) -> nn.Module:
     return _pretrained(get_weights(name), {})
 
 
+def head_of(model: nn.Module, name: str) -> str:
+    """The state-dict prefix of the classifier head of `model`, a `name` model ("fc", "classifier.6"), from its
+    ModelInfo.head; a WeightsError for a model without one (a translator's output layer is its vocabulary)."""
+    path = _info(name).head
+    if path is None:
+        raise WeightsError(f"model '{name}' has no classifier head to replace or train alone (models with one: "
+                           f"{', '.join(n for n, i in MODELS.items() if i.head)})")
+    module, parts = model, []
+    for part in path.split("."):
+        if part.lstrip("-").isdigit():  # a Sequential's layer, counted from its end when negative
+            index = int(part) % len(module)
+            module, part = module[index], str(index)
+        else:
+            module = getattr(module, part)
+        parts.append(part)
+    return ".".join(parts)
+
+
+def freeze_backbone(model: nn.Module, name: str) -> str:
+    """Train the classifier head of `model` (a `name` model) alone: every other parameter stops taking gradients
+    (trainer.freeze: backbone). Returns the one line that says what trains."""
+    head = head_of(model, name)
+    for key, p in model.named_parameters():
+        p.requires_grad_(key.startswith(head + "."))
+    trained = count_parameters(model)
+    return (f"milestones: trainer.freeze: training the classifier head '{head}' alone ({trained:,} of "
+            f"{sum(p.numel() for p in model.parameters()):,} parameters); the backbone, batch-norm statistics "
+            f"included, stays as it starts")
+
+
+def keep_frozen_norms(model: nn.Module) -> None:
+    """After `model.train()`: batch norms whose weights are frozen normalise with their running statistics and keep
+    them (eval mode), as torchvision's FrozenBatchNorm2d and timm's freeze do; trained, they would drift."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    builder = _builder(name)
+    target = builder.__init__ if inspect.isclass(builder) else builder
+    return {p.name: p.default for p in inspect.signature(target).parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
 def _pretrained(entry: WeightsEntry, kwargs: dict[str, Any]) -> nn.Module:
     args = dict(entry.model_args)
-    clash = [k for k, v in kwargs.items() if k in args and args[k] != v or k not in args]
-    if clash:
-        k = clash[0]
-        raise WeightsError(f"weights '{entry.name}' were trained with {k}={args.get(k, '(default)')!r}, not "
-                           f"{kwargs[k]!r}; build without weights to change it")
+    trained = {**_defaults(entry.model), **args}  # what the weights were built with, the defaults included
+    for k, v in kwargs.items():
+        if k not in trained:
+            raise WeightsError(f"model '{entry.model}' takes no argument {k} (its arguments: "
+                               f"{', '.join(builder_arguments(entry.model))})")
+        if k != "num_classes" and trained[k] != v:
+            raise WeightsError(f"weights '{entry.name}' were trained with {k}={trained[k]!r}, not {v!r}; only "
+                               f"num_classes may change (a new head); build without weights to change {k}")
+    classes = kwargs.get("num_classes", trained.get("num_classes"))
+    new_head = classes != trained.get("num_classes")
+    if new_head and (not isinstance(classes, int) or isinstance(classes, bool) or classes < 1):
+        raise WeightsError(f"num_classes must be an integer >= 1, got {classes!r}")
     state, meta = read_weights(entry)
-    model = _info(entry.model).builder(**args)
+    model = _builder(entry.model)(**args, **({"num_classes": classes} if new_head else {}))
     try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
+        if new_head:
+            head = head_of(model, entry.model)
+            trained_classes = state[f"{head}.weight"].shape[0]
+            body = {k: v for k, v in state.items() if not k.startswith(head + ".")}
+            unexpected = model.load_state_dict(body, strict=False).unexpected_keys  # (wrong shapes still raise)
+            missing = [k for k in model.state_dict() if k not in state]
+            if missing or unexpected:  # every tensor but the head's comes from the file, and nothing else
+                raise RuntimeError(f"{'missing' if missing else 'unexpected'} key(s): "
+                                   f"{', '.join((missing or unexpected)[:3])}")
+        else:
+            model.load_state_dict(state)
+    except (RuntimeError, KeyError) as e:
         raise WeightsError(f"{entry.path}: does not fit model '{entry.model}' ({mismatch_detail(e)[:160]}); "
                            f"nothing loaded") from None
+    if new_head:
+        print(f"milestones: {entry.name}: every tensor loaded but the classifier head '{head}' ({trained_classes} "
+              f"classes), which starts fresh for {classes} classes", file=sys.stderr)
+        meta = {k: v for k, v in meta.items() if k != "classes"}  # the entry's class names are not the new head's
     model.weights, model.meta = entry, meta
     return model.eval()
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def list_models(pattern: str = "*", *, pretrained: bool = False) -> list[dict[str, Any]]:
-    """One row per model whose name matches `pattern` ("resnet*"): name, era, year, paper, parameter count with
-    default arguments, and the names of its registry entries whose weights are shipped (`pretrained=True`: only
-    the models that have some)."""
-    shipped: dict[str, list[str]] = {}
-    for e in registry().values():
-        if e.shipped:
-            shipped.setdefault(e.model, []).append(e.name)
-    # Built on the meta device: shapes without memory or initialisation, as the paper-size translators are large
-    # (Sutskever et al.'s 384M parameters would take 1.5 GB and seconds to initialise just to be counted).
-    with torch.device("meta"):
-        return [
-            {"name": i.name, "era": i.era, "year": i.year, "paper": i.paper,
-             "params": count_parameters(i.builder()), "weights": shipped.get(i.name, [])}
-            for i in MODELS.values()
-            if fnmatch.fnmatch(i.name, pattern) and (i.name in shipped or not pretrained)
-        ]

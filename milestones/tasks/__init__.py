@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from ..data.datasets import DATASETS
-from ..errors import ConfigError
+from ..errors import ConfigError, WeightsError
 from ..models import builder_arguments, check_model_args, count_parameters, create_model
+from ..pretrained import get_weights
 from ..typecheck import shown
 from .base import Headline, Loaders, StepFn, StepOut, Task
 from .classification import CLASSIFICATION
@@ -53,15 +54,19 @@ def model_arguments(cfg: Config, meta: dict) -> dict:
                                                       if k in takes})
     except (KeyError, TypeError):
         from_data = {}
-    return {**from_data, **cfg.model.args}
+    # the architecture of the weights it starts from (model.weights), but for the classes the data has
+    trained = dict(get_weights(cfg.model.weights).model_args) if cfg.model.weights else {}
+    return {**trained, **from_data, **cfg.model.args}
 
 
 MAX_PARAMETERS = 2 * 10 ** 9  # 8 GB of fp32 weights: beyond every era here, and a typo's size (hidden: [1e11])
 
 
-def build_model(cfg: Config, meta: dict, device: torch.device) -> tuple[nn.Module, dict]:
+def build_model(cfg: Config, meta: dict, device: torch.device, *,
+                from_weights: bool = False) -> tuple[nn.Module, dict]:
     """The model `cfg` describes for data with this meta, on `device` (channels-last with trainer.channels_last),
-    and the keyword arguments it was built with (what a checkpoint stores to rebuild it).
+    and the keyword arguments it was built with (what a checkpoint stores to rebuild it). `from_weights`: with the
+    weights of its `model.weights` entry (a training's start; a checkpoint's own weights replace them anyway).
 
     Arguments the builder refuses, or sizes past MAX_PARAMETERS (counted on the meta device first, without
     allocating), are a one-line ConfigError instead of a traceback or an allocation that takes the machine down.
@@ -76,7 +81,11 @@ def build_model(cfg: Config, meta: dict, device: torch.device) -> tuple[nn.Modul
     if params > MAX_PARAMETERS:
         raise ConfigError(f"model '{name}' would have {params:,} parameters (over {MAX_PARAMETERS:,}); check the "
                           f"sizes in {shown(cfg.model.args)}")
-    model = create_model(name, **args).to(device)
+    weights = cfg.model.weights if from_weights else None
+    try:
+        model = create_model(name, weights=weights, **args).to(device)
+    except WeightsError as e:  # the weights cannot take this data: the config's mistake
+        raise ConfigError(f"model.weights: {e}") from None
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model, args

@@ -17,8 +17,8 @@ from ..data.datasets import DATASETS
 from ..data.folders import FolderLoader, load_folder_data
 from ..data.images import data_root, load_image_data
 from ..distributed import Dist, barrier
-from ..errors import ConfigError
-from ..runtime import evaluating, loss_precision
+from ..errors import CheckpointError, ConfigError
+from ..runtime import evaluating, loss_precision, usable_cores
 from .base import Headline, Loaders, StepFn, StepOut, Task, probe_error
 
 if TYPE_CHECKING:  # annotations only (see base.py)
@@ -79,7 +79,10 @@ def build_folder_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> 
         train_files = train_files.split(d.train_size)[1]
     if d.test_size is not None and d.test_size < len(test_files.files):
         test_files = test_files.split(d.test_size)[1]
-    common = dict(image_size=d.image_size, resize=d.resize, mean=mean, std=std, seed=cfg.seed, workers=d.workers,
+    # no more decoding processes than cores (torch warns past them, and they would only take turns): the batches
+    # are the same with any number (data/folders.py)
+    workers = min(d.workers, usable_cores())
+    common = dict(image_size=d.image_size, resize=d.resize, mean=mean, std=std, seed=cfg.seed, workers=workers,
                   device=device, channels_last=t.channels_last, rank=ddp.rank, world_size=ddp.world_size)
     train = FolderLoader(train_files, batch_size=t.batch_size // t.accumulate, train=True, **common)
     test = FolderLoader(test_files, batch_size=t.eval_batch_size, train=False, **common)
@@ -161,9 +164,19 @@ def check_classifier(model: nn.Module, loaders: Loaders, cfg: Config) -> None:
                           f"{num_classes} classes (set model.num_classes)")
 
 
+def check_classes(saved: dict, built: dict, path: str) -> None:
+    """A classifier's outputs are its training data's classes: the data a config builds must have the same ones
+    (MNIST's digits are not Fashion-MNIST's garments, though both are ten)."""
+    if saved.get("classes") and list(saved["classes"]) != list(built.get("classes") or []):
+        theirs, ours = (", ".join(map(str, c[:3])) for c in (list(saved["classes"]), list(built.get("classes") or [])))
+        raise CheckpointError(f"{path}: trained on other classes ({theirs}, ...) than this config's data has "
+                              f"({ours}, ...); evaluate it with the data it was trained on")
+
+
 CLASSIFICATION = Task(
     name="classification", build_data=build_data, step=classification_step,
-    check_model=check_classifier, describe_input=describe_images, model_args=image_model_args, make_eval_step=make_eval_step, options=("test_flip", "test_shift", "accumulate"),
+    check_model=check_classifier, describe_input=describe_images, model_args=image_model_args,
+    make_eval_step=make_eval_step, check_meta=check_classes, options=("test_flip", "test_shift", "accumulate"),
     headline=Headline(key="test_acc", label="test accuracy (%)", scale=100.0, unit="%", paper_metric="test_acc",
                       rate_unit="images/s", summary=lambda r: f"test accuracy {100 * r['test_acc']:.2f}%",
                       protocol={"test_flip": False, "test_shift": 0}, check_tolerance=0.05,

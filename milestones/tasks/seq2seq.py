@@ -27,12 +27,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
-from ..data.text import (PAD, Split, TranslationLoader, Vocab, joined_split, load_translation_data,
-                         pad_batch)
+from ..data.datasets import DATASETS
+from ..data.text import (PAD, Split, TranslationData, TranslationLoader, Vocab, joined_split, load_pairs_data,
+                         load_translation_data, pad_batch)
 from ..distributed import Dist
 from ..errors import CheckpointError, ConfigError
 from ..decoding import GNMT_ALPHA, beam_search_batch, greedy_decode
+from ..pretrained import get_weights, read_weights
 from ..runtime import evaluating
 from .base import Headline, Loaders, StepOut, Task, probe_error
 
@@ -43,15 +46,41 @@ if TYPE_CHECKING:  # annotations only (see base.py)
 def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders:
     """Length-bucketed translation batches; meta holds the vocabularies (and so every checkpoint does)."""
     d, t = cfg.data, cfg.trainer
-    data = load_translation_data(d.name, root=d.root, min_freq=d.min_freq, max_len=d.max_len,
-                                 train_size=d.train_size, test_size=d.test_size, subwords=d.subwords,
-                                 subword_model=d.subword_model)
+    if DATASETS[d.name].reader == "pairs":
+        data = load_pairs(cfg)
+        for note in data.notes if ddp.is_main else ():
+            tqdm.write(f"milestones: {note}")
+    else:
+        data = load_translation_data(d.name, root=d.root, min_freq=d.min_freq, max_len=d.max_len,
+                                     train_size=d.train_size, test_size=d.test_size, subwords=d.subwords,
+                                     subword_model=d.subword_model)
     common = dict(device=device, rank=ddp.rank, world_size=ddp.world_size)
     train = TranslationLoader(data.train, batch_size=t.batch_size, shuffle=True, seed=cfg.seed,
                               drop_last=ddp.enabled, **common)
     val = TranslationLoader(data.val, batch_size=t.eval_batch_size, **common)
     test = TranslationLoader(data.test, batch_size=t.eval_batch_size, **common)
     return Loaders(train, val, test, data.meta)
+
+
+def load_pairs(cfg: Config) -> TranslationData:
+    """Your own sentence pairs (`data.name: pairs`). Fine-tuning a shipped translator (model.weights), its
+    vocabularies and tokenisation are kept (the weights index them), and so are its languages."""
+    d = cfg.data
+    two = d.source_file is not None or d.target_file is not None
+    if (d.path is not None) == two or (two and (d.source_file is None or d.target_file is None)):
+        raise ConfigError("data.name 'pairs' needs data.path (a TSV file: source TAB target on each line) or "
+                          "data.source_file and data.target_file (line-aligned), one of the two")
+    if d.languages is None and cfg.model.weights is None:
+        raise ConfigError("data.languages: name the pairs' languages, e.g. [ja, en] (ja is read as characters, any "
+                          "other language as words)")
+    start = read_weights(get_weights(cfg.model.weights))[1] if cfg.model.weights else None
+    languages = tuple(d.languages) if d.languages else (start["src_lang"], start["tgt_lang"])
+    if start and languages != (start["src_lang"], start["tgt_lang"]):
+        raise ConfigError(f"data.languages {list(languages)}: the weights '{cfg.model.weights}' translate "
+                          f"{start['src_lang']} -> {start['tgt_lang']}")
+    return load_pairs_data(path=d.path, source_file=d.source_file, target_file=d.target_file, languages=languages,
+                           min_freq=d.min_freq, max_len=d.max_len, val_fraction=d.val_fraction,
+                           train_size=d.train_size, test_size=d.test_size, start=start)
 
 
 def translation_model_args(meta: dict) -> dict:

@@ -15,7 +15,7 @@ the lines between the markers. The blocks and their sources:
     story-table      README's story: each era's shipped number (milestones/weights/zoo.yaml, read by
                      milestones.pretrained) or a run measured in RESULTS.md (the number must be in the linked
                      section), beside the published number (milestones/papers.yaml)
-    zoo-table        the registry as `milestones zoo --markdown` prints it (milestones.zoo.zoo_markdown)
+    zoo-table        the registry as `milestones zoo --markdown` prints it (milestones.catalog.zoo_markdown)
     zoo-count        how many registry entries, and how many ship a file
     claims-table     the claims table of the committed claims.md (docs/results/claims_quick/claims.md)
     bad-input-count  the number of cases in tests/test_bad_input.py (CASES)
@@ -173,7 +173,7 @@ def story_table() -> str:
 
 
 def zoo_table() -> str:
-    from milestones.zoo import zoo_markdown
+    from milestones.catalog import zoo_markdown
 
     return zoo_markdown()
 

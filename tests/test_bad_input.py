@@ -679,7 +679,8 @@ CASES += [
 ]
 
 def _normalise(message: str, env: Env) -> str:
-    return message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")
+    return (message.replace(str(env.tmp), "<tmp>").replace(str(env.data), "<data>")
+            .replace(str(REPO), "<repo>"))  # the checkout's own path (a fresh clone's differs)
 
 
 def _doc_rows() -> dict[str, str]:

@@ -1,17 +1,4 @@
-"""The run folder and the checkpoint format: every file name, every key, written and read here and nowhere else.
-
-Run folder `<output_dir>/<name>/`:
-    config.yaml        the resolved config (loads back with load_config)
-    metrics.jsonl      one JSON line per epoch
-    checkpoint.pt      after every epoch; the one it replaced as checkpoint.prev.pt
-    results.json       final test metrics, time, hardware, the command; the run's id and the SHA-256 of the
-                       config.yaml it finished under, so that a reader can tell it belongs to the config beside it
-    .lock              locked by the process that is writing the run, so that no second one does
-    .previous/         the files of the run this one replaced (--overwrite), moved aside as the new one starts
-
-A run folder holds one run: a new run (not a resumed one) first moves the files of the one before it into
-.previous/ (retire_run), results.json first, so that a new run killed or diverged before it finishes never
-leaves its config.yaml beside another run's results.json.
+"""The checkpoint format: every key, written and read here and nowhere else (the run folder around it: runfolder.py).
 
 A checkpoint is a dict saved with torch.save and read with torch.load(weights_only=True): model, optimizer,
 scheduler and grad-scaler states, the RNG states of Python, numpy and torch, epoch and history, the config (as
@@ -26,19 +13,11 @@ falls back to the previous one.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import re
-import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
-
-try:
-    import fcntl  # POSIX file locks (not on Windows)
-except ImportError:
-    fcntl = None
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -46,134 +25,15 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import NO_RESULT, RESUMABLE, Config, config_from_dict, marked_keys
-from .configfile import save_config
-from .errors import BusyError, CheckpointError, ConfigError, mismatch_detail
+from .errors import CheckpointError, ConfigError, mismatch_detail
 from .models import MODELS, create_model
+# The run folder around the checkpoint (milestones/runfolder.py); its names are imported here too, so that a
+# module reading or writing runs finds the folder and the checkpoint in one place.
+from .runfolder import (CHECKPOINT, CONFIG_FILE, METRICS_FILE, PREVIOUS_DIR, RESULTS_FILE,  # noqa: F401
+                        config_digest, fsync_dir, has_checkpoint, log_epoch, open_run_folder, previous_checkpoint,
+                        read_history, read_results, retire_run, start_logs, write_results)
 from .tasks import model_arguments
 from .version import __version__
-
-CHECKPOINT = "checkpoint.pt"
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
-RESULTS_FILE = "results.json"
-LOCK_FILE = ".lock"  # held by the process writing the run (open_run_folder)
-PREVIOUS_DIR = ".previous"  # the replaced run's files (retire_run); one generation is kept
-
-
-# --- the run folder ------------------------------------------------------------------------------------------------
-
-def previous_checkpoint(path: str | Path) -> Path:
-    """Where save_checkpoint keeps the checkpoint it replaced: checkpoint.pt -> checkpoint.prev.pt."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
-
-
-def has_checkpoint(run_dir: Path) -> bool:
-    """Whether `run_dir` holds a checkpoint to resume from: checkpoint.pt, or checkpoint.prev.pt alone (what a
-    process killed between save_checkpoint's two renames leaves; read_resume_checkpoint falls back to it)."""
-    path = run_dir / CHECKPOINT
-    return path.is_file() or previous_checkpoint(path).is_file()
-
-
-@contextmanager
-def open_run_folder(run_dir: Path, *, resume: bool, overwrite: bool, main: bool = True) -> Iterator[Path]:
-    """Check that a run may start (or continue) in `run_dir`, create it, hold it, and give its checkpoint's path.
-
-    A folder holding a run needs --resume or --overwrite; --resume needs a checkpoint. The main process (rank 0
-    under torchrun) then checks the folder is writable and holds an exclusive lock on <run>/.lock for the block:
-    a second process that would write into the same folder stops with a one-line error naming the holder's PID,
-    before it touches anything. The operating system drops the lock when its holder exits, however it exits, so
-    a killed run leaves no stale lock. Only then are temporary files of a process killed while saving removed.
-    """
-    ckpt_path = run_dir / CHECKPOINT
-    has_run = has_checkpoint(run_dir)
-    if resume and not has_run:
-        raise CheckpointError(f"{ckpt_path}: nothing to resume (no checkpoint in the run folder)")
-    if not resume and not overwrite and has_run:
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to start it "
-                          f"again, or --set name=<new name>")
-    if not main:
-        yield ckpt_path
-        return
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write_test{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-        lock = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise ConfigError(f"output folder {run_dir} is not writable ({e.strerror})") from None
-    try:
-        if fcntl is not None:  # POSIX; elsewhere runs are not locked
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(lock, 32, 0).decode(errors="replace").strip() or "unknown"
-                raise BusyError(f"{run_dir} is being written by another run (PID {holder}); wait for it to end, "
-                                f"or train into another folder with --set name=<new name>") from None
-            os.ftruncate(lock, 0)
-            os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
-        for stale in run_dir.glob(f".{CHECKPOINT}.tmp*"):  # left by a process killed while writing
-            stale.unlink(missing_ok=True)
-        yield ckpt_path
-    finally:
-        os.close(lock)  # and with it the lock
-
-
-def retire_run(run_dir: Path) -> list[str]:
-    """Move the files of the run `run_dir` held into <run>/.previous/ (emptied first): results.json first, then
-    metrics, config, checkpoints and TensorBoard logs. A new run calls this before it writes anything, so that a
-    new run killed or diverged before it finishes never leaves its config.yaml beside the old run's results.json
-    (each move is an atomic rename; a crash between two of them leaves no results.json beside anything). Return
-    the names moved (none: the folder held no run: no results and no checkpoint, as when a run was killed before
-    its first epoch ended; its config.yaml and metrics.jsonl are rewritten, and .previous/ keeps what it holds)."""
-    ckpt = run_dir / CHECKPOINT
-    kept = [RESULTS_FILE, CHECKPOINT, previous_checkpoint(ckpt).name, f"{ckpt.stem}.corrupt{ckpt.suffix}"]
-    if not any(os.path.lexists(run_dir / n) for n in kept):
-        return []
-    present = [n for n in [*kept[:1], METRICS_FILE, CONFIG_FILE, *kept[1:], "tensorboard"]
-               if os.path.lexists(run_dir / n)]
-    aside = run_dir / PREVIOUS_DIR
-    if aside.is_dir() and not aside.is_symlink():
-        shutil.rmtree(aside)  # the generation before: one is kept
-    elif os.path.lexists(aside):
-        aside.unlink()
-    aside.mkdir()
-    for name in present:
-        os.replace(run_dir / name, aside / name)
-    _fsync_dir(run_dir)
-    return present
-
-
-def config_digest(run_dir: Path) -> str:
-    """SHA-256 of <run>/config.yaml's bytes: results.json records it, and readers check it (runs.read_run)."""
-    return hashlib.sha256((run_dir / CONFIG_FILE).read_bytes()).hexdigest()
-
-
-def start_logs(run_dir: Path, cfg: Config, history: list[dict]) -> None:
-    """Write config.yaml, and metrics.jsonl afresh from the checkpoint's history, so that it never holds epochs
-    the checkpoint lacks."""
-    save_config(cfg, run_dir / CONFIG_FILE)
-    with open(run_dir / METRICS_FILE, "w") as f:
-        f.writelines(json.dumps(h) + "\n" for h in history)
-
-
-def log_epoch(run_dir: Path, row: dict) -> None:
-    with open(run_dir / METRICS_FILE, "a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-def write_results(run_dir: Path, results: dict) -> None:
-    (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    """metrics.jsonl: one dict per epoch."""
-    return [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line.strip()]
-
-
-def read_results(run_dir: Path) -> dict:
-    return json.loads((run_dir / RESULTS_FILE).read_text())
 
 
 # --- writing and reading, crash-safe and checked -------------------------------------------------------------------
@@ -221,24 +81,11 @@ def save_checkpoint(state: dict, path: str | Path, *, keep_previous: bool = Fals
         if keep_previous and path.is_file():
             os.replace(path, previous_checkpoint(path))  # a crash right here leaves .prev and the temporary file
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
 
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:

@@ -126,7 +126,7 @@ def test_a_translator_trains_on_two_text_files_of_your_own(tmp_path, one_thread)
     assert "test_bleu" in results
     meta = read_checkpoint(cfg.run_dir / "checkpoint.pt")["data_meta"]
     assert meta["src_lang"] == "ja" and "猫" in meta["src_vocab"] and meta["tokenizer"].startswith("html-unescape")
-    from milestones.data.text import load_pairs_data
+    from milestones.data.pairs import load_pairs_data
     again = load_pairs_data(path=None, source_file=str(tmp_path / "ja.txt"), target_file=str(tmp_path / "en.txt"),
                             languages=("ja", "en"), min_freq=1)
     assert (len(again.train.src), len(again.val.src), len(again.test.src)) == (8, 1, 1)  # the same split every time

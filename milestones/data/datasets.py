@@ -34,7 +34,8 @@ from ..errors import DataError
 class DataSet:
     name: str
     task: str  # the key of milestones.tasks.TASKS that trains on it
-    # "idx", "cifar" (images.py, held in memory); "folder" (folders.py, streamed); "adding"; "corpus", "pairs" (text.py)
+    # "idx", "cifar" (images.py, held in memory); "folder" (folders.py, streamed); "adding"; "corpus" (text.py);
+    # "pairs" (pairs.py)
     reader: str
     counts: str  # what one example is, as the leaderboard counts the training set: "images", "sequences", "pairs"
     train_size: Optional[int] = None  # the official training split (None: whatever a folder holds)

@@ -30,8 +30,9 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.datasets import DATASETS
-from ..data.text import (PAD, Split, TranslationData, TranslationLoader, Vocab, joined_split, load_pairs_data,
-                         load_translation_data, pad_batch)
+from ..data.pairs import load_pairs_data
+from ..data.text import (PAD, Split, TranslationData, TranslationLoader, Vocab, joined_split, load_translation_data,
+                         pad_batch)
 from ..distributed import Dist
 from ..errors import CheckpointError, ConfigError
 from ..decoding import GNMT_ALPHA, beam_search_batch, greedy_decode

@@ -4,6 +4,8 @@
     model = create_model("mlp", in_features=3072)                 # a fresh model, the paper's defaults
     resnet = create_model("resnet20", weights="DEFAULT")          # trained weights shipped in the package
     list_models("resnet*", pretrained=True)                       # with their entries (`milestones zoo`)
+    weights_transforms("resnet20_cifar10")("cat.jpg")             # the input those weights expect, (3, 32, 32)
+    from_folder(export_entry("resnet20_cifar10", "hub/resnet20"))  # a folder to upload to a model hub, and back
 """
 
 import importlib
@@ -24,9 +26,10 @@ from .version import __version__  # noqa: E402
 # `from milestones import create_model` or `milestones.fit` import what they need when they are asked for.
 API = {
     "Config": "config", "count_parameters": "models", "create_model": "models", "evaluate": "train",
-    "fit": "train", "get_weights": "registry", "list_models": "catalog", "list_weights": "registry",
+    "export_entry": "card", "fit": "train", "from_folder": "card", "get_weights": "registry",
+    "ImageTransform": "data.transforms", "list_models": "catalog", "list_weights": "registry",
     "load_checkpoint": "checkpoint", "load_config": "configfile", "load_weights": "models",
-    "read_checkpoint": "checkpoint", "train_one_epoch": "train",
+    "read_checkpoint": "checkpoint", "train_one_epoch": "train", "weights_transforms": "predict",
 }
 __all__ = [*API, "__version__"]
 

@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--data", metavar="DIR", help="a data root: re-measure the image entries too")
     st.add_argument("--plots", metavar="DIR", help="draw the story's figures from the zoo into DIR (accuracy by era, "
                     "Fig. 6 curves, accuracy by data size, BLEU by length)")
-    z = sub.add_parser("zoo", help="trained weights: list them (default), rebuild one, publish or import one",
+    z = sub.add_parser("zoo", help="trained weights: list them (default), show or export one, rebuild, publish or "
+                       "import one",
                        description="The weights zoo (milestones/weights/zoo.yaml). Without a subcommand: every entry, "
                        "its number, size and whether its file is shipped.")
     zs = z.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND")
@@ -101,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     zw = zs.add_parser("show", help="an entry's model card: data, metric, recipe, hardware, license, intended use, "
                        "limits, citation (markdown)")
     zw.add_argument("name")
+    zx = zs.add_parser("export", help="an entry as a self-describing folder to upload to a model hub yourself: "
+                       "config.json, model.safetensors (float32), README.md (its model card)")
+    zx.add_argument("name")
+    zx.add_argument("dir", metavar="DIR", help="a new or empty folder (its parent must exist)")
+    zx.add_argument("--overwrite", action="store_true", help="replace the three files of a folder that holds some")
     zb = zs.add_parser("build", help="retrain an entry from its recorded config and compare with the registry")
     zb.add_argument("name")
     zb.add_argument("--data", metavar="DIR")

@@ -28,9 +28,10 @@ from .tour import tour
 from .pack import fit_packed
 from .evaluation import evaluate_checkpoint
 from .train import fit
-from .translate import NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
+from .translate import NO_CJK_FONT, NO_MATPLOTLIB, load_translator, load_translator_weights, plot_attention, translate
 from .story import judge, story_figures, story_markdown
-from .zoo import build, import_akamaster, measure, model_card, publish
+from .zoo import build, import_akamaster, measure, publish
+from .card import CONFIG_FILE, README_FILE, WEIGHTS_FILE, export_entry, model_card
 
 
 def _story(args: argparse.Namespace) -> None:
@@ -78,8 +79,7 @@ def _translate(args: argparse.Namespace) -> None:
             readable = plot_attention(t, path, title=" ".join(t.tokens))
             print(f"attention map: {path}", file=sys.stderr)
             if not readable and n == 1:
-                print("note: no CJK font installed, so Japanese labels show as boxes (e.g. apt install "
-                      "fonts-noto-cjk)", file=sys.stderr)
+                print(NO_CJK_FONT, file=sys.stderr)
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -105,10 +105,13 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _zoo(args: argparse.Namespace) -> None:
-    """`milestones zoo show | build | publish | import` (listing the zoo is __main__.py's, without torch)."""
+    """`milestones zoo show | export | build | publish | import` (listing the zoo is __main__.py's, without torch)."""
     cmd = args.zoo_command
     if cmd == "show":
         print(model_card(args.name))
+    elif cmd == "export":
+        folder = export_entry(args.name, args.dir, overwrite=args.overwrite)
+        print(f"written: {folder / CONFIG_FILE}, {folder / WEIGHTS_FILE} (float32), {folder / README_FILE}")
     elif cmd == "build":
         r = build(args.name, output_dir=args.output_dir, data_root=args.data, overrides=tuple(args.overrides))
         verdict = "within" if r["ok"] else "OUTSIDE"

@@ -21,34 +21,14 @@ from .runs import Entry, experiment_key
 
 COLUMNS = ["era", "year", "model", "data", "params", "metric", "ours (mean ± std)", "seeds", "paper", "epochs",
            "train min", "hardware", "torch", "config"]
-
-
-def rows(entries: list[Entry]) -> list[list[str]]:
-    out = []
-    for e in entries:
-        if not e.values:
-            continue
-        mean, std = e.mean_std()
-        p = e.paper
-        paper = "—" if not p or p.get("value") is None else f"{p['value']:g} ({p['source'].split(',')[0]})"
-        epochs = sorted({r.results.get("epochs") for r in e.runs})
-        minutes = statistics.fmean(r.results.get("train_seconds", 0.0) for r in e.runs) / 60
-        r0 = e.first.results
-        out.append([e.era, str(e.year), e.model, e.data, f"{r0.get('params', 0):,}", e.task.headline.label,
-                    f"{mean:.2f} ± {std:.2f}" if len(e.values) > 1 else f"{mean:.2f}", str(len(e.values)), paper,
-                    "/".join(map(str, epochs)),
-                    f"{minutes:.1f}", str(r0.get("hardware", "?")), str(r0.get("torch", "?")),
-                    experiment_key(e.first.config)])
-    return out
-
-
 CSV_COLUMNS = ["era", "year", "model", "data", "params", "metric", "mean", "std", "seeds", "paper", "paper_source",
                "epochs", "train_minutes", "hardware", "torch", "config"]
 
 
-def csv_rows(entries: list[Entry]) -> list[list[Any]]:
-    """leaderboard.csv: the table's facts as numbers a spreadsheet or pandas sorts (mean and std apart, std empty
-    for one seed; the paper's number apart from its source)."""
+def rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    """One row of facts per experiment with results, keyed by CSV_COLUMNS: numbers as numbers (std None for one
+    seed; the paper's number and its source apart, None without one). The markdown table and the CSV file are two
+    spellings of these rows."""
     out = []
     for e in entries:
         if not e.values:
@@ -56,16 +36,36 @@ def csv_rows(entries: list[Entry]) -> list[list[Any]]:
         mean, std = e.mean_std()
         p = e.paper if e.paper and e.paper.get("value") is not None else {}
         r0 = e.first.results
-        out.append([e.era, e.year, e.model, e.data, r0.get("params", ""), e.task.headline.label, round(mean, 4),
-                    round(std, 4) if len(e.values) > 1 else "", len(e.values), p.get("value", ""),
-                    p.get("source", "").split(",")[0], "/".join(map(str, sorted({r.results.get("epochs") for r in e.runs}))),
-                    round(statistics.fmean(r.results.get("train_seconds", 0.0) for r in e.runs) / 60, 2),
-                    r0.get("hardware", ""), r0.get("torch", ""), experiment_key(e.first.config)])
+        out.append({"era": e.era, "year": e.year, "model": e.model, "data": e.data, "params": r0.get("params"),
+                    "metric": e.task.headline.label, "mean": mean, "std": std if len(e.values) > 1 else None,
+                    "seeds": len(e.values), "paper": p.get("value"),
+                    "paper_source": p.get("source", "").split(",")[0],
+                    "epochs": "/".join(map(str, sorted({r.results.get("epochs") for r in e.runs}))),
+                    "train_minutes": statistics.fmean(r.results.get("train_seconds", 0.0) for r in e.runs) / 60,
+                    "hardware": r0.get("hardware"), "torch": r0.get("torch"),
+                    "config": experiment_key(e.first.config)})
     return out
 
 
+def markdown_row(r: dict[str, Any]) -> list[str]:
+    """A row of `rows` as the markdown table's cells (COLUMNS)."""
+    ours = f"{r['mean']:.2f}" if r["std"] is None else f"{r['mean']:.2f} ± {r['std']:.2f}"
+    paper = "—" if r["paper"] is None else f"{r['paper']:g} ({r['paper_source']})"
+    return [r["era"], str(r["year"]), r["model"], r["data"], f"{r['params'] or 0:,}", r["metric"], ours,
+            str(r["seeds"]), paper, r["epochs"], f"{r['train_minutes']:.1f}", str(r["hardware"] or "?"),
+            str(r["torch"] or "?"), r["config"]]
+
+
+def csv_rows(entries: list[Entry]) -> list[list[Any]]:
+    """leaderboard.csv: the rows as numbers a spreadsheet or pandas sorts (mean and std apart, std empty for one
+    seed; the paper's number apart from its source)."""
+    rounding = {"mean": 4, "std": 4, "train_minutes": 2}
+    return [["" if r[c] is None else round(r[c], rounding[c]) if c in rounding else r[c] for c in CSV_COLUMNS]
+            for r in rows(entries)]
+
+
 def markdown(entries: list[Entry], title: str = "Leaderboard", unreadable: Sequence[str] = ()) -> str:
-    body = rows(entries)
+    body = [markdown_row(r) for r in rows(entries)]
     lines = [f"# {title}", "",
              "Ours: mean ± sample standard deviation over seeds. Paper: the published number for the same model and "
              "data set (sources in milestones/papers.yaml), usually after a far longer schedule: see the epochs.", ""]

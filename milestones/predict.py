@@ -1,5 +1,6 @@
-"""Using an image classifier: top-k classes of image files (`milestones predict`) and ONNX export (`milestones
-export`), for zoo entries and for a user's own classification checkpoints."""
+"""Using an image classifier: the preprocessing its weights expect (`weights_transforms`), top-k classes of image
+files (`milestones predict`) and ONNX export (`milestones export`), for zoo entries and for a user's own
+classification checkpoints."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from torch import nn
 
 from .checkpoint import data_meta, model_from_checkpoint, model_name, read_checkpoint
 from .data.datasets import DATASETS
-from .data.decode import read_image
+from .data.transforms import ImageTransform
 from .errors import DataError, InputError, WeightsError
 from .models import create_model
-from .pretrained import WeightsEntry
+from .pretrained import WeightsEntry, get_weights
 
 
 @dataclass
@@ -24,15 +25,25 @@ class Prediction:
     top: list[tuple[str, float]]  # (class, probability), most likely first
 
 
-def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> torch.Tensor:
-    """An image file as the model's input: converted to its channels (every Pillow mode at its full range:
-    data/decode.py), resized to its size, normalised. (C, H, W)"""
-    from PIL import Image, UnidentifiedImageError  # lazy: see LAZY in tests/test_architecture.py
+def weights_transforms(weights: str | WeightsEntry) -> ImageTransform:
+    """The preprocessing an image entry's weights expect, as a callable (a path or PIL image -> (C, H, W)), like
+    torchvision's `weights.transforms()`. `weights` is an entry's name, or the entry itself (`model.weights` of a
+    model built with weights). It is read from the registry, so no model needs to be built to make a data pipeline.
+    `predict`, `milestones eval --weights` and a folder exported by `milestones zoo export` all use this transform."""
+    entry = get_weights(weights) if isinstance(weights, str) else weights
+    expects = entry.extra.get("input") or {}
+    if expects.get("image_shape") is None:
+        raise WeightsError(f"weights '{entry.name}' are a {entry.model} for {entry.data}, not an image classifier")
+    return ImageTransform.from_meta(expects)
 
-    c, h, w = shape
+
+def image_tensor(path: str | Path, transform: ImageTransform) -> torch.Tensor:
+    """`transform(path)`: an image file as the model's input (C, H, W), any failure to read it one line
+    (InputError)."""
+    from PIL import UnidentifiedImageError  # lazy: see LAZY in tests/test_architecture.py
+
     try:
-        im = read_image(path, c).resize((w, h), Image.Resampling.BILINEAR)
-        x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c)  # (H, W, C)
+        return transform(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except DataError as e:  # not a regular file, too many pixels, a range it cannot tell
@@ -40,16 +51,13 @@ def image_tensor(path: str | Path, shape: tuple[int, int, int], mean: list[float
     except (UnidentifiedImageError, OSError, ValueError) as e:
         why = str(e).splitlines()[0].replace(str(path), Path(path).name)[:100]  # the path is named once, in front
         raise InputError(f"{path}: not an image this can read (PNG, JPEG, BMP, ...): {why}") from None
-    x = x.permute(2, 0, 1).float() / 255  # (C, H, W) in [0, 1]
-    return (x - torch.tensor(mean).view(c, 1, 1)) / torch.tensor(std).view(c, 1, 1)
 
 
 def image_model(entry: WeightsEntry) -> tuple[nn.Module, dict]:
-    """The entry's image classifier and its data meta (classes, normalisation, image_shape)."""
-    if entry.extra.get("input", {}).get("image_shape") is None:
-        raise WeightsError(f"weights '{entry.name}' are a {entry.model} for {entry.data}, not an image classifier")
+    """The entry's image classifier and its data meta: classes, and its transform's image_shape, mean and std."""
+    transform = weights_transforms(entry)  # refuses an entry that is no image classifier, before loading it
     model = create_model(entry.model, weights=entry.name)
-    return model, {**model.meta, "image_shape": entry.extra["input"]["image_shape"]}
+    return model, {**model.meta, **transform.meta}
 
 
 def checkpoint_image_model(path: str | Path) -> tuple[nn.Module, dict]:
@@ -67,11 +75,11 @@ def checkpoint_image_model(path: str | Path) -> tuple[nn.Module, dict]:
 
 def predict(model: nn.Module, meta: dict, paths: list[str], k: int = 5) -> tuple[list[Prediction], list[str]]:
     """Top-k classes of each image file; (predictions, one-line errors of the files that could not be read)."""
-    shape, classes = tuple(meta["image_shape"]), meta["classes"]
+    transform, classes = ImageTransform.from_meta(meta), meta["classes"]
     preds, errors = [], []
     for p in paths:
         try:
-            x = image_tensor(p, shape, meta["mean"], meta["std"])
+            x = image_tensor(p, transform)
         except InputError as e:
             errors.append(str(e))
             continue

@@ -115,18 +115,25 @@ def read_weights(entry: WeightsEntry) -> tuple[dict[str, torch.Tensor], dict]:
     if entry.sha256 is not None and sha256(data) != entry.sha256:
         raise WeightsError(f"{path}: SHA-256 {sha256(data)[:12]}... is not the registry's {entry.sha256[:12]}... "
                            f"(damaged or replaced); nothing loaded")
-    meta = file_meta(data, str(path))
-    if meta.get("model") != entry.model:
-        raise WeightsError(f"{path}: holds weights of a '{meta.get('model')}' model, entry '{entry.name}' is a "
-                           f"'{entry.model}'; nothing loaded")
+    return weights_of(data, str(path), entry.model, f"entry '{entry.name}'")
+
+
+def weights_of(data: bytes, where: str, model: str, owner: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state dict in float32, data meta) of the bytes of a file in the zoo's format (a zoo file, an exported
+    folder's model.safetensors) that must hold a `model` model's weights, as `owner` says: int8 tensors
+    dequantised, tied weights restored."""
+    meta = file_meta(data, where)
+    if meta.get("model") != model:
+        raise WeightsError(f"{where}: holds weights of a '{meta.get('model')}' model, {owner} is a '{model}'; "
+                           f"nothing loaded")
     try:
         tensors = load(data)
     except Exception as e:  # safetensors raises its own SafetensorError for a malformed body
-        raise WeightsError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
+        raise WeightsError(f"{where}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
     state = dequantize({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()},
-                       meta.get("int8") or [], str(path))
+                       meta.get("int8") or [], where)
     for alias, key in (meta.get("aliases") or {}).items():  # tied weights, stored once
         if key not in state:
-            raise WeightsError(f"{path}: its header ties '{alias}' to '{key}', which the file lacks; nothing loaded")
+            raise WeightsError(f"{where}: its header ties '{alias}' to '{key}', which the file lacks; nothing loaded")
         state[alias] = state[key]
     return state, meta.get("data_meta") or {}

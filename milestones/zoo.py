@@ -1,4 +1,4 @@
-"""The weights zoo's tools: publish a run as an entry, import published weights, re-measure, retrain, predict, export.
+"""The weights zoo's tools: publish a run as an entry, import published weights, re-measure, retrain.
 
 The registry and the verified reading of weight files live in pretrained.py; this module writes entries and does
 what needs the trainer and the data:
@@ -10,7 +10,8 @@ what needs the trainer and the data:
 - `import_akamaster(path, depth)`: akamaster/pytorch_resnet_cifar10's published CIFAR ResNets (BSD-2) as entries.
 - `measure(entry)`: `milestones eval --weights NAME`: the entry's number re-measured on the user's data.
 - `build(name)`: `milestones zoo build NAME`: retrain from the recorded config, compare with the registry.
-(Using an entry's image model, `predict` and `export`, is milestones/predict.py.)
+(Using an entry's image model, its transforms, `predict` and ONNX export, is milestones/predict.py; an entry's model
+card and its export as a folder for a model hub, milestones/card.py.)
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from .config import Config, config_from_dict
 from .configfile import apply_override
 from .data.datasets import DATASETS
 from .errors import WeightsError
-from .models import count_parameters, create_model, model_info
-from .pretrained import (INT8_SCALE, REGISTRY_FILE, WeightsEntry, dequantize, forget_registry, get_weights,
-                         quantize, read_weights, sha256, weights_dir)
+from .models import count_parameters, create_model
+from .predict import weights_transforms
+from .pretrained import (INT8_SCALE, REGISTRY_FILE, WeightsEntry, forget_registry, get_weights, quantize,
+                         read_weights, sha256, weights_dir, weights_of)
 from .tasks import TASKS, Task, model_arguments
 from .evaluation import evaluate_model
 from .train import fit
@@ -51,12 +53,19 @@ REGISTRY_HEADER = """\
 
 # --- measuring -----------------------------------------------------------------------------------------------------
 
-def entry_config(entry: WeightsEntry, overrides: list[str] | tuple[str, ...] = (), data_root: Optional[str] = None
-                 ) -> Config:
-    """The config an entry was trained (or is evaluated) with, with `--set` overrides and a data root."""
+def entry_config(entry: WeightsEntry, overrides: list[str] | tuple[str, ...] = (), data_root: Optional[str] = None,
+                 *, training: bool = False) -> Config:
+    """The config an entry is evaluated with (`training`: trained with, as recorded), with a data root and `--set`
+    overrides. An image entry is evaluated with its transforms' normalisation (and a class-folder entry's view)
+    as `predict` applies them to a photo: the values its recorded config gives, taken from their one home."""
     raw = copy.deepcopy(entry.recipe.get("config"))
     if not isinstance(raw, dict):
         raise WeightsError(f"weights '{entry.name}': the registry holds no config to evaluate them with")
+    if not training and (entry.extra.get("input") or {}).get("image_shape") and isinstance(raw.get("data"), dict):
+        transform = weights_transforms(entry)
+        raw["data"].update(mean=list(transform.mean), std=list(transform.std))
+        if transform.resize is not None:
+            raw["data"].update(image_size=transform.image_shape[1], resize=transform.resize)
     where = f"weights '{entry.name}'"
     if data_root is not None:
         apply_override(raw, f"data.root={data_root}", where)
@@ -110,11 +119,23 @@ def measure(entry: WeightsEntry, *, data_root: Optional[str] = None, overrides: 
 
 # --- writing entries -----------------------------------------------------------------------------------------------
 
-def _safetensors(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: torch.dtype | str) -> bytes:
-    """The file's bytes. Tensors that share memory (tied weights: the Transformer's target embedding is its output
-    projection, Vaswani et al. Sec. 3.4) are stored once; the header's `aliases` names the other keys. `dtype`
-    "int8": matrices weight-only int8 per output channel (pretrained.quantize, listed under the header's `int8`),
-    vectors float16."""
+def as_stored(tensors: dict[str, torch.Tensor], dtype: torch.dtype | str) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(the tensors as a file of `dtype` stores them, the keys stored as int8). Floating tensors are cast to `dtype`.
+    With "int8", matrices become weight-only int8 per output channel (pretrained.quantize, their float32 scales
+    beside them) and vectors become float16."""
+    keys: list[str] = []
+    if dtype == "int8":
+        tensors, keys = quantize(tensors)
+    scales = {INT8_SCALE + k for k in keys}
+    low = torch.float16 if dtype == "int8" else dtype
+    return {k: v.to(low) if v.is_floating_point() and k not in scales else v for k, v in tensors.items()}, keys
+
+
+def safetensors_bytes(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: torch.dtype | str) -> bytes:
+    """A weights file's bytes: `state` stored in `dtype` (`as_stored`), `meta` in its header (JSON values). Tensors
+    that share memory are stored once, and the header's `aliases` names the other keys. These are tied weights:
+    the Transformer's target embedding is its output projection (Vaswani et al. Sec. 3.4). pretrained.weights_of
+    reads the file back."""
     tensors, aliases, seen = {}, {}, {}
     for k, v in state.items():
         where = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
@@ -123,14 +144,8 @@ def _safetensors(state: dict[str, torch.Tensor], meta: dict[str, Any], dtype: to
             continue
         seen[where] = k
         tensors[k] = v.detach().contiguous().cpu()
-    meta = {**meta, "aliases": aliases} if aliases else meta
-    keys: list[str] = []
-    if dtype == "int8":
-        tensors, keys = quantize(tensors)
-        meta = {**meta, "int8": keys}
-    scales = {INT8_SCALE + k for k in keys}
-    low = torch.float16 if dtype == "int8" else dtype
-    tensors = {k: v.to(low) if v.is_floating_point() and k not in scales else v for k, v in tensors.items()}
+    tensors, keys = as_stored(tensors, dtype)
+    meta = {**meta, **({"aliases": aliases} if aliases else {}), **({"int8": keys} if dtype == "int8" else {})}
     return save(tensors, metadata={k: json.dumps(v, ensure_ascii=False) for k, v in meta.items()})
 
 
@@ -157,21 +172,22 @@ def add_entry(name: str, state: dict[str, torch.Tensor], *, model: str, model_ar
     folder.mkdir(parents=True, exist_ok=True)
     header = {"model": model, "model_args": model_args, "data_meta": meta, "entry": name,
               "milestones": __version__}
+
+    def stored(low: torch.dtype | str) -> tuple[bytes, dict[str, float]]:  # a file in `low`, measured as it loads
+        data = safetensors_bytes(state, header, low)
+        return data, _numbers(cfg, weights_of(data, name, model, f"entry '{name}'")[0], meta, name)
+
     fp32 = _numbers(cfg, state, meta, name)
-    chosen, numbers = torch.float32, fp32
+    chosen, numbers, data = torch.float32, fp32, None
     if dtype == "int8":  # for files float16 would make too big for the zoo's budget: the number is the int8 file's
-        q, keys = quantize(state)
-        shrunk = dequantize({k: v.half().float() if v.is_floating_point() and not k.startswith(INT8_SCALE) else v
-                             for k, v in q.items()}, keys, name)
-        chosen, numbers = "int8", _numbers(cfg, shrunk, meta, name)
-        extra = {**extra, "int8_check": {"float32": fp32, "int8": numbers}}
+        data, numbers = stored("int8")
+        chosen, extra = "int8", {**extra, "int8_check": {"float32": fp32, "int8": numbers}}
     elif dtype in ("auto", "float16"):
-        half = {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
-        fp16 = _numbers(cfg, half, meta, name)
+        half, fp16 = stored(torch.float16)
         if dtype == "float16" or all(abs(fp16[k] - fp32[k]) <= SAME_IN_FP16 for k in fp32):
-            chosen, numbers = torch.float16, fp16
+            chosen, numbers, data = torch.float16, fp16, half
         extra = {**extra, "fp16_check": {"float32": fp32, "float16": fp16, "limit": SAME_IN_FP16}}
-    data = _safetensors(state, header, chosen)
+    data = data or safetensors_bytes(state, header, torch.float32)
     if ship:
         (folder / f"{name}.safetensors").write_bytes(data)
     task = TASKS[cfg.task]
@@ -351,7 +367,7 @@ def build(name: str, *, output_dir: Optional[str] = None, data_root: Optional[st
     entry = get_weights(name)
     if "config_hash" not in entry.recipe:
         raise WeightsError(f"weights '{name}' were not trained here ({entry.command}): nothing to rebuild")
-    cfg = entry_config(entry, overrides, data_root)
+    cfg = entry_config(entry, overrides, data_root, training=True)
     cfg.name = f"zoo_{name}"
     if output_dir is not None:
         cfg.output_dir = output_dir
@@ -361,71 +377,3 @@ def build(name: str, *, output_dir: Optional[str] = None, data_root: Optional[st
     tol = entry.tolerance if entry.tolerance is not None else entry_task(entry).headline.build_tolerance
     return {"name": name, "value": got, "registry": entry.value, "tolerance": tol,
             "ok": abs(got - entry.value) <= tol, "run_dir": str(cfg.run_dir), "results": results}
-
-
-# --- model cards ---------------------------------------------------------------------------------------------------
-
-def _uses_and_limits(entry: WeightsEntry) -> tuple[str, list[str]]:
-    """(intended use, limits) of an entry, in words, from what its registry entry and its task say."""
-    task, x = entry_task(entry).name, entry.extra.get("input") or {}
-    era = model_info(entry.model)
-    teach = f"teaching and research: the {era.era if era else entry.model} milestone of deep learning's history"
-    if task == "classification":
-        classes, shape = x.get("classes") or [], x.get("image_shape") or []
-        shown = ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else "")
-        use = (f"{teach}, classifying {'x'.join(map(str, shape[1:]))} images into {entry.data}'s {len(classes)} "
-               f"classes; a starting point for fine-tuning on your own classes (`create_model(\"{entry.model}\", "
-               f"weights=\"{entry.tag}\", num_classes=N)`, or `model.weights: {entry.name}` in a config)")
-        limits = [f"knows {len(classes)} classes ({shown}): any other image is still put into one of them",
-                  f"expects images like {entry.data}'s, {'grey' if shape[:1] == [1] else 'colour'}, resized to "
-                  f"{'x'.join(map(str, shape[1:]))} and normalised by mean {x.get('mean')} and std {x.get('std')}; "
-                  f"photos far from them (other sizes, subjects, lighting) score lower than the number above"]
-    elif task == "seq2seq":
-        use = (f"{teach}, translating short {x.get('languages', '')} sentences; a starting point for fine-tuning on "
-               f"your own pairs (`data.name: pairs` with `model.weights: {entry.name}`; its vocabulary is kept)")
-        limits = [f"one direction only ({x.get('languages', '?')}), lower-cased output",
-                  f"a fixed vocabulary ({x.get('src_vocab')} source / {x.get('tgt_vocab')} target tokens): a word or "
-                  f"character it never saw is read as <unk>",
-                  "trained on short, simple sentences; a sentence over twice the longest it saw is refused"]
-    else:
-        use = f"{teach}, solving the {x.get('sequences', entry.data)}"
-        limits = ["a synthetic task: nothing outside it"]
-    limits.append(f"measured on {entry.data}'s test set only (provenance above); not for decisions about people")
-    return use, limits
-
-
-def model_card(name: str) -> str:
-    """`milestones zoo show NAME`: the entry as a model card (markdown): model and paper, data and provenance,
-    metric, input, recipe, hardware, file, license, intended use and limits, citation."""
-    e = get_weights(name)
-    r, x, info = e.recipe, e.extra, model_info(e.model)
-    task = entry_task(e)
-    unit = task.headline.unit if task.headline.unit == "%" else " " + task.headline.unit
-    how = {"classification": "one view of each image, ", "seq2seq": "greedy decoding, "}.get(task.name, "")
-    beside = x.get("views_value") if x.get("views_value") is not None else x.get("beam_value")
-    value = f"{e.value:.2f}{unit} ({e.metric}; {how}measured from this file on the full test set)"
-    if beside is not None:
-        value += f"; {beside:.2f}{unit} with {'test-time views' if 'views_value' in x else 'beam search'}"
-    made = (f"{r.get('epochs')} epochs, {r.get('train_minutes')} min on {r.get('hardware')}, precision "
-            f"{r.get('precision', 'fp32')}, torch {r.get('torch')}, seed {r.get('seed', 0)}" if "epochs" in r else
-            f"elsewhere: {r.get('trained_there', r.get('source', '-'))} (published: {r.get('published_value')})")
-    file = (f"`{e.file}`, {e.bytes / 1e6:.2f} MB {e.dtype}, SHA-256 {e.sha256}" + ("" if e.shipped else
-            " (not shipped: the recipe trains it)")) if e.file else "not shipped (the recipe trains it)"
-    use, limits = _uses_and_limits(e)
-    lines = [f"# {e.name}", "",
-             f"- **Model**: `{e.model}` ({info.era if info else '?'}), {x.get('params', '?'):,} parameters, "
-             f"arguments {json.dumps(e.model_args)}",
-             f"- **Data**: {e.data}: {x.get('provenance', DATASETS[e.data].source if e.data in DATASETS else '-')}",
-             f"- **Metric**: {value}",
-             "- **Input**: " + "; ".join(f"{k} {v}" for k, v in x.get("input", {}).items()),
-             f"- **Recipe**: `{e.command}`",
-             f"- **Trained**: {made}",
-             f"- **File**: {file}",
-             f"- **License**: {x.get('license') or 'MIT, as milestones (trained here)'}; the data's own terms apply "
-             f"to what it was trained on",
-             f"- **Why it ships**: {x.get('why', '-')}",
-             "", f"**Intended use**: {use}.", "", "**Limits**:", *[f"- {line}" for line in limits], "",
-             f"**Citation** (the model's paper): {info.paper if info else '-'}", "",
-             f"Load: `create_model(\"{e.model}\", weights=\"{e.tag}\")` or `load_weights(\"{e.name}\")`; "
-             f"re-measure: `milestones eval --weights {e.name}`"]
-    return "\n".join(lines)

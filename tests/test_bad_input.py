@@ -11,6 +11,7 @@ Paths in the messages are written as <tmp> (the test's temporary folder) and <da
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import hashlib
@@ -676,6 +677,35 @@ CASES += [
          _publish_case({"stop_epoch": 1}), "after epoch 1 of 2, the run has not finished"),
     Case("publish_no_results", "`zoo publish` of a run folder without results.json",
          _publish_case({}, lambda run: (run / "results.json").unlink()), "no results.json, so the run has not finished"),
+]
+
+
+def _export_into_a_full_folder(e: Env) -> list[str]:
+    (e.tmp / "hub").mkdir()
+    (e.tmp / "hub" / "notes.txt").write_text("mine")
+    return ["zoo", "export", "lenet5_mnist", str(e.tmp / "hub")]
+
+
+def _export_under_a_read_only_folder(e: Env, monkeypatch) -> list[str]:
+    parent = e.tmp / "read_only"
+    parent.mkdir()
+    parent.chmod(0o555)
+    if os.geteuid() == 0:  # root writes into any folder: refuse as the system refuses every other user
+        def refuse(path, *args, **kwargs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        monkeypatch.setattr(os, "mkdir", refuse)
+    return ["zoo", "export", "lenet5_mnist", str(parent / "hub")]
+
+
+CASES += [
+    Case("export_not_empty", "`zoo export` into a folder that holds a file already (without --overwrite)",
+         _export_into_a_full_folder, "not empty; export into a new or empty folder, or add --overwrite"),
+    Case("export_read_only", "`zoo export` into a new folder under a read-only folder",
+         _export_under_a_read_only_folder, "cannot create it (Permission denied)"),
+    Case("export_no_parent", "`zoo export` into a folder whose parent does not exist",
+         lambda e: ["zoo", "export", "lenet5_mnist", str(e.tmp / "missing" / "hub")], "<tmp>/missing: no such folder"),
+    Case("export_unknown", "`zoo export` of an entry that does not exist",
+         lambda e: ["zoo", "export", "lenet_mnist", str(e.tmp / "hub")], "did you mean 'lenet5_mnist'?"),
 ]
 
 def _normalise(message: str, env: Env) -> str:

@@ -125,8 +125,9 @@ else:
     import milestones
 
     assert sorted(milestones.__all__) == sorted([
-        "Config", "count_parameters", "create_model", "evaluate", "fit", "get_weights", "list_models", "list_weights",
-        "load_checkpoint", "load_config", "load_weights", "read_checkpoint", "train_one_epoch", "__version__"])
+        "Config", "count_parameters", "create_model", "evaluate", "export_entry", "fit", "from_folder", "get_weights",
+        "ImageTransform", "list_models", "list_weights", "load_checkpoint", "load_config", "load_weights",
+        "read_checkpoint", "train_one_epoch", "weights_transforms", "__version__"])
 
 
 def test_the_parsers_suite_names_are_the_suites():

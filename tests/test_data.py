@@ -16,6 +16,7 @@ from milestones.data.batches import random_crop, random_flip
 from milestones.data import images
 from milestones.data.decode import read_image
 from milestones.data.images import load_cifar10
+from milestones.data.transforms import ImageTransform
 from milestones.errors import DataError
 from milestones.predict import image_tensor
 
@@ -198,14 +199,14 @@ def test_every_pillow_mode_is_read_at_its_full_range(case, tmp_path):
     assert np.asarray(read_image(path, 3)).tolist() == [[list(px) for px in rgb]]
     luma = np.asarray(Image.fromarray(np.array([rgb], np.uint8)).convert("L"))  # one channel: Pillow's ITU-R 601
     assert np.array_equal(np.asarray(read_image(path, 1)), luma)
-    x = image_tensor(path, (3, 1, 2), [0.0] * 3, [1.0] * 3)  # what `predict` feeds the model: (C, H, W) in [0, 1]
+    x = image_tensor(path, ImageTransform((3, 1, 2), [0.0] * 3, [1.0] * 3))  # what `predict` feeds the model: in [0, 1]
     assert torch.allclose(x, torch.tensor(rgb, dtype=torch.float32).T[:, None, :] / 255)
 
 
 def test_a_16_bit_image_of_half_scale_predicts_as_grey(tmp_path):
     path = tmp_path / "grey.png"
     Image.fromarray(np.full((28, 28), 32768, np.uint16)).save(path)
-    x = image_tensor(path, (1, 28, 28), [0.0], [1.0])
+    x = image_tensor(path, ImageTransform((1, 28, 28), [0.0], [1.0]))
     assert x.shape == (1, 28, 28) and torch.allclose(x, torch.full_like(x, 128 / 255))
 
 

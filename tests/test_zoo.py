@@ -15,12 +15,15 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
+from milestones.__main__ import main
+from milestones.card import export_entry, from_folder, model_card
 from milestones.data.images import read_idx
+from milestones.data.transforms import ImageTransform
 from milestones.errors import WeightsError
 from milestones.models import create_model, list_models, load_weights
 from milestones.pretrained import get_weights, list_weights, read_weights, registry
-from milestones.predict import export_onnx, image_model, predict
-from milestones.zoo import AKAMASTER, akamaster_state, entry_task, import_akamaster, measure
+from milestones.predict import export_onnx, image_model, predict, weights_transforms
+from milestones.zoo import AKAMASTER, akamaster_state, entry_config, entry_task, import_akamaster, measure
 
 BUDGET_BYTES = 40_000_000  # issue #30: all shipped files together <= 40 MB (the tree travels to a GPU under 64 MiB)
 SHIPPED = [e.name for e in list_weights(shipped_only=True)]
@@ -267,3 +270,117 @@ def test_int8_files_are_a_quarter_of_float32_and_score_what_they_record(tmp_path
     got = measure(get_weights("mlp_tiny"), data_root=cfg.data.root)["measured"]["value"]
     assert got == pytest.approx(entry["value"], abs=0.01)
     forget_registry()
+
+
+# --- the preprocessing that travels with the weights --------------------------------------------------------------
+
+SAMPLE_PHOTOS = sorted((REPO / "milestones" / "data" / "samples" / "cifar10_images").glob("*.jpg"))
+
+
+def test_weights_transforms_are_what_predict_feeds_the_model():
+    """`weights_transforms(NAME)` is the callable `predict` applies: on a shipped photo it gives the tensor predict
+    has always computed (Pillow's bilinear resize to the model's size, / 255, minus the mean, over the std), from a
+    path or a PIL image, and predict's probabilities are the model's on it."""
+    from PIL import Image
+
+    for name, mode in [("resnet20_cifar10", "RGB"), ("lenet5_mnist", "L")]:
+        entry = get_weights(name)
+        transform = weights_transforms(name)
+        model, meta = image_model(entry)
+        assert transform == weights_transforms(model.weights) == ImageTransform.from_meta(meta)
+        c, h, w = transform.image_shape
+        for photo in SAMPLE_PHOTOS[:3]:
+            x = transform(photo)
+            im = Image.open(photo).convert(mode).resize((w, h), Image.Resampling.BILINEAR)
+            pixels = torch.tensor(np.asarray(im), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1).float() / 255
+            want = (pixels - torch.tensor(transform.mean).view(c, 1, 1)) / torch.tensor(transform.std).view(c, 1, 1)
+            assert x.shape == (c, h, w) and torch.equal(x, want), (name, photo.name)
+            assert torch.equal(transform(Image.open(photo)), x)  # a PIL image, as torchvision's datasets pass it
+            (p,), _ = predict(model, meta, [str(photo)], k=1)
+            with torch.no_grad():
+                prob = model(x[None]).softmax(-1)[0]
+            assert p.top[0] == (meta["classes"][int(prob.argmax())], float(prob.max()))
+    with pytest.raises(WeightsError, match="not an image classifier"):
+        weights_transforms("transformer_enja")
+
+
+def test_shipped_weights_predict_the_shipped_photos_as_before():
+    """The top class of each shipped CIFAR-10 photo, as predicted before the transforms moved into one place
+    (identical probabilities, checked against the previous release's code)."""
+    preds, errors = predict(*image_model(get_weights("vit_cifar10")), [str(p) for p in SAMPLE_PHOTOS], k=1)
+    assert not errors and [p.top[0][0] for p in preds] == [p.stem for p in SAMPLE_PHOTOS]
+    preds, _ = predict(*image_model(get_weights("resnet20_cifar10")), [str(p) for p in SAMPLE_PHOTOS], k=1)
+    assert [p.top[0][0] for p in preds] == [p.stem if p.stem != "dog" else "deer" for p in SAMPLE_PHOTOS]
+
+
+def test_a_folder_checkpoint_predicts_through_its_evaluation_view(tmp_path):
+    """A class-folder run is evaluated on the shorter side resized and the centre cropped; the transform its
+    checkpoint's meta describes takes that same view of a photo, normalised as the loader normalises."""
+    from PIL import Image
+
+    from milestones.data.folders import FileList, FolderLoader
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(path)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    loader = FolderLoader(FileList([path], [0]), batch_size=1, train=False, image_size=32, resize=37, mean=mean,
+                          std=std, seed=0, workers=0, device=torch.device("cpu"))
+    (x, _), = list(loader)
+    transform = ImageTransform.from_meta({"image_shape": [3, 32, 32], "mean": mean, "std": std, "resize": 37})
+    assert torch.equal(transform(path), x[0])
+
+
+def test_eval_of_an_entry_normalises_as_its_transforms_say():
+    for name in ("resnet20_akamaster", "resnet20_cifar10", "lenet5_mnist"):
+        entry, transform = get_weights(name), weights_transforms(name)
+        cfg = entry_config(entry)
+        assert (cfg.data.mean, cfg.data.std) == (list(transform.mean), list(transform.std))
+        assert entry_config(entry, ["data.mean=[0.5, 0.5, 0.5]"]).data.mean == [0.5] * 3  # --set still wins
+    recorded = get_weights("resnet20_cifar10").recipe["config"]["data"]
+    trained = entry_config(get_weights("resnet20_cifar10"), training=True)  # `zoo build` retrains it as recorded
+    assert recorded["mean"] is None and trained.data.mean is None
+
+
+# --- an entry as a folder for a model hub -------------------------------------------------------------------------
+
+def test_an_exported_folder_loads_back_with_identical_outputs(tmp_path, capsys):
+    """`milestones zoo export NAME DIR`: config.json, model.safetensors (float32) and README.md (the model card);
+    `from_folder(DIR)` gives the model the zoo gives, tensor for tensor: float16, int8 and tied weights alike."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from milestones.translate import translate
+
+    assert main(["zoo", "export", "lenet5_mnist", str(tmp_path / "lenet")]) == 0
+    assert "written:" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "lenet").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "lenet" / "config.json").read_text())
+    assert config["model"] == "lenet5" and config["model_args"] == {"in_channels": 1, "num_classes": 10, "padding": 2}
+    assert config["data_meta"]["image_shape"] == [1, 28, 28] and config["dtype"] == "float32"
+    assert (tmp_path / "lenet" / "README.md").read_text().startswith(model_card("lenet5_mnist"))
+    plain = load_file(tmp_path / "lenet" / "model.safetensors")  # any safetensors reader: plain float32 tensors
+    assert all(v.dtype == torch.float32 for v in plain.values() if v.is_floating_point())
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    model, shipped = from_folder(tmp_path / "lenet"), load_weights("lenet5_mnist")
+    with torch.no_grad():
+        assert torch.equal(model(x), shipped(x)) and not model.training
+    assert ImageTransform.from_meta(model.meta) == weights_transforms("lenet5_mnist")
+
+    for name in ("mlp_mnist", "transformer_enja"):  # int8 in the zoo; the Transformer's tied embedding
+        model, shipped = from_folder(export_entry(name, tmp_path / name)), load_weights(name)
+        mine, theirs = model.state_dict(), shipped.state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), name
+    assert model.generator.weight.data_ptr() == model.tgt_embed.weight.data_ptr()
+    assert translate(model, model.meta, "彼は背が高い。")[0].text == "he is tall."
+
+    assert main(["zoo", "export", "lenet5_mnist", str(tmp_path / "lenet")]) == 2  # not empty
+    assert main(["zoo", "export", "lenet5_mnist", str(tmp_path / "lenet"), "--overwrite"]) == 0
+    weights = tmp_path / "lenet" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="damaged or replaced"):
+        from_folder(tmp_path / "lenet")
+    with pytest.raises(WeightsError, match="config.json: missing"):
+        from_folder(tmp_path)

@@ -56,7 +56,7 @@ def read_image(path: str | Path, channels: int = 3) -> Any:
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit: refused, not warned
             with Image.open(path) as im:
                 im.load()
-                return _eight_bit(im, channels, path)
+                return eight_bit(im, channels, path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path}: more pixels than the {limit:,} Pillow decodes safely (a decompression bomb, or a "
                         f"damaged header); shrink the image first") from None
@@ -65,8 +65,9 @@ def read_image(path: str | Path, channels: int = 3) -> Any:
                         f"first") from None
 
 
-def _eight_bit(im: Any, channels: int, path: str | Path) -> Any:
-    """A loaded image of any mode as mode "L" or "RGB" (`channels` 1 or 3), its range kept (see the module)."""
+def eight_bit(im: Any, channels: int, path: str | Path) -> Any:
+    """A loaded image of any mode as mode "L" or "RGB" (`channels` 1 or 3), its range kept (see the module); `path`
+    names it in errors."""
     from PIL import Image  # lazy: see LAZY in tests/test_architecture.py
 
     if im.mode in SIXTEEN_BIT or im.mode == "I":

@@ -15,7 +15,8 @@ resized crop (Szegedy et al. 2015, Sec. 6: 8-100% of the area, aspect 3/4-4/3) a
 horizontal flip: the recipe of torchvision's classification references. (Krizhevsky et al. took 224 crops of
 256-pixel images, He et al. resized the shorter side to [256, 480]; the random resized crop covers both and is
 what both lines of work use today.) Evaluation views: shorter side resized to `data.resize`, centre crop of
-`data.image_size` (the single-crop protocol). Normalisation and channels_last happen on the training device.
+`data.image_size` (the single-crop protocol). Normalisation and channels_last happen on the training device. The
+evaluation view and the normalisation are data/transforms.py's, the same steps `predict` takes of a photo.
 
 Bad files: a file that is not an image (by its suffix), an empty class folder, or a val/ tree whose classes differ
 from train/'s stop the run before training with one line. A file that fails to decode in the middle of an epoch (a
@@ -41,6 +42,7 @@ import torch
 from ..errors import DataError
 from .datasets import DATASETS
 from .decode import read_image
+from .transforms import centre_view, normalise
 
 FOLDER_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # Szegedy et al. 2015, Sec. 6
@@ -186,8 +188,8 @@ class FolderImages(torch.utils.data.Dataset):
             x = TF.resized_crop(x, top, left, h, w, [self.size, self.size], antialias=True)  # (3, S, S)
             if torch.rand(1, generator=g).item() < 0.5:
                 x = TF.horizontal_flip(x)
-        else:
-            x = TF.center_crop(TF.resize(x, [self.resize], antialias=True), [self.size, self.size])  # (3, S, S)
+        else:  # the evaluation view, as `predict` takes it of a photo (data/transforms.py)
+            x = centre_view(x, (self.size, self.size), self.resize)  # (3, S, S)
         return x, self.files.labels[i]
 
 
@@ -204,8 +206,8 @@ class FolderLoader:
         self.batch_size, self.train, self.seed, self.epoch = batch_size, train, seed, 0
         self.workers, self.device, self.channels_last = workers, device, channels_last
         self.rank, self.world_size = rank, world_size
-        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255  # on uint8 pixel values
-        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
+        self.mean = torch.tensor(mean, device=device).view(-1, 1, 1)  # (C, 1, 1)
+        self.std = torch.tensor(std, device=device).view(-1, 1, 1)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -243,7 +245,7 @@ class FolderLoader:
             except DataError as e:  # re-raised from a worker with its traceback appended: keep the first line
                 raise DataError(str(e).split("Original Traceback")[-1].strip().splitlines()[-1]
                                 .removeprefix("milestones.errors.DataError: ")) from None
-            x = x.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
+            x = normalise(x.to(self.device, non_blocking=True), self.mean, self.std)  # (b, 3, S, S) float32
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y.to(self.device, non_blocking=True)

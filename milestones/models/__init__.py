@@ -146,7 +146,8 @@ def keep_frozen_norms(model: nn.Module) -> None:
             m.eval()
 
 
-def _defaults(name: str) -> dict[str, Any]:
+def builder_defaults(name: str) -> dict[str, Any]:
+    """The default values of the builder's keyword arguments (KeyError for an unknown model)."""
     builder = _builder(name)
     target = builder.__init__ if inspect.isclass(builder) else builder
     return {p.name: p.default for p in inspect.signature(target).parameters.values()
@@ -155,7 +156,7 @@ def _defaults(name: str) -> dict[str, Any]:
 
 def _pretrained(entry: WeightsEntry, kwargs: dict[str, Any]) -> nn.Module:
     args = dict(entry.model_args)
-    trained = {**_defaults(entry.model), **args}  # what the weights were built with, the defaults included
+    trained = {**builder_defaults(entry.model), **args}  # what the weights were built with, the defaults included
     for k, v in kwargs.items():
         if k not in trained:
             raise WeightsError(f"model '{entry.model}' takes no argument {k} (its arguments: "

@@ -16,6 +16,7 @@ from ..data.batches import BatchLoader, shift
 from ..data.datasets import DATASETS
 from ..data.folders import FolderLoader, load_folder_data
 from ..data.images import data_root, load_image_data
+from ..data.transforms import ImageTransform
 from ..distributed import Dist, barrier
 from ..errors import CheckpointError, ConfigError
 from ..runtime import evaluating, loss_precision, usable_cores
@@ -54,7 +55,7 @@ def build_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> Loaders
                         drop_last=ddp.enabled or t.accumulate > 1, mixup=d.mixup, cutmix=d.cutmix,
                         num_classes=len(data.classes), **common)
     test = BatchLoader(data.test_x, data.test_y, batch_size=t.eval_batch_size, **common)
-    meta = {"classes": data.classes, "mean": list(mean), "std": list(std), "image_shape": list(data.shape)}
+    meta = {"classes": data.classes, **ImageTransform(data.shape, mean, std).meta}  # what `predict` will apply
     if data.val_x is None:
         return Loaders(train, test, None, meta)
     val = BatchLoader(data.val_x, data.val_y, batch_size=t.eval_batch_size, **common)
@@ -86,8 +87,8 @@ def build_folder_data(cfg: Config, device: torch.device, ddp: Dist = Dist()) -> 
                   device=device, channels_last=t.channels_last, rank=ddp.rank, world_size=ddp.world_size)
     train = FolderLoader(train_files, batch_size=t.batch_size // t.accumulate, train=True, **common)
     test = FolderLoader(test_files, batch_size=t.eval_batch_size, train=False, **common)
-    meta = {"classes": data.classes, "mean": list(mean), "std": list(std),
-            "image_shape": [3, d.image_size, d.image_size], "resize": d.resize}
+    # the evaluation view as a transform: what `predict` applies to a photo (the checkpoint carries this meta)
+    meta = {"classes": data.classes, **ImageTransform((3, d.image_size, d.image_size), mean, std, d.resize).meta}
     if val_files is None:
         return Loaders(train, test, None, meta)
     return Loaders(train, FolderLoader(val_files, batch_size=t.eval_batch_size, train=False, **common), test, meta)
@@ -144,8 +145,10 @@ def image_model_args(meta: dict) -> dict:
 
 
 def describe_images(cfg: Config, meta: dict) -> dict:
+    """A zoo entry's `input`: its transform's meta (milestones.weights_transforms reads it back), and its classes."""
     shape = meta.get("image_shape") or list(DATASETS[cfg.data.name].input_shape)
-    return {"image_shape": shape, "mean": meta["mean"], "std": meta["std"], "classes": meta["classes"],
+    return {"image_shape": shape, "mean": meta["mean"], "std": meta["std"],
+            **({"resize": meta["resize"]} if meta.get("resize") is not None else {}), "classes": meta["classes"],
             "pixels": "RGB or grey in [0, 1], normalised by mean and std"}
 
 

@@ -94,16 +94,22 @@ NO_ONNX = "export needs the optional 'export' extra (onnx, onnxscript): pip inst
 
 
 def export_onnx(entry: WeightsEntry, path: str | Path) -> Path:
-    """The entry's image model as ONNX through torch.export (opset 18, any batch size): input `images` (B, C, H, W)
-    normalised as the entry's meta says, output `logits` (B, classes). One file, the weights inside it (torch's
-    default would put them in a second `.onnx.data` file beside it, without which the `.onnx` does not load)."""
+    """The entry's image model as ONNX: `onnx_file` of the model its weights build."""
+    model, inp = image_model(entry)
+    return onnx_file(model, inp["image_shape"], path)
+
+
+def onnx_file(model: nn.Module, image_shape: list[int] | tuple[int, ...], path: str | Path) -> Path:
+    """An image classifier as ONNX through torch.export (opset 18, any batch size): input `images` (B, C, H, W)
+    normalised as its meta says, output `logits` (B, classes); for shipped weights and fine-tuned checkpoints alike.
+    One file, the weights inside it (torch's default would put them in a second `.onnx.data` file beside it, without
+    which the `.onnx` does not load)."""
     if importlib.util.find_spec("onnxscript") is None:
         raise WeightsError(NO_ONNX)
-    model, inp = image_model(entry)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(2, *inp["image_shape"])  # (B, C, H, W)
-    torch.onnx.export(model, (dummy,), str(path), input_names=["images"], output_names=["logits"],
+    dummy = torch.zeros(2, *image_shape)  # (B, C, H, W)
+    torch.onnx.export(model.eval(), (dummy,), str(path), input_names=["images"], output_names=["logits"],
                       dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=18, dynamo=True,
                       external_data=False, verbose=False)  # the weights inside: one self-contained file
     return path

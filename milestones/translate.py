@@ -35,6 +35,8 @@ from .pretrained import get_weights, registry
 from .plots import attention_heatmap
 
 NO_MATPLOTLIB = "--attention needs matplotlib, a dependency of milestones: pip install matplotlib"
+# printed where plot_attention returns False: by `milestones translate --attention` and the notebooks
+NO_CJK_FONT = "note: no CJK font installed, so Japanese labels show as boxes (e.g. apt install fonts-noto-cjk)"
 
 
 @dataclass
@@ -141,5 +143,7 @@ def plot_attention(t: Translation, path: str | Path, title: str = "") -> bool:
     matplotlib draws them as boxes (a font such as fonts-noto-cjk fixes it); True otherwise."""
     if t.attention is None:
         raise InputError("this translation has no attention weights")
-    cols, rows = t.source + ["<eos>"], (t.tokens + ["<eos>"])[:t.attention.shape[0]]  # no <eos> if never ended
+    # SentencePiece's word-start mark (U+2581) is left off the labels: few CJK fonts draw it, and it is not text
+    cols = [s.removeprefix("\u2581") or s for s in t.source] + ["<eos>"]
+    rows = (t.tokens + ["<eos>"])[:t.attention.shape[0]]  # no <eos> if never ended
     return attention_heatmap(t.attention, cols, rows, path, title=title, missing=NO_MATPLOTLIB)

@@ -1,16 +1,13 @@
-"""`milestones compare` (leaderboard, papers' numbers, plots), `milestones tour` and the notebook."""
+"""`milestones compare` (leaderboard, papers' numbers, plots) and `milestones tour`. The notebooks, which replaced
+notebooks/quickstart.py, run in a Jupyter kernel in tests/test_notebooks.py."""
 
 import csv
 import dataclasses
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO
 from milestones import leaderboard, suites
 from milestones import fit, tour
 from milestones.data.images import load_image_data
@@ -227,16 +224,6 @@ def test_the_shipped_samples_load_with_the_ordinary_readers():
     assert digits.train_x.shape == (5000, 1, 28, 28) and digits.test_x.shape == (1000, 1, 28, 28)
     pairs = load_translation_data("small_parallel_enja", root=str(tour.SAMPLES), min_freq=2)
     assert (len(pairs.train.src), len(pairs.val.src), len(pairs.test.src)) == (5000, 200, 500)
-
-
-def test_notebook_runs_headless(tmp_path):
-    env = {**os.environ, "NOTEBOOK_OUT": str(tmp_path), "NOTEBOOK_MT_EPOCHS": "1", "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": "2"}
-    r = subprocess.run([sys.executable, "notebooks/quickstart.py"], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "ResNet-56: 853,018 parameters" in r.stdout and "彼は背が高い。 ->" in r.stdout
-    assert (tmp_path / "attention.png").stat().st_size > 1000
 
 
 def test_a_failed_run_does_not_stop_its_suite(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@
   layout (MNIST/raw/*-ubyte.gz), so the ordinary MNIST reader loads them.
 - small_parallel_enja: the first 5,000 training pairs, the first 200 dev pairs and all 500 test pairs, unchanged.
 - cifar10_images: the first test image of each CIFAR-10 class (test/<class>/0000.jpg of the JPEG copy), byte for
-  byte, as <class>.jpg: what the quickstart notebook classifies with the shipped weights (`milestones predict`).
+  byte, as <class>.jpg: what the notebooks (notebooks/) classify with the shipped weights (`milestones predict`).
 The output is deterministic (gzip without a timestamp): running it again gives the same bytes.
 """
 

@@ -237,9 +237,15 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return config_from_dict(raw, where=str(path), name=path.stem)
 
 
+def config_yaml(cfg: Config) -> str:
+    """The resolved config as YAML text (it loads back with load_config)."""
+    return yaml.dump(cfg.to_dict(), Dumper=_Dumper, sort_keys=False)
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML (it loads back with load_config)."""
-    Path(path).write_text(yaml.dump(cfg.to_dict(), Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    """Write the resolved config as YAML (it loads back with load_config). (A run folder's config.yaml is written
+    whole or not at all: runfolder.start_logs.)"""
+    Path(path).write_text(config_yaml(cfg), encoding="utf-8")
 
 
 def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:

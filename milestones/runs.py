@@ -26,6 +26,7 @@ from .configfile import read_yaml
 from .data.datasets import DATASETS
 from .errors import ConfigError, MilestonesError
 from .models import MODELS, ModelInfo
+from .runfolder import RETIRING_DIR
 from .tasks import TASKS, Task
 from .typecheck import shown
 
@@ -197,7 +198,7 @@ def find_runs(root: str | Path) -> tuple[list[Run], list[str]]:
         raise MilestonesError(f"{root}: no such folder of runs")
     runs, unreadable = [], []
     for folder in _run_folders(root):
-        if PREVIOUS_DIR in folder.relative_to(root).parts:  # a replaced run, kept aside (checkpoint.retire_run)
+        if {PREVIOUS_DIR, RETIRING_DIR} & set(folder.relative_to(root).parts):  # a replaced run (runfolder.retire_run)
             continue
         try:
             runs.append(read_run(folder))

@@ -1,15 +1,16 @@
 """Image files as 8-bit greyscale or RGB: the one decoding every reader here shares (class folders, streamed
 folders, `milestones predict`), so that every Pillow mode keeps its whole range.
 
-- 1-bit, L, P (palette), CMYK, YCbCr, LAB, HSV, RGB: Pillow's own conversion (1-bit: 0 and 255).
+- 1-bit, L, P (palette), CMYK, YCbCr, LAB, HSV, RGB: Pillow's own conversion (1-bit: 0 and 255; LAB through RGB,
+  which Pillow alone converts it to).
 - 16-bit greyscale (I;16, I;16B, I;16L; and I, as Pillow may open a 16-bit PNG or TIFF): value / 65535 of full
   scale, so 32768 becomes 128. (Pillow's convert("L") clips them at 255: any 16-bit image looked all white.) An I
   image with values outside 0..65535 (real 32-bit integers) is refused: nothing says what its white is.
 - 32-bit float (F, a float TIFF): 0.0 to 1.0 of full scale. (Pillow's convert("L") takes them as 0..255: any
   float image looked all black.) Values that are not finite or lie outside [0, 1] beyond rounding are refused.
-- Alpha (LA, La, PA, RGBA, RGBa, and P, L or RGB with a transparent colour): composited on white, as a viewer
-  shows it on a white page. Dropping the alpha instead would show whatever colour transparent pixels happen to
-  store, often black.
+- Alpha (LA, La, PA, RGBA, RGBa, and P, L, 16-bit or RGB with a transparent colour): composited on white, as a
+  viewer shows it on a white page. Dropping the alpha instead would show whatever colour transparent pixels happen
+  to store, often black.
 
 Refused in one line (a DataError naming the file) before any pixel is decoded: anything but a regular file (a
 named pipe would block the reader for ever, a device is not an image), and an image of more pixels than Pillow's
@@ -75,7 +76,10 @@ def eight_bit(im: Any, channels: int, path: str | Path) -> Any:
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise DataError(f"{path}: 32-bit integer pixels from {a.min():.0f} to {a.max():.0f}, whose white is not "
                             f"known; save it with 8 or 16 bits per pixel")
-        im = Image.fromarray(np.rint(a / 257).astype(np.uint8))  # 65535 / 257 = 255
+        eight = np.rint(a / 257).astype(np.uint8)  # 65535 / 257 = 255
+        if "transparency" in im.info:  # a transparent grey (PNG's tRNS): white, as composited on a white page
+            eight[a == im.info["transparency"]] = 255
+        im = Image.fromarray(eight)
     elif im.mode == "F":
         a = np.asarray(im, dtype=np.float64)  # (H, W)
         if not np.isfinite(a).all():
@@ -88,5 +92,7 @@ def eight_bit(im: Any, channels: int, path: str | Path) -> Any:
     elif im.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info:
         rgba = (im.convert("LA") if im.mode == "La" else im).convert("RGBA")
         im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), rgba)
+    elif im.mode == "LAB":  # Pillow converts L*a*b* to RGB alone (not to L): through sRGB
+        im = im.convert("RGB")
     target = "L" if channels == 1 else "RGB"
     return im.copy() if im.mode == target else im.convert(target)  # (a copy: closing the file voids `im`)

@@ -16,7 +16,8 @@ import os
 # Spinning 1,000 rounds keeps a run alone as fast (within noise) and makes two at once 2.5x slower each
 # (scripts/bench/bench_threads.py; RESULTS.md, "Two runs on the same cores"). libgomp reads the setting when torch loads
 # it, so it is made here, before anything imports torch (it has no effect if torch was imported first); a value
-# the user has set wins. trainer.threads=1 is the other remedy for small models (no barriers at all).
+# the user has set wins. trainer.threads=1 is the other remedy for small models (no barriers at all), and
+# trainer.threads: auto the one that follows the load (runtime.AutoThreads).
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 from .version import __version__  # noqa: E402

@@ -120,7 +120,7 @@ def _validate(cfg: Config, where: str) -> None:
     need(t.beam >= 1, "trainer.beam", ">= 1", t.beam)
     need(0.0 <= t.label_smoothing < 1.0, "trainer.label_smoothing", "in [0, 1)", t.label_smoothing)
     need(t.grad_clip is None or t.grad_clip > 0, "trainer.grad_clip", "> 0 or null", t.grad_clip)
-    need(t.threads is None or t.threads >= 1, "trainer.threads", ">= 1 or null", t.threads)
+    need(t.threads in (None, "auto") or t.threads >= 1, "trainer.threads", ">= 1, 'auto' or null", t.threads)
     need(o.lr > 0, "optim.lr", "> 0", o.lr)
     need(o.weight_decay >= 0, "optim.weight_decay", ">= 0", o.weight_decay)
     need(0 <= o.momentum < 1, "optim.momentum", "in [0, 1)", o.momentum)

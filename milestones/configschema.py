@@ -18,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Iterator, Literal, Optional, Union
 
 # Field metadata for the keys that may differ between a run and its resumption. NO_RESULT: where things live and
 # how they are shown, saved or scored, which changes no trained number: left out of `Config.hash`. RESUMABLE: how
@@ -138,7 +138,9 @@ class TrainerConfig:
     # validation split: data.val_size for images; the translation corpora have their own). bentrevett's seq2seq
     # tutorials keep the best validation loss
     keep_best: Optional[Literal["val_loss", "val_acc"]] = None
-    threads: Optional[int] = field(default=None, metadata=RESUMABLE)  # torch.set_num_threads on CPU
+    # torch.set_num_threads on CPU (null: torch's default); "auto": what other processes leave of the cores, polled
+    # while training (runtime.AutoThreads: for shared machines; results then vary in the last bits with the load)
+    threads: Optional[Union[int, Literal["auto"]]] = field(default=None, metadata=RESUMABLE)
     progress: bool = field(default=True, metadata=NO_RESULT)  # tqdm bars
     checkpoint: bool = field(default=True, metadata=NO_RESULT)  # write <run>/checkpoint.pt every epoch
     # classification: the global batch is reached in this many micro-batches, their gradients summed before each

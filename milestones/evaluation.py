@@ -16,7 +16,7 @@ from .checkpoint import check_arrangement, data_meta, final_weights, load_state,
 from .config import Config
 from .errors import CheckpointError, ConfigError
 from .models import count_parameters
-from .runtime import autocast, hardware, resolve_device, run_precision
+from .runtime import autocast, hardware, resolve_device, run_precision, threads_used
 from .tasks import TASKS, StepFn, Task, build_model
 
 
@@ -85,7 +85,7 @@ def run_results(cfg: Config, model: nn.Module, history: list[dict], final: dict,
         "name": cfg.name, "model": cfg.model.name, "data": cfg.data.name, "epochs": len(history),
         "schedule_epochs": cfg.trainer.epochs, "seed": cfg.seed,
         **test_numbers(final), "params": count_parameters(model),
-        "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device),
+        "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(device), **threads_used(history),
         "processes": processes, "precision": precision, "torch": str(torch.__version__),
         "config_hash": cfg.hash(), "command": command,
         **({"kept_epoch": best["epoch"], "kept_by": cfg.trainer.keep_best} if best is not None else {}),

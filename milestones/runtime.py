@@ -2,19 +2,21 @@
 
 Nothing here knows about tasks, configs or checkpoints. A run sets up its process in one call, `set_up` (device,
 process group, threads, cuDNN's search, malloc, precision): `train.fit`, `pack.fit_packed`, the planner and the
-timed batches of timing.py all go through it.
+timed batches of timing.py all go through it. `trainer.threads: auto` is `AutoThreads`, polled by the training loop.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import math
 import os
 import platform
 import random
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 import torch
@@ -38,10 +40,162 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def set_threads(device: torch.device, threads: Optional[int]) -> None:
-    """`trainer.threads`: torch's intra-op thread count on CPU (None: torch's default)."""
-    if threads and device.type == "cpu":
-        torch.set_num_threads(threads)
+# torch's intra-op thread count before any run changes it (OMP_NUM_THREADS's, else torch's own choice): what
+# `trainer.threads: null` runs with, and the most that `auto` uses
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def set_threads(device: torch.device, threads: Union[int, str, None]) -> None:
+    """`trainer.threads`: torch's intra-op thread count on CPU (None: torch's default; "auto": torch's default to
+    start with, then what `AutoThreads` decides while it trains)."""
+    if device.type != "cpu" or not threads:
+        return
+    torch.set_num_threads(DEFAULT_THREADS if threads == "auto" else threads)
+
+
+class CpuTimes(NamedTuple):
+    """One reading of the clocks AutoThreads compares, in CPU seconds since some fixed moment."""
+
+    busy: float  # the cores this process may use: busy in any process (user, nice, system, irq, softirq, steal)
+    own: float  # this process: every thread of it, user and system
+
+
+def busy_seconds(stat: str, cpus: set[int], ticks_per_second: float) -> Optional[float]:
+    """The CPU seconds the cores `cpus` have been busy, from the text of Linux's /proc/stat (its per-core lines
+    `cpuN user nice system idle iowait irq softirq steal ...`, in clock ticks); None when a core is missing."""
+    ticks, seen = 0, set()
+    for line in stat.splitlines():
+        name, *fields = line.split() or [""]
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            values = [int(f) for f in fields]
+            ticks += sum(values[:3]) + sum(values[5:8])  # idle and iowait are not busy; guest is already in user
+            seen.add(int(name[3:]))
+    return ticks / ticks_per_second if seen == cpus else None
+
+
+def cpu_times() -> Optional[CpuTimes]:
+    """Now's CpuTimes on Linux (/proc/stat, os.times); None where they cannot be read (other systems)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    try:
+        busy = busy_seconds(Path("/proc/stat").read_text(), os.sched_getaffinity(0), os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError):
+        return None
+    own = os.times()
+    return None if busy is None else CpuTimes(busy, own.user + own.system)
+
+
+class AutoThreads:
+    """`trainer.threads: auto`: as many intra-op threads as the cores other processes leave free.
+
+    Why: two trainings on the same 2 cores were each 2.5-2.9x slower than alone with torch's default threads (and
+    GOMP_SPINCOUNT=1000; RESULTS.md, "Two runs on the same cores"): 2 + 2 threads on 2 cores wait at every OpenMP
+    barrier for a thread the other process has descheduled. `trainer.threads=1` makes two small runs 1.0x, but a
+    big model alone ~1.8x slower. So the count follows the load: every `every` seconds of training, `poll` reads
+    how busy the usable cores were (/proc/stat's lines for this process's affinity) minus this process's own CPU
+    time (os.times: all its threads), which leaves what other processes used, in cores (DataLoader workers are
+    other processes: the cores they decode on are not free for compute either). The share of the usable CPUs left
+    free, times the count this run would use alone (`most`, DEFAULT_THREADS; so with SMT, where 4 logical CPUs
+    carry torch's 2 threads, one busy CPU costs half a thread), rounded, at least 1, is the count wanted. Cost: a
+    clock read per step, a ~100 us file read every `every` seconds.
+
+    Hysteresis, so that it does not flap: the count moves only when the free cores are more than 0.5 + MARGIN
+    threads away from it (on 2 cores: down from 2 to 1 once others keep > 0.75 of a core busy, back up once < 0.25).
+    Down at once (oversubscribed cores cost ~2.5x), up only after CONFIRM readings in a row (one finished process
+    or one idle moment of another should not start a round of oversubscription). Where the readings cannot be made
+    (not Linux) the count stays at `most`: the fixed default.
+
+    Opt-in, not the default: the thread count changes a result's last bits (a reduction is split among the
+    threads: measured, the sum of 1,000,003 normal floats is 476.50504 on 1 thread and 476.50507 on 2, and an MLP
+    after 20 AdamW steps differs by up to 3e-8), and with `auto` the count depends on what else the machine runs.
+    So two runs of one config, or a resumed run and an uninterrupted one, are no longer bitwise equal
+    (tests/test_reliability.py and scripts/maintenance/fault_injection.py promise that for fixed counts). A run
+    with `auto` records the seconds it spent at each count (training, and the evaluation before the next epoch),
+    per epoch in metrics.jsonl ("threads") and in all in results.json ("threads_used"), so it says which it got.
+    """
+
+    EVERY = 2.0  # seconds between readings
+    MARGIN = 0.25  # threads of hysteresis beyond the half that rounding already gives
+    CONFIRM = 2  # readings in a row that ask for more threads before they are added
+
+    def __init__(self, most: int, cores: int, *, read: Callable[[], Optional[CpuTimes]] = cpu_times,
+                 clock: Callable[[], float] = time.monotonic, every: float = EVERY, announce: bool = True):
+        self.most, self.cores, self.every, self.announce = most, cores, every, announce
+        self.threads = most
+        self.used: dict[int, float] = {}  # seconds at each count since the last `take`
+        self.others = 0.0  # the cores other processes kept busy over the last reading
+        self._read, self._clock = read, clock
+        self._last, self._at = read(), clock()
+        self._since = self._at
+        self._asked_up = 0
+        torch.set_num_threads(most)
+
+    def poll(self) -> int:
+        """Called every training step: every `every` seconds, read the clocks and set the count; return it."""
+        now = self._clock()
+        if self._last is None or now - self._at < max(self.every, 1e-3):
+            return self.threads
+        reading = self._read()
+        if reading is None:
+            return self.threads
+        others = (reading.busy - self._last.busy - (reading.own - self._last.own)) / (now - self._at)
+        self._last, self._at = reading, now
+        self.others = min(max(others, 0.0), float(self.cores))
+        wanted = self.decide(self.others)
+        if wanted != self.threads:
+            self._count(now)
+            if self.announce:
+                tqdm.write(f"milestones: trainer.threads auto: {self.threads} -> {wanted} (other processes keep "
+                           f"{self.others:.1f} of {self.cores} cores busy)")
+            self.threads = wanted
+            torch.set_num_threads(wanted)
+        return self.threads
+
+    def decide(self, others: float) -> int:
+        """The count to run with now, given that other processes keep `others` cores busy (hysteresis included:
+        it counts the readings that ask for more)."""
+        free = (self.cores - others) * self.most / self.cores  # in threads of this run
+        target = min(self.most, max(1, math.floor(free + 0.5)))
+        if target < self.threads and free < self.threads - 0.5 - self.MARGIN:
+            self._asked_up = 0
+            return target
+        if target > self.threads and free > self.threads + 0.5 + self.MARGIN:
+            self._asked_up += 1
+            if self._asked_up >= self.CONFIRM:
+                self._asked_up = 0
+                return target
+            return self.threads
+        self._asked_up = 0
+        return self.threads
+
+    def _count(self, now: float) -> None:
+        self.used[self.threads] = self.used.get(self.threads, 0.0) + now - self._since
+        self._since = now
+
+    def take(self) -> dict[str, float]:
+        """The seconds spent at each count since the last call, {"2": 31.5, "1": 4.0} (JSON's string keys), reset."""
+        self._count(self._clock())
+        used, self.used = self.used, {}
+        return {str(n): round(s, 3) for n, s in sorted(used.items(), reverse=True) if s > 0}
+
+
+def auto_threads(threads: Union[int, str, None], device: torch.device, *, announce: bool = True
+                 ) -> Optional[AutoThreads]:
+    """The poller of `trainer.threads: auto` for a run on `device` (on a CPU; None otherwise, and for fixed
+    counts). `announce`: say each change in a line (the main process of a DDP run)."""
+    if threads != "auto" or device.type != "cpu":
+        return None
+    return AutoThreads(DEFAULT_THREADS, usable_cores(), announce=announce)
+
+
+def threads_used(history: list[dict]) -> dict[str, Any]:
+    """results.json's record of an `auto` run's counts: {"threads_used": {"2": seconds, "1": seconds}} summed over
+    its epochs' "threads"; {} for a run at a fixed count (its hardware line says which)."""
+    total: dict[str, float] = {}
+    for row in history:
+        for n, seconds in row.get("threads", {}).items():
+            total[n] = round(total.get(n, 0.0) + seconds, 3)
+    return {"threads_used": dict(sorted(total.items(), key=lambda item: -int(item[0])))} if total else {}
 
 
 def set_cudnn_benchmark(device: torch.device, on: bool) -> None:

@@ -45,7 +45,7 @@ from .errors import CheckpointError, ConfigError, DivergenceError
 from .evaluation import check_keep_best, diagnose, evaluate, evaluated, kept_best, run_results
 from .models import freeze_backbone, keep_frozen_norms
 from .optim import build_optimizer, build_scheduler
-from .runtime import autocast, seed_everything, set_up
+from .runtime import AutoThreads, auto_threads, autocast, seed_everything, set_up
 from .steppers import lone_stepper, packed_stepper, split_training_state
 from .tasks import TASKS, Loaders, StepFn, Task, build_model
 
@@ -69,6 +69,7 @@ def train_one_epoch(
     progress: bool = True,
     accumulate: int = 1,
     writers: Sequence[Any] = (),
+    threads: Optional[AutoThreads] = None,
 ) -> dict[str, Any]:
     """One pass over `loader`; the lr schedule steps per optimizer step. Metrics are summed over all DDP ranks.
 
@@ -78,7 +79,8 @@ def train_one_epoch(
     (N,), each model's own mean loss, and their sum is back-propagated (model i's weights get model i's gradient);
     "loss" and "acc" are then lists of N, and a model whose loss becomes NaN or infinite trains on to the epoch's
     end (its own weights only), for train_runs to stop. `writers`: a TensorBoard SummaryWriter per model, for the
-    running loss, lr and rate."""
+    running loss, lr and rate. `threads`: trainer.threads auto's poller, polled every step; the seconds at each
+    count are returned as "threads"."""
     model.train()
     keep_frozen_norms(model)  # trainer.freeze: the backbone's batch norms keep their statistics
     loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
@@ -88,6 +90,8 @@ def train_one_epoch(
     for i, batch in enumerate(bar):
         if i == micro:
             break
+        if threads is not None:
+            threads.poll()
         with autocast(device, precision):
             out = step_fn(model, batch, label_smoothing=label_smoothing)
         if i == 0 and out.loss.dim():  # a packed step: a loss and a count of hits per model
@@ -135,7 +139,8 @@ def train_one_epoch(
     distributed.all_reduce_sum(totals)
     loss_total, correct_total, seen_total = totals.cpu()  # alone each a number, packed one per model
     return {"loss": (loss_total / seen_total).tolist(), "acc": (correct_total / seen_total).tolist(),
-            "samples_per_s": seen_total.reshape(-1)[0].item() / seconds, "seconds": seconds}
+            "samples_per_s": seen_total.reshape(-1)[0].item() / seconds, "seconds": seconds,
+            **({"threads": threads.take()} if threads is not None else {})}
 
 
 def tensorboard_writer(run_dir: Path) -> Any:
@@ -214,6 +219,11 @@ def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, prec
     t, task = cfgs[0].trainer, TASKS[cfgs[0].task]
     runs = [build_run(cfg, path, device, ddp) for cfg, path in zip(cfgs, paths)]
     start_epoch = resume_runs(runs, device, ddp) + 1 if resume else 1
+    last_epoch = t.stop_epoch or t.epochs
+    if start_epoch - 1 > last_epoch:  # else the test of later weights would be recorded under this config's hash
+        raise CheckpointError(f"{paths[0]}: holds epoch {start_epoch - 1}, past epoch {last_epoch} where this config "
+                              f"ends (trainer.stop_epoch, else trainer.epochs); resume with a later stop, or start "
+                              f"again with --overwrite")
     for run in runs:
         if ddp.is_main and not resume:  # a new run: the folder's last run (--overwrite) moves aside, whole
             moved = retire_run(run.cfg.run_dir)
@@ -224,11 +234,11 @@ def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, prec
             start_logs(run.cfg.run_dir, run.cfg, run.history)
         run.writer = tensorboard_writer(run.cfg.run_dir) if t.tensorboard and ddp.is_main else None
     steps = packed_stepper(runs, device, join=resume) if packed else lone_stepper(runs[0], device, ddp)
+    threads = auto_threads(t.threads, device, announce=ddp.is_main)  # trainer.threads: auto
     everyone = runs  # `runs` loses the nets that diverge, `everyone` keeps them
 
     eval_name = "val" if runs[0].loaders.test is not None else "test"
     eval_fn = task.eval_step_for(cfgs[0], runs[0].loaders.meta)
-    last_epoch = t.stop_epoch or t.epochs
     for epoch in range(start_epoch, last_epoch + 1):
         for run in runs:
             run.loaders.train.set_epoch(epoch)
@@ -239,7 +249,7 @@ def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, prec
                              first_step=(epoch - 1) * (len(steps.loader) // t.accumulate),
                              desc=f"epoch {epoch}/{t.epochs}" + (f" x{len(runs)}" if packed else ""),
                              progress=t.progress and ddp.is_main, accumulate=t.accumulate,
-                             writers=[run.writer for run in runs if run.writer is not None])
+                             writers=[run.writer for run in runs if run.writer is not None], threads=threads)
         if steps.packed is not None:
             split_training_state(steps, runs)
         for i, run in enumerate(runs):
@@ -261,6 +271,8 @@ def train_runs(cfgs: list[Config], paths: list[Path], device: torch.device, prec
                 row.update({f"{eval_name}_loss_{name}": value for name, value in run.last_eval[1].items()})
                 run.best = kept_best(t.keep_best, run.best, ev, epoch, run.model)
             row.update({"lr": lr, "samples_per_s": tr["samples_per_s"], "seconds": tr["seconds"]})
+            if "threads" in tr:  # trainer.threads: auto, the seconds at each count
+                row["threads"] = tr["threads"]
             run.history.append(row)
             if ddp.is_main:
                 end_epoch(run, row, eval_name, shown=packed)

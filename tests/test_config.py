@@ -59,6 +59,9 @@ def test_set_overrides_parse_yaml_values(tmp_path):
     ("model: {name: mlp}\n", ["optim.lr=-0.1"], "optim.lr must be > 0, got -0.1"),
     ("model: {name: mlp}\n", ["trainer.epochs"], "expected key=value, got 'trainer.epochs'"),
     ("model: {name: mlp}\n", ["trainer.device=gpu"], "trainer.device: expected one of 'auto', 'cpu', 'cuda'"),
+    ("model: {name: mlp}\n", ["trainer.threads=autox"],
+     "trainer.threads: expected int or one of 'auto' or null, got str 'autox'"),
+    ("model: {name: mlp}\ntrainer: {threads: 0}\n", [], "trainer.threads must be >= 1, 'auto' or null, got 0"),
     ("model: {name: perceptron}\n", [], "unknown model 'perceptron'"),
     ("model: {name: mlp, widht: 3}\n", [], "unknown key 'model.widht' for model 'mlp'"),
     ("model: {name: mlp, dropout: lots}\n", [], "model.dropout: expected float"),
@@ -77,6 +80,15 @@ def test_bad_configs_fail_with_one_line_naming_key_and_file(tmp_path, text, over
     assert "\n" not in msg
     if not message.startswith("expected key=value"):
         assert str(p) in msg
+
+
+def test_threads_auto_is_accepted_in_files_and_set_and_round_trips(tmp_path):
+    cfg = load_config(write(tmp_path, "model: {name: mlp}\ntrainer: {threads: auto}\n"))
+    assert cfg.trainer.threads == "auto"
+    assert load_config(write(tmp_path, "model: {name: mlp}\n"), ["trainer.threads=auto"]).trainer.threads == "auto"
+    save_config(cfg, tmp_path / "resolved.yaml")
+    assert load_config(tmp_path / "resolved.yaml").hash() == cfg.hash()
+    assert cfg.hash() != load_config(write(tmp_path, "model: {name: mlp}\ntrainer: {threads: 2}\n")).hash()
 
 
 def test_missing_config_file(tmp_path):

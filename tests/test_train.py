@@ -2,6 +2,7 @@ import json
 import platform
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -289,6 +290,109 @@ def test_keep_freed_memory_stops_page_faults_on_reallocation():
     # measured alone: 9,110 page faults by default, 1,280 with the memory kept; inside the whole suite on a fresh
     # clone (2026-12-03): 12,522 against 4,865-6,144, a smaller ratio whose cause is not yet known: at least half
     assert int(faults["keep"]) * 2 < int(faults["default"]), faults
+
+
+class SharedCores:
+    """Two cores on fake clocks, as /proc/stat and os.times would read them: over each `advance`, other processes
+    keep `others` cores busy and this one `own` cores."""
+
+    def __init__(self):
+        self.now, self.busy_ticks, self.own, self.reads = 0.0, [0, 0], 0.0, 0
+
+    def advance(self, others: float, own: float = 1.0, seconds: float = 2.0) -> None:
+        self.now += seconds
+        self.busy_ticks = [t + round((others + own) * seconds * 100 / 2) for t in self.busy_ticks]
+        self.own += own * seconds
+
+    def stat(self) -> str:  # the lines of Linux's /proc/stat, in clock ticks of 1/100 s
+        total = sum(self.busy_ticks)
+        return (f"cpu  {total} 0 0 9000 7 0 0 0 0 0\n"
+                + "".join(f"cpu{i} {t // 2} {t - t // 2} 0 4500 3 0 0 0 0 0\n" for i, t in enumerate(self.busy_ticks))
+                + "intr 123 4 5\nctxt 99\n")
+
+    def read(self) -> runtime.CpuTimes:
+        self.reads += 1
+        return runtime.CpuTimes(runtime.busy_seconds(self.stat(), {0, 1}, 100), self.own)
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_auto_threads_take_the_cores_other_processes_leave_free(restore_threads):
+    cores = SharedCores()
+    auto = runtime.AutoThreads(2, 2, read=cores.read, clock=lambda: cores.now, announce=False)
+    assert auto.threads == torch.get_num_threads() == 2
+    cores.advance(others=0.0, own=2.0)  # alone: both cores are this run's
+    assert auto.poll() == 2 and auto.others == pytest.approx(0.0)
+    cores.advance(others=1.0)  # another process keeps one core of the two busy: one thread, at once
+    assert auto.poll() == 1 and torch.get_num_threads() == 1 and auto.others == pytest.approx(1.0)
+    cores.advance(others=1.0)
+    assert auto.poll() == 1
+    cores.advance(others=0.0)  # it has finished: two again, once two readings in a row say so
+    assert auto.poll() == 1
+    cores.advance(others=0.0)
+    assert auto.poll() == 2 and torch.get_num_threads() == 2
+    cores.advance(others=2.0, own=0.5)  # more than the machine has for others: still at least one thread
+    assert auto.poll() == 1
+    reads = cores.reads
+    cores.now += 1.0  # readings are every 2 s of training; the steps between only read the clock
+    assert auto.poll() == 1 and cores.reads == reads
+    assert auto.take() == {"2": 6.0, "1": 7.0}  # seconds at each count since the start
+    assert auto.take() == {}
+
+
+def test_auto_threads_hysteresis_keeps_the_count_through_noise(restore_threads):
+    cores = SharedCores()
+    auto = runtime.AutoThreads(2, 2, read=cores.read, clock=lambda: cores.now, announce=False)
+    for others in (0.6, 0.7, 0.3, 0.7):  # a light neighbour, under the 0.75 of a core that takes a thread away
+        cores.advance(others=others)
+        assert auto.poll() == 2
+    cores.advance(others=0.8)
+    assert auto.poll() == 1
+    for others in (0.4, 0.3, 0.1, 0.9, 0.1, 0.5):  # never two readings in a row under 0.25 of a core
+        cores.advance(others=others)
+        assert auto.poll() == 1
+    assert auto.decide(0.0) == 1 and auto.decide(0.0) == 2  # the second reading in a row that asks for more
+    four = runtime.AutoThreads(4, 4, read=cores.read, clock=lambda: cores.now, announce=False)
+    assert [four.decide(o) for o in (0.5, 2.0, 3.5)] == [4, 2, 1]  # down as far as the free cores say, at once
+
+
+def test_auto_threads_parse_proc_stat_and_keep_the_fixed_count_without_it(restore_threads):
+    stat = ("cpu  10 10 10 10 10 10 10 10 0 0\ncpu0 1 2 3 100 100 4 5 6 7 8\ncpu1 10 20 30 100 100 40 50 60 0 0\n"
+            "cpu2 1000 0 0 0 0 0 0 0 0 0\nintr 5\n")
+    # busy: user, nice, system, irq, softirq, steal; not idle or iowait; guest is part of user already
+    assert runtime.busy_seconds(stat, {0, 1}, 100) == pytest.approx((21 + 210) / 100)
+    assert runtime.busy_seconds(stat, {0, 3}, 100) is None  # a core it may use that the file does not list
+    auto = runtime.AutoThreads(2, 2, read=lambda: None, clock=lambda: 10.0, announce=False)  # not Linux
+    assert auto.poll() == 2 and auto.take() == {}
+    if sys.platform == "linux":
+        now = runtime.cpu_times()
+        assert now is not None and now.busy > 0 and now.own > 0
+        auto = runtime.AutoThreads(2, runtime.usable_cores(), every=0.01, announce=False)
+        time.sleep(0.05)
+        assert 1 <= auto.poll() <= 2
+    assert runtime.auto_threads(2, torch.device("cpu")) is None
+    assert runtime.auto_threads("auto", torch.device("cuda")) is None
+    history = [{"epoch": 1, "threads": {"2": 1.5, "1": 0.25}}, {"epoch": 2, "threads": {"1": 2.0}}, {"epoch": 3}]
+    assert runtime.threads_used(history) == {"threads_used": {"2": 1.5, "1": 2.25}}
+    assert runtime.threads_used([{"epoch": 1}]) == {}
+
+
+def test_a_run_with_auto_threads_finishes_and_records_its_thread_counts(tiny_config, restore_threads):
+    tiny_config["trainer"]["threads"] = "auto"
+    cfg = config_from_dict(tiny_config)
+    results = fit(cfg)
+    rows = [json.loads(l) for l in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["threads"] and set(row["threads"]) <= {"1", "2"} and all(s > 0 for s in row["threads"].values())
+    saved = json.loads((cfg.run_dir / "results.json").read_text())
+    assert saved["threads_used"] == results["threads_used"] == runtime.threads_used(rows)["threads_used"]
+    assert results["test_acc"] > 0.4  # chance is 0.1
 
 
 def test_bf16_on_a_cpu_without_native_bf16_runs_in_fp32_and_says_so(tiny_config, monkeypatch, capsys):

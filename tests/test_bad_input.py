@@ -174,6 +174,12 @@ def _resume_other_config(env: Env) -> list[str]:
     return ["train", env.trained(), "--resume", "--set", "optim.lr=0.5"]
 
 
+def _resume_past_the_end(env: Env) -> list[str]:
+    path = env.config()
+    assert main(["train", path, "--set", "trainer.epochs=2"]) == 0
+    return ["train", path, "--resume", "--set", "trainer.epochs=2", "--set", "trainer.stop_epoch=1"]
+
+
 def _train_twice(env: Env) -> list[str]:
     return ["train", env.trained()]
 
@@ -362,6 +368,8 @@ CASES = [
     Case("run_exists", "training again into a finished run's folder", _train_twice, "already holds a run"),
     Case("resume_changed", "`--resume` with a changed config", _resume_other_config,
          "made with a different config (optim.lr:"),
+    Case("resume_past_end", "`--resume` of a finished run with an earlier stop", _resume_past_the_end,
+         "past epoch 1 where this config ends"),
     Case("unwritable", "an output folder that is not writable", _unwritable, "is not writable"),
     Case("run_busy", "a second run into a folder another run is writing", _run_busy,
          "is being written by another run (PID 4242)"),

@@ -164,11 +164,12 @@ def _set_rng_state(s: dict) -> None:
 
 def save_training_state(path: Path, *, model: nn.Module, model_args: dict, optimizer: torch.optim.Optimizer,
                         scheduler: Any, scaler: Optional[torch.amp.GradScaler], epoch: int, history: list[dict],
-                        cfg: Config, data_meta: dict, keep_previous: bool, best: Optional[dict] = None,
+                        cfg: Config, data_meta: dict, best: Optional[dict] = None,
                         run_id: Optional[str] = None) -> None:
-    """The checkpoint after `epoch`: everything `restore_training_state` and `load_checkpoint` read back; with
-    `trainer.keep_best`, `best` = {"epoch", "value", "model"}: the best validation epoch's weights so far; `run_id`:
-    the run's id (kept across resumes, recorded in results.json)."""
+    """The checkpoint after `epoch`: everything `restore_training_state` and `load_checkpoint` read back; the one
+    it replaces is kept as the previous checkpoint (a replaced run's files have moved aside whole before its first
+    epoch: runfolder.retire_run). With `trainer.keep_best`, `best` = {"epoch", "value", "model"}: the best
+    validation epoch's weights so far; `run_id`: the run's id (kept across resumes, recorded in results.json)."""
     save_checkpoint({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
@@ -176,7 +177,7 @@ def save_training_state(path: Path, *, model: nn.Module, model_args: dict, optim
         "config": cfg.to_dict(), "config_hash": cfg.hash(), "model_name": cfg.model.name, "model_args": model_args,
         "data_meta": data_meta, "milestones_version": __version__, "torch_version": str(torch.__version__),
         **({"best": best} if best is not None else {}), **({"run_id": run_id} if run_id is not None else {}),
-    }, path, keep_previous=keep_previous)
+    }, path, keep_previous=True)
 
 
 def flat_keys(d: dict, prefix: str = "") -> dict:

@@ -327,7 +327,7 @@ def end_epoch(run: Run, row: dict, eval_name: str, *, shown: bool) -> None:
     if t.checkpoint:
         save_training_state(run.path, model=run.model, model_args=run.model_args, optimizer=run.optimizer,
                             scheduler=run.scheduler, scaler=run.scaler, epoch=epoch, history=run.history, cfg=run.cfg,
-                            data_meta=run.loaders.meta, keep_previous=True, best=run.best, run_id=run.run_id)
+                            data_meta=run.loaders.meta, best=run.best, run_id=run.run_id)
     log_epoch(run.cfg.run_dir, row)
     if run.writer is not None:
         for key, value in row.items():
